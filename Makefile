@@ -1,0 +1,41 @@
+# picfind's one task runner. `make demo` and `make test` are the README's set-up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+PHOTOS ?= $(SHARED)/data/catsdogs
+OUT    ?= demo-out
+export PICFIND_SHARED := $(SHARED)
+
+.PHONY: install demo test lint format bench vocabulary clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	PHOTOS="$(PHOTOS)" OUT="$(OUT)" PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+
+lint: install
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+format: install
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/run.py
+
+vocabulary: install
+	$(BIN)/python scripts/build_vocabulary.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,192 @@
+"""Query latency and memory on synthetic indexes of 10k, 100k and 1M images.
+
+For each size: build the index (once; kept under bench/.cache), then in a fresh
+process open it, run every query kind, and report p50/p99 per mode, recall@10
+of embedding and hybrid against exact brute force, and resident memory per
+image. Run: ``.venv/bin/python bench/query.py [--sizes 10000,100000,1000000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+WORDS = [
+    "dog",
+    "cat",
+    "bird",
+    "vehicle",
+    "food",
+    "golden retriever",
+    "sports car",
+    "espresso",
+    "dog OR cat",
+    "dog -poodle",
+    "seashore",
+    "terrier",
+]
+
+
+def rss_kb() -> tuple[int, int]:
+    status = Path("/proc/self/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def exact_top10(folder: Path, queries: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Brute force over every stored embedding (and classes for hybrid)."""
+    import picfind
+    from picfind.scoring import HYBRID_WEIGHT
+
+    idx = picfind.open_index(folder)
+    conn = idx.store._conn
+    best_s = np.full((queries.shape[0], 10), -np.inf)
+    best_r = np.zeros((queries.shape[0], 10), dtype=np.int64)
+    cur = conn.execute("SELECT rowid, embedding, class_ids, class_probs FROM images")
+    while rows := cur.fetchmany(20000):
+        rowids = np.array([r[0] for r in rows])
+        emb = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in rows]).astype(np.float32)
+        scores = emb @ queries.T  # (m, q)
+        if weights is not None:
+            for j, r in enumerate(rows):
+                ids = np.frombuffer(r[2], dtype=np.uint16).astype(np.intp)
+                probs = np.frombuffer(r[3], dtype=np.float32)
+                scores[j] += HYBRID_WEIGHT * (weights[:, ids] @ probs)
+        both_s = np.concatenate([best_s, scores.T], axis=1)
+        both_r = np.concatenate(
+            [best_r, np.broadcast_to(rowids, (queries.shape[0], rowids.size))], 1
+        )
+        top = np.argsort(-both_s, axis=1)[:, :10]
+        best_s = np.take_along_axis(both_s, top, 1)
+        best_r = np.take_along_axis(both_r, top, 1)
+    idx.close()
+    return best_r
+
+
+def measure(folder: Path, n_queries: int) -> dict:
+    """In this (fresh) process: open, query, time, measure memory."""
+    import picfind
+    from picfind.scoring import query_weights
+    from picfind.search import image_query
+
+    base_rss, _ = rss_kb()
+    t0 = time.perf_counter()
+    idx = picfind.open_index(folder)
+    images = idx.stats().images
+    idx.search_words("dog", limit=10)  # loads (or builds) the NumPy side
+    open_s = time.perf_counter() - t0
+    rng = np.random.default_rng(1)
+    conn = idx.store._conn
+    max_rowid = conn.execute("SELECT max(rowid) FROM images").fetchone()[0]
+    qids = [
+        conn.execute("SELECT id FROM images WHERE rowid = ?", (int(r),)).fetchone()[0]
+        for r in rng.integers(1, max_rowid + 1, n_queries)
+    ]
+    out: dict = {"images": images, "open_seconds": open_s}
+    for _ in range(2):  # warm up
+        idx.search_image(qids[0], mode="hybrid")
+    for mode in ("classes", "embedding", "hybrid"):
+        ms = []
+        for q in qids:
+            t = time.perf_counter()
+            idx.search_image(q, mode=mode, limit=10)
+            ms.append((time.perf_counter() - t) * 1000)
+        out[mode] = percentiles(ms)
+    ms = []
+    for _ in range(max(1, n_queries // len(WORDS))):
+        for w in WORDS:
+            t = time.perf_counter()
+            idx.search_words(w, limit=10)
+            ms.append((time.perf_counter() - t) * 1000)
+    out["keyword"] = percentiles(ms)
+    rss, hwm = rss_kb()
+    out["rss_mb"] = rss / 1024
+    out["peak_rss_mb"] = hwm / 1024
+    out["baseline_rss_mb"] = base_rss / 1024
+    out["rss_bytes_per_image"] = rss * 1024 / images
+    out["rss_above_baseline_bytes_per_image"] = (rss - base_rss) * 1024 / images
+    # recall@10 of embedding and hybrid against brute force, on 30 queries
+    feats = [idx.store.features(q) for q in qids[:30]]
+    vecs = np.stack([f.embedding for f in feats])
+    weights = np.stack([query_weights(f.classes) for f in feats])
+    got = {"embedding": [], "hybrid": []}
+    for f in feats:
+        for mode in got:
+            hits = idx.store.search(image_query(f, mode), 10)[1]  # type: ignore[arg-type]
+            got[mode].append([h.id for h in hits])
+    idx.close()
+    id_of = {}
+    for mode, w in (("embedding", None), ("hybrid", weights)):
+        exact = exact_top10(folder, vecs, w)
+        import sqlite3
+
+        conn = sqlite3.connect(folder / "picfind.db")
+        recall = []
+        for i, row in enumerate(exact):
+            ids = set()
+            for r in row:
+                if int(r) not in id_of:
+                    id_of[int(r)] = conn.execute(
+                        "SELECT id FROM images WHERE rowid = ?", (int(r),)
+                    ).fetchone()[0]
+                ids.add(id_of[int(r)])
+            recall.append(len(ids & set(got[mode][i])) / 10)
+        conn.close()
+        out[f"recall_at_10_{mode}"] = float(np.mean(recall))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--measure", metavar="DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(Path(args.measure), args.queries)))
+        return 0
+    from synthetic import build
+
+    results = {}
+    for n in [int(s) for s in args.sizes.split(",")]:
+        folder = HERE / ".cache" / f"synthetic-{n}"
+        built = None
+        if not (folder / "picfind.db").exists():
+            built = build(folder, n)
+        # The first process builds the NumPy cache; the second measures a steady state.
+        for queries in (2, args.queries):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--measure", str(folder), "--queries", str(queries)],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(HERE.parent / "src")},
+            )
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        if built is not None:
+            res["build_seconds"] = built
+        results[str(n)] = res
+        print(f"{n}: {json.dumps(res)}", flush=True)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "query.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The Python API: open an index, index paths, search, predict.
+
+Everything the CLI, the web server and the notebook do goes through here::
+
+    import picfind
+    index = picfind.open_index("~/.local/share/picfind/default")
+    index.add(["~/Pictures"])
+    index.search_words("dog", limit=20)
+    index.search_image("~/Pictures/cat.jpg")          # more like this (hybrid)
+    picfind.predict("photo.jpg")                       # top-10 ImageNet classes
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from picfind import imaging
+from picfind.errors import ImageError, ModelMismatchError, NotFoundError, UsageError
+from picfind.indexer import Indexer, Progress
+from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
+from picfind.records import Features, IndexReport, Label, SearchResults, Stats
+from picfind.scoring import sparse_top
+from picfind.search import Mode, Searcher
+from picfind.search import labels_of as _labels_of
+from picfind.store.base import Store
+from picfind.store.embedded import EmbeddedStore
+from picfind.vocabulary import Vocabulary
+
+_models: dict[tuple[str, int | None], Model] = {}
+
+
+def load_model(name: str = DEFAULT_MODEL, threads: int | None = None) -> Model:
+    """A model, built and loaded once per process."""
+    key = (resolve_model_name(name), threads)
+    if key not in _models:
+        _models[key] = Model.load(key[0], threads=threads)
+    return _models[key]
+
+
+def default_index_dir() -> Path:
+    """``$PICFIND_INDEX``, else ``$XDG_DATA_HOME/picfind/default`` (~/.local/share/…)."""
+    env = os.environ.get("PICFIND_INDEX")
+    if env:
+        return Path(env).expanduser()
+    data = os.environ.get("XDG_DATA_HOME")
+    base = Path(data) if data else Path.home() / ".local" / "share"
+    return base / "picfind" / "default"
+
+
+def image_features(model: Model, path: str | os.PathLike[str]) -> Features:
+    """Features of one image file, as the store would keep them."""
+    loaded = imaging.load_for_model(path, model.input_size)
+    out = model.run(loaded.pixels[None])
+    return Features(sparse_top(out.probs[0]), out.embedding[0])
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The paper's step 3.4: an image's top ImageNet classes."""
+
+    path: str
+    model: str
+    labels: list[Label]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "model": self.model,
+            "labels": [label.to_json() for label in self.labels],
+        }
+
+
+def predict(
+    path: str | os.PathLike[str], *, model: str = DEFAULT_MODEL, top: int = 10
+) -> Prediction:
+    """Top ``top`` classes of an image with their probabilities."""
+    if top < 1:
+        raise UsageError("--top must be at least 1")
+    m = load_model(model)
+    loaded = imaging.load_for_model(path, m.input_size)
+    probs = m.run(loaded.pixels[None]).probs[0]
+    best = sparse_top(probs, min(top, probs.shape[0]))
+    vocab = Vocabulary.load()
+    return Prediction(os.fspath(path), m.name, _labels_of(best.ids, best.probs, vocab))
+
+
+class Index:
+    """An index of images with its model: add folders, then search them."""
+
+    def __init__(self, store: Store, model: str | None = None, threads: int | None = None) -> None:
+        self.store = store
+        self.threads = threads
+        stored = store.model
+        requested = resolve_model_name(model) if model else None
+        if stored and requested and stored != requested:
+            raise ModelMismatchError(
+                f"this index was built with {stored}, not {requested}; "
+                f"use --model {stored}, or another --index for {requested}"
+            )
+        if stored and stored not in MODELS:
+            raise ModelMismatchError(f"this index was built with an unknown model {stored!r}")
+        self.model_name = stored or requested or DEFAULT_MODEL
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        return Searcher(self.store)
+
+    @property
+    def model(self) -> Model:
+        return load_model(self.model_name, self.threads)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- indexing -------------------------------------------------------------------
+    def add(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        exclude: Sequence[str] = (),
+        include_hidden: bool = False,
+        batch_size: int = 32,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> IndexReport:
+        """Index files and folders: new and changed files are processed, the rest kept."""
+        if not paths:
+            raise UsageError("give at least one file or folder to index")
+        for p in paths:
+            if not os.path.exists(p):
+                raise NotFoundError(f"no such file or folder: {p}")
+        with self.store.writer_lock():
+            if self.store.model is None:
+                self.store.set_model(self.model_name)
+            spec = MODELS[self.model_name]
+            indexer = Indexer(
+                self.store,
+                lambda: self.model,
+                input_size=spec.input_size,
+                batch_size=batch_size,
+            )
+            return indexer.run(
+                [os.fspath(p) for p in paths],
+                exclude=exclude,
+                include_hidden=include_hidden,
+                progress=progress,
+            )
+
+    def prune(self) -> int:
+        """Drop entries whose files are gone; returns how many."""
+        with self.store.writer_lock():
+            gone = [f.id for f in self.store.iter_files() if not os.path.exists(f.path)]
+            self.store.write(remove=gone)
+        return len(gone)
+
+    # -- searching ------------------------------------------------------------------
+    def resolve_image(self, query: str | os.PathLike[str]) -> tuple[Features, list[str]]:
+        """Features of a query image (a file or an indexed id) and ids to leave out."""
+        text = os.fspath(query)
+        if os.path.exists(text):
+            path = os.path.abspath(text)
+            image_id = self.store.find_id(path)
+            if image_id is not None:
+                stored = self.store.get_file(path)
+                st = os.stat(path)
+                if stored and stored.size == st.st_size and stored.mtime_ns == st.st_mtime_ns:
+                    features = self.store.features(image_id)
+                    if features is not None:
+                        return features, [image_id]
+            return image_features(self.model, path), ([image_id] if image_id else [])
+        features = self.store.features(text)
+        if features is not None:
+            return features, [text]
+        raise NotFoundError(f"no such file or indexed image id: {text}")
+
+    def search_image(
+        self,
+        query: str | os.PathLike[str],
+        *,
+        mode: Mode = "hybrid",
+        limit: int = 10,
+        offset: int = 0,
+        under: str | os.PathLike[str] | None = None,
+    ) -> SearchResults:
+        """More like this: ``query`` is an image file or an indexed image's id."""
+        if mode not in ("hybrid", "classes", "embedding"):
+            raise UsageError(f"unknown mode {mode!r}; choose hybrid, classes or embedding")
+        self._check_not_empty()
+        features, exclude = self.resolve_image(query)
+        return self.searcher.by_features(
+            features,
+            mode,
+            exclude=exclude,
+            limit=limit,
+            offset=offset,
+            under=_folder(under),
+        )
+
+    def search_words(
+        self,
+        words: str | Sequence[str],
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        under: str | os.PathLike[str] | None = None,
+    ) -> SearchResults:
+        """Images whose classes fall under the concepts the words name."""
+        results = self.searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        self._check_not_empty()
+        return results
+
+    def stats(self) -> Stats:
+        return self.store.stats()
+
+    def _check_not_empty(self) -> None:
+        if self.store.stats().images == 0:
+            raise UsageError("the index is empty; run 'picfind index PATH' first")
+
+
+def _folder(under: str | os.PathLike[str] | None) -> str | None:
+    return os.path.abspath(os.fspath(under)) if under is not None else None
+
+
+def open_index(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    model: str | None = None,
+    create: bool = False,
+    threads: int | None = None,
+) -> Index:
+    """Open (or with ``create``, create) an embedded index folder."""
+    folder = Path(path).expanduser() if path is not None else default_index_dir()
+    return Index(EmbeddedStore(folder, create=create), model=model, threads=threads)
+
+
+__all__ = [
+    "ImageError",
+    "Index",
+    "Prediction",
+    "default_index_dir",
+    "image_features",
+    "load_model",
+    "open_index",
+    "predict",
+]

@@ -1,0 +1,356 @@
+"""The command line: parses, calls the library, formats. Nothing else lives here.
+
+Results go to stdout (a table, or one JSON object with ``--json``); progress,
+warnings and errors to stderr. Errors are one line; exit code 2 for a user's
+mistake, 1 for anything else, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from picfind import api, sheet
+from picfind.errors import PicfindError, UsageError
+from picfind.indexer import Progress
+from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
+from picfind.records import SearchResults
+from picfind.search import MODES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _index_options(f: F) -> F:
+    """--index and --url, shared by every command that reads or writes an index."""
+    f = click.option(
+        "--url",
+        envvar="PICFIND_URL",
+        metavar="URL",
+        help="An OpenSearch/Elasticsearch endpoint instead of an embedded index (env PICFIND_URL).",
+    )(f)
+    return click.option(
+        "--index",
+        "index_dir",
+        envvar="PICFIND_INDEX",
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help="Embedded index folder (env PICFIND_INDEX; default ~/.local/share/picfind/default).",
+    )(f)
+
+
+def _json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
+
+
+def _open(index_dir: str | None, url: str | None, **kwargs: Any) -> api.Index:
+    if url:
+        raise UsageError(
+            "the OpenSearch/Elasticsearch backend (--url / PICFIND_URL) is not available in "
+            "this version; use an embedded --index"
+        )
+    return api.open_index(index_dir, **kwargs)
+
+
+class _OutputClosed(Exception):
+    """The reader of stdout went away (``picfind search dog | head``): not a failure."""
+
+
+def _out(text: str) -> None:
+    """Every result line goes through here, so a closed pipe ends the run quietly."""
+    try:
+        click.echo(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more can be said there
+        raise _OutputClosed from None
+
+
+def _emit_json(obj: dict[str, object]) -> None:
+    _out(json.dumps(obj, ensure_ascii=False))
+
+
+class _WordsCommand(click.Command):
+    """A command whose free words may start with '-' (``picfind search dog -cat``).
+
+    Tokens that are not declared options are words, kept in order after the
+    options, so ``-cat`` is never read as ``-c -a -t`` and ``-hound`` not as ``-h``.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value: dict[str, bool] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in [*param.opts, *param.secondary_opts]:
+                    takes_value[name] = not (param.is_flag or param.count)
+        options: list[str] = []
+        words: list[str] = []
+        it = iter(args)
+        for token in it:
+            if token == "--":
+                words.extend(it)
+                break
+            name = token.split("=", 1)[0]
+            if name in takes_value:
+                options.append(token)
+                if takes_value[name] and "=" not in token:
+                    value = next(it, None)
+                    if value is not None:
+                        options.append(value)
+            else:
+                words.append(token)
+        return super().parse_args(ctx, [*options, "--", *words])
+
+
+class _Bar:
+    """A one-line progress display on a terminal: count, images/s, ETA."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.2 and p.done < p.total):
+            return
+        self.last = now
+        width = 28
+        filled = int(width * p.done / p.total) if p.total else width
+        eta = f"ETA {int(p.eta // 60)}:{int(p.eta % 60):02d}" if p.eta is not None else ""
+        line = (
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} "
+            f"{p.rate:5.1f} img/s {eta}  "
+        )
+        click.echo(line, err=True, nl=False)
+
+    def close(self) -> None:
+        if self.enabled and self.last:
+            click.echo("", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="picfind")
+def cli() -> None:
+    """Find images by image and by words.
+
+    Index folders once (picfind index ~/Pictures), then search them:
+    picfind search dog, picfind search --image photo.jpg.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_index_options
+@click.option(
+    "--model",
+    default=None,
+    metavar="NAME",
+    help=f"Model for a new index: {', '.join(MODELS)} (default {DEFAULT_MODEL}).",
+)
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip matching files/folders.")
+@click.option("--hidden", is_flag=True, help="Include hidden files and folders.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 1024))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no skipped-file lines.")
+@_json_option
+def index(
+    paths: tuple[str, ...],
+    index_dir: str | None,
+    url: str | None,
+    model: str | None,
+    exclude: tuple[str, ...],
+    hidden: bool,
+    batch_size: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Index image files and folders (recursively); re-runs process only what changed."""
+    for path in paths:  # checked before anything is created
+        if not os.path.exists(path):
+            raise UsageError(f"no such file or folder: {path}")
+    if model is not None:
+        model = resolve_model_name(model)
+    idx = _open(index_dir, url, model=model, create=True)
+    bar = _Bar(enabled=not quiet and sys.stderr.isatty())
+    try:
+        report = idx.add(
+            list(paths),
+            exclude=exclude,
+            include_hidden=hidden,
+            batch_size=batch_size,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+        idx.close()
+    if as_json:
+        _emit_json(report.to_json())
+        return
+    if not quiet:
+        for s in report.skipped:
+            click.echo(f"skipping {s.path}: {s.reason}", err=True)
+    _out(
+        f"indexed {report.indexed}, unchanged {report.unchanged}, moved {report.moved}, "
+        f"removed {report.removed}, skipped {len(report.skipped)} "
+        f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
+    )
+
+
+@cli.command(cls=_WordsCommand)
+@click.argument("words", nargs=-1)
+@click.option("--image", "image", metavar="FILE|ID", help="Search by image: a file or an id.")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="hybrid",
+    show_default=True,
+    help="How images are compared (search by image).",
+)
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(0, 10000))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--under", metavar="FOLDER", help="Only results inside this folder.")
+@click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
+@_index_options
+@_json_option
+def search(
+    words: tuple[str, ...],
+    image: str | None,
+    mode: str,
+    limit: int,
+    offset: int,
+    under: str | None,
+    sheet_path: str | None,
+    index_dir: str | None,
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """Search by words (picfind search golden retriever) or by image (--image FILE)."""
+    if image and words:
+        raise UsageError("give either words or --image, not both")
+    if not image and not words:
+        raise UsageError("give words to search for, or --image FILE")
+    with _open(index_dir, url) as idx:
+        if image:
+            results = idx.search_image(image, mode=mode, limit=limit, offset=offset, under=under)  # type: ignore[arg-type]
+        else:
+            results = idx.search_words(list(words), limit=limit, offset=offset, under=under)
+    if sheet_path:
+        _write_sheet(sheet_path, results, image, " ".join(words))
+    if as_json:
+        _emit_json(results.to_json())
+        return
+    _print_results(results)
+
+
+def _print_results(results: SearchResults) -> None:
+    for r in results.results:
+        labels = ", ".join(f"{label.name} {label.score:.2f}" for label in r.labels)
+        _out(f"{r.rank:>4}  {r.score:8.4f}  {r.path}  [{labels}]")
+    shown = len(results.results)
+    query = f" for {results.query}" if results.query else ""
+    click.echo(f"{shown} of {results.total} results ({results.mode}){query}", err=True)
+
+
+def _write_sheet(out: str, results: SearchResults, image: str | None, words: str) -> None:
+    tiles = []
+    if image and os.path.exists(image):
+        tiles.append(sheet.Tile(image, ("query", os.path.basename(image))))
+    for r in results.results:
+        top = r.labels[0].name if r.labels else ""
+        tiles.append(sheet.Tile(r.path, (f"#{r.rank}  {r.score:.3f}", top)))
+    if not tiles:
+        raise UsageError("no results to put on a contact sheet")
+    title = f"picfind: {words or image} ({results.mode}, {results.total} matches)"
+    sheet.save(sheet.render(tiles, title=title), out)
+
+
+@cli.command()
+@click.argument("file", type=click.Path())
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, metavar="NAME")
+@_json_option
+def predict(file: str, top: int, model: str, as_json: bool) -> None:
+    """Top ImageNet classes of one image (WordNet id, words, probability)."""
+    if not os.path.exists(file):
+        raise UsageError(f"no such file: {file}")
+    prediction = api.predict(file, model=model, top=top)
+    if as_json:
+        _emit_json(prediction.to_json())
+        return
+    for label in prediction.labels:
+        _out(f"{label.score:8.4f}  {label.wnid}  {label.name}")
+
+
+@cli.command()
+@_index_options
+@_json_option
+def stats(index_dir: str | None, url: str | None, as_json: bool) -> None:
+    """Images, model, index size and the last indexing run."""
+    with _open(index_dir, url) as idx:
+        s = idx.stats()
+    if as_json:
+        _emit_json(s.to_json())
+        return
+    _out(f"images      {s.images}")
+    _out(f"model       {s.model}")
+    _out(f"index size  {s.index_bytes / 1e6:.1f} MB")
+    if s.last_run:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.last_run["finished_at"])))  # type: ignore[arg-type]
+        _out(
+            f"last run    {when}: indexed {s.last_run.get('indexed')}, "
+            f"skipped {s.last_run.get('skipped')}, removed {s.last_run.get('removed')}"
+        )
+
+
+@cli.command()
+@_index_options
+@_json_option
+def prune(index_dir: str | None, url: str | None, as_json: bool) -> None:
+    """Drop entries whose files are gone from disk."""
+    with _open(index_dir, url) as idx:
+        removed = idx.prune()
+    if as_json:
+        _emit_json({"removed": removed})
+    else:
+        _out(f"removed {removed}")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this; ``main`` exits with it)."""
+    try:
+        code = cli.main(args=argv, prog_name="picfind", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("picfind: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except UsageError as exc:
+        click.echo(f"picfind: error: {exc}", err=True)
+        return 2
+    except PicfindError as exc:
+        click.echo(f"picfind: error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo(
+            "\npicfind: interrupted; what was committed is kept, run again to resume", err=True
+        )
+        return 130
+    except _OutputClosed:
+        return 0
+    except Exception as exc:
+        if os.environ.get("PICFIND_DEBUG"):
+            traceback.print_exc()
+        click.echo(
+            f"picfind: internal error: {type(exc).__name__}: {exc} "
+            "(set PICFIND_DEBUG=1 for a traceback)",
+            err=True,
+        )
+        return 1
+    return code if isinstance(code, int) else 0

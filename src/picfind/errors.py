@@ -1,0 +1,71 @@
+"""Exceptions raised by picfind's library.
+
+The library never prints or exits; the CLI maps these to one line on stderr
+and an exit code (``UsageError`` and its children → 2, anything else → 1)::
+
+    PicfindError
+    ├── UsageError                 the user asked for something that cannot be done
+    │   ├── NotFoundError          a path, index or image id that does not exist
+    │   ├── ImageError             a file that cannot be read as an image (.path, .reason)
+    │   ├── UnknownModelError      a model name picfind does not know
+    │   ├── ModelMismatchError     an index built with another model
+    │   ├── QuerySyntaxError       a keyword query that does not parse
+    │   └── UnknownConceptError    a word that names no known concept (.suggestions)
+    ├── ModelError                 weights missing, refused (unsafe pickle) or malformed
+    └── StoreError                 the index is damaged or cannot be written
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PicfindError(Exception):
+    """Base of every error picfind raises on purpose."""
+
+
+class UsageError(PicfindError):
+    """The request cannot be satisfied as given; the user can fix it."""
+
+
+class NotFoundError(UsageError):
+    """A path, index directory or image id that does not exist."""
+
+
+class ImageError(UsageError):
+    """A file that cannot be read as an image; ``reason`` is short and specific."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnknownModelError(UsageError):
+    """A model name that is not in the registry."""
+
+
+class ModelMismatchError(UsageError):
+    """The index was built with a different model than the one requested."""
+
+
+class QuerySyntaxError(UsageError):
+    """A keyword query that does not parse (e.g. a dangling OR)."""
+
+
+class UnknownConceptError(UsageError):
+    """A query word that matches no concept; carries close known concepts."""
+
+    def __init__(self, term: str, suggestions: list[str]) -> None:
+        self.term = term
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown word {term!r}{hint}")
+
+
+class ModelError(PicfindError):
+    """Model weights that are missing, unsafe or malformed."""
+
+
+class StoreError(PicfindError):
+    """An index that is damaged or cannot be written."""

