@@ -80,6 +80,7 @@ def exact_top10(folder: Path, queries: np.ndarray, weights: np.ndarray | None) -
 def measure(folder: Path, n_queries: int) -> dict:
     """In this (fresh) process: open, query, time, measure memory."""
     import picfind
+    import picfind.api  # imported before the baseline: not counted per image
     from picfind.scoring import query_weights
     from picfind.search import image_query
 

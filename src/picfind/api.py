@@ -194,9 +194,8 @@ class Index:
         """More like this: ``query`` is an image file or an indexed image's id."""
         if mode not in ("hybrid", "classes", "embedding"):
             raise UsageError(f"unknown mode {mode!r}; choose hybrid, classes or embedding")
-        self._check_not_empty()
         features, exclude = self.resolve_image(query)
-        return self.searcher.by_features(
+        results = self.searcher.by_features(
             features,
             mode,
             exclude=exclude,
@@ -204,6 +203,7 @@ class Index:
             offset=offset,
             under=_folder(under),
         )
+        return self._not_empty(results)
 
     def search_words(
         self,
@@ -215,15 +215,16 @@ class Index:
     ) -> SearchResults:
         """Images whose classes fall under the concepts the words name."""
         results = self.searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
-        self._check_not_empty()
-        return results
+        return self._not_empty(results)
 
     def stats(self) -> Stats:
         return self.store.stats()
 
-    def _check_not_empty(self) -> None:
-        if self.store.stats().images == 0:
+    def _not_empty(self, results: SearchResults) -> SearchResults:
+        """No results from an empty index is the user's mistake, and said so."""
+        if results.total == 0 and self.store.stats().images == 0:
             raise UsageError("the index is empty; run 'picfind index PATH' first")
+        return results
 
 
 def _folder(under: str | os.PathLike[str] | None) -> str | None:

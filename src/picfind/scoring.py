@@ -193,36 +193,48 @@ def keyword_scores(
     """(scores, matches) from clause masses: geometric mean of positives, AND/NOT by threshold."""
     if not positive:
         raise ValueError("a keyword query needs at least one positive clause")
-    n = positive[0].shape[0]
-    match = np.ones(n, dtype=bool)
-    log_sum = np.zeros(n, dtype=np.float64)
-    for mass in positive:
+    match = positive[0] >= threshold
+    product = positive[0]
+    for mass in positive[1:]:
         match &= mass >= threshold
-        log_sum += np.log(np.maximum(mass, 1e-12))
+        product = product * mass
     for mass in negative:
         match &= mass < not_threshold
-    return np.exp(log_sum / len(positive)), match
+    scores = product if len(positive) == 1 else np.power(product, 1.0 / len(positive))
+    return scores, match
 
 
 def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
     """Indices of the k best scores (ties by index), best first; masked-out rows never."""
     if mask is not None:
         candidates = np.flatnonzero(mask)
-        if candidates.size == 0 or k <= 0:
-            return np.zeros(0, dtype=np.int64)
-        local = top_k(scores[candidates], k)
-        return candidates[local]
+        return candidates[top_k(scores[candidates], k)]
     n = scores.shape[0]
     if k <= 0 or n == 0:
         return np.zeros(0, dtype=np.int64)
     if k < n:
-        # Ties at the k-th score go to the lowest indices, so pages are stable.
-        kth = np.partition(scores, n - k)[n - k]
-        above = np.flatnonzero(scores > kth)
-        ties = np.flatnonzero(scores == kth)[: k - above.size]
-        part = np.concatenate([above, ties])
+        # The lowest score is often shared by most rows (1.0 for every image without
+        # the query's classes, 0 mass): set it aside, or partitioning crawls on it.
+        floor = scores.min()
+        above = np.flatnonzero(scores > floor)
+        if above.size >= k:
+            part = above[_partition_top(scores[above], k)]
+        else:
+            ties = np.flatnonzero(scores == floor)[: k - above.size]
+            part = np.concatenate([above, ties])
     else:
         part = np.arange(n)
     # lexsort: primary key score descending, then index ascending for stable ties
     order = np.lexsort((part, -scores[part]))
     return part[order].astype(np.int64)
+
+
+def _partition_top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best, ties at the k-th going to the lowest positions."""
+    n = scores.shape[0]
+    if k >= n:
+        return np.arange(n)
+    kth = np.partition(scores, n - k)[n - k]
+    above = np.flatnonzero(scores > kth)
+    ties = np.flatnonzero(scores == kth)[: k - above.size]
+    return np.concatenate([above, ties])
