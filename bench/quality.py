@@ -122,7 +122,7 @@ def by_image(set_name: str, out: dict) -> None:
     res: dict = {"images": len(paths)}
     res["paper_full_1000"] = loo_precision(1 + eta @ probs.T, labels)
     res["embedding"] = loo_precision(cos, labels)
-    for k in (10, 16, 32):
+    for k in (10, 16, 32, 64, 100):
         xi = truncate(probs, k)
         classes = 1 + eta @ xi.T
         res[f"classes_stored_top{k}"] = loo_precision(classes, labels)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import committed
 
 import picfind
 from picfind.records import Features, ImageRecord
@@ -47,19 +48,6 @@ def photos(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PICFIND_INDEX", "PICFIND_URL")}
-
-
-def committed(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        try:
-            return conn.execute("SELECT count(*) FROM images").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:
-        return 0
 
 
 def check_page(results: picfind.SearchResults, limit: int, folder: Path) -> None:

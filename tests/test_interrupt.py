@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import committed
 
 pytestmark = pytest.mark.slow
 
@@ -55,20 +56,6 @@ def picfind(*args: object, **kwargs) -> subprocess.Popen[str]:
         preexec_fn=_default_sigint,
         **kwargs,
     )
-
-
-def committed(db: Path) -> int:
-    """Rows committed so far, through a read-only connection (0 before the table exists)."""
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute("SELECT count(*) FROM images").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:  # no table yet, or the file is being created
-        return 0
 
 
 def interrupt_when(proc: subprocess.Popen[str], db: Path, rows: int, sig: int) -> int:
