@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= $(abspath ../shared)
 PHOTOS ?= $(SHARED)/data/catsdogs
+QUERY  ?= $(SHARED)/data/imagenet-samples/n02124075_Egyptian_cat.JPEG
 OUT    ?= demo-out
 export PICFIND_SHARED := $(SHARED)
 
@@ -18,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	PHOTOS="$(PHOTOS)" OUT="$(OUT)" PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+	PHOTOS="$(PHOTOS)" QUERY="$(QUERY)" OUT="$(OUT)" PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

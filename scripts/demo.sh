@@ -18,7 +18,11 @@ step picfind stats --index "$INDEX"
 step picfind search dog --index "$INDEX" --limit 8 --sheet "$OUT/dog.jpg"
 step picfind search cat --index "$INDEX" --limit 8 --sheet "$OUT/cat.jpg"
 step picfind search tabby OR "Persian cat" --index "$INDEX" --limit 5
-QUERY=$(find "$PHOTOS" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort | head -n 1)
+# A query photo from outside the index when there is one (the paper's 3.9), else the first photo.
+QUERY=${QUERY:-}
+if [ -z "$QUERY" ] || ! [ -f "$QUERY" ]; then
+    QUERY=$(find "$PHOTOS" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort | head -n 1)
+fi
 step picfind predict "$QUERY"
 step picfind search --image "$QUERY" --index "$INDEX" --limit 9 --sheet "$OUT/more-like-this.jpg"
 step picfind search --image "$QUERY" --index "$INDEX" --mode classes --limit 5 --json

@@ -188,14 +188,15 @@ class EmbeddedStore:
                         (size, mtime_ns, image_id),
                     )
                 now = time.time()
+                model = self._meta("model") or ""
                 for rec in add:
                     # A replaced file is a new row (features never change under a rowid,
                     # which keeps the NumPy cache append-only); it keeps its id.
                     conn.execute("DELETE FROM images WHERE path = ? OR id = ?", (rec.path, rec.id))
                     conn.execute(
                         "INSERT INTO images (id, path, content_hash, size, mtime_ns, width, "
-                        "height, format, class_ids, class_probs, embedding, indexed_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "height, format, model, class_ids, class_probs, embedding, indexed_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             rec.id,
                             rec.path,
@@ -205,6 +206,7 @@ class EmbeddedStore:
                             rec.width,
                             rec.height,
                             rec.format,
+                            model,
                             rec.features.classes.ids.astype(np.uint16).tobytes(),
                             rec.features.classes.probs.astype(np.float32).tobytes(),
                             rec.features.embedding.astype(np.float16).tobytes(),

@@ -26,6 +26,7 @@ _MIGRATIONS: dict[int, str] = {
         width INTEGER NOT NULL,
         height INTEGER NOT NULL,
         format TEXT NOT NULL,
+        model TEXT NOT NULL,          -- whose features these are (the index's model)
         class_ids BLOB NOT NULL,      -- uint16[k], most probable first
         class_probs BLOB NOT NULL,    -- float32[k]
         embedding BLOB NOT NULL,      -- float16[D], unit norm
