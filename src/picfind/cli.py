@@ -7,8 +7,10 @@ mistake, 1 for anything else, 130 when interrupted.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import sys
 import time
 import traceback
@@ -319,6 +321,17 @@ def prune(index_dir: str | None, url: str | None, as_json: bool) -> None:
         _emit_json({"removed": removed})
     else:
         _out(f"removed {removed}")
+
+
+def _load_commands() -> None:
+    """Attach the commands of ``picfind.commands.*`` (each registers itself on ``cli``)."""
+    import picfind.commands
+
+    for module in pkgutil.iter_modules(picfind.commands.__path__):
+        importlib.import_module(f"picfind.commands.{module.name}")
+
+
+_load_commands()
 
 
 def run(argv: list[str] | None = None) -> int:
