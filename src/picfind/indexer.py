@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,10 @@ from picfind.records import FileState, ImageRecord, IndexReport, Skipped, Stored
 from picfind.scoring import sparse_top
 from picfind.store.embedded import make_id
 from picfind.walk import walk
+
+if TYPE_CHECKING:
+    from picfind.models import Model
+    from picfind.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +82,8 @@ class Indexer:
 
     def __init__(
         self,
-        store,  # picfind.store.base.Store
-        model_loader: Callable[[], object],
+        store: Store,
+        model_loader: Callable[[], Model],
         *,
         input_size: int,
         batch_size: int = BATCH_SIZE,
@@ -86,13 +91,14 @@ class Indexer:
     ) -> None:
         self.store = store
         self._model_loader = model_loader
-        self._model = None
+        self._model: Model | None = None
         self.input_size = input_size
         self.batch_size = batch_size
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
 
     @property
-    def model(self):
+    def model(self) -> Model:
+        """Loaded on first need: a run with nothing new never pays for it."""
         if self._model is None:
             self._model = self._model_loader()
         return self._model

@@ -7,9 +7,10 @@ records with paths and top labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
+from picfind.errors import UsageError
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
 from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
@@ -74,8 +75,6 @@ class Searcher:
         text: str = "",
     ) -> SearchResults:
         if limit < 0 or offset < 0:
-            from picfind.errors import UsageError
-
             raise UsageError("--limit and --offset must not be negative")
         total, hits = self.store.search(query, limit, offset, Filter(under, tuple(exclude)))
         docs = self.store.summaries([h.id for h in hits])
@@ -103,6 +102,3 @@ class Searcher:
     def by_words(self, words: str | Sequence[str], **kwargs: object) -> SearchResults:
         concepts = parse_query(words, self.vocab)
         return self.run(keyword_query(concepts), "keyword", text=str(concepts), **kwargs)  # type: ignore[arg-type]
-
-
-FeatureSource = Callable[[], Features]

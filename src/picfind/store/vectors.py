@@ -58,6 +58,8 @@ class Segment:
 
     rowids: np.ndarray
     alive: np.ndarray
+    approximate = False
+    """Whether ``coarse_cosine`` approximates (then candidates are re-scored exactly)."""
 
     @property
     def n(self) -> int:
@@ -76,8 +78,6 @@ class Segment:
 
     def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    approximate: bool = False
 
     def positions_of(self, rowids: np.ndarray) -> np.ndarray:
         """Positions of those of the given rowids that are in this segment."""
