@@ -8,7 +8,7 @@ QUERY  ?= $(SHARED)/data/imagenet-samples/n02124075_Egyptian_cat.JPEG
 OUT    ?= demo-out
 export PICFIND_SHARED := $(SHARED)
 
-.PHONY: install demo test lint format bench vocabulary clean
+.PHONY: install demo test lint format bench vocabulary clean opensearch opensearch-stop bench-cluster
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,16 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# A local OpenSearch node from Maven Central (tools/opensearch); the URL is the last line.
+opensearch:
+	@$(PYTHON) tools/opensearch/node.py start
+
+opensearch-stop:
+	@$(PYTHON) tools/opensearch/node.py stop
+
+bench-cluster: install
+	$(BIN)/python bench/cluster.py
 
 vocabulary: install
 	$(BIN)/python scripts/build_vocabulary.py

@@ -4,6 +4,7 @@
    indexing end to end on ../shared/data/catsdogs, alternated in the same run so
    their ratio is measured under the same load (bench/results/throughput.json);
 2. quality: bench/quality.py (bench/results/quality.json);
+   duplicate finding: bench/duplicates.py (bench/results/duplicates.json);
 3. query latency and memory on synthetic indexes: bench/query.py
    (bench/results/query.json). ``--quick`` stops at 100k images.
 """
@@ -80,6 +81,7 @@ def main() -> int:
     print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=2), flush=True)
     py = [sys.executable]
     subprocess.run([*py, str(HERE / "quality.py")], check=True)
+    subprocess.run([*py, str(HERE / "duplicates.py")], check=True)
     sizes = "10000,100000" if "--quick" in sys.argv else "10000,100000,1000000"
     subprocess.run([*py, str(HERE / "query.py"), "--sizes", sizes], check=True)
     return 0

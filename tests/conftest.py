@@ -12,6 +12,8 @@ import picfind
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["cluster_fixtures"]  # the OpenSearch node of the cluster tests
+
 
 def shared_dir() -> Path:
     return Path(os.environ.get("PICFIND_SHARED", REPO.parent / "shared"))

@@ -27,6 +27,7 @@ from picfind.scoring import sparse_top
 from picfind.search import Mode, Searcher
 from picfind.search import labels_of as _labels_of
 from picfind.store.base import Store
+from picfind.store.cluster_conn import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
 from picfind.vocabulary import Vocabulary
 
@@ -237,8 +238,20 @@ def open_index(
     model: str | None = None,
     create: bool = False,
     threads: int | None = None,
+    url: str | None = None,
+    cluster: ClusterOptions | None = None,
 ) -> Index:
-    """Open (or with ``create``, create) an embedded index folder."""
+    """Open (or with ``create``, create) an embedded index folder, or with ``url`` an
+    OpenSearch/Elasticsearch index (``cluster``: credentials, index name, layout)."""
+    if url:
+        from picfind.store.cluster import ClusterStore
+
+        store = ClusterStore(url, cluster or ClusterOptions.from_env(), create=create)
+        try:
+            return Index(store, model=model, threads=threads)
+        except BaseException:
+            store.close()
+            raise
     folder = Path(path).expanduser() if path is not None else default_index_dir()
     return Index(EmbeddedStore(folder, create=create), model=model, threads=threads)
 

@@ -29,8 +29,83 @@ from picfind.search import MODES
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a cluster option in ``ctx.meta`` (commands need not name them all)."""
+    if value is not None:
+        ctx.meta[f"picfind.cluster.{param.name}"] = value
+    return value
+
+
+def _cluster_options(f: F) -> F:
+    """Credentials and index name of an OpenSearch/Elasticsearch endpoint (with --url)."""
+    for name, env, metavar, text in reversed(_CLUSTER_OPTIONS):
+        f = click.option(
+            name,
+            envvar=env,
+            metavar=metavar,
+            expose_value=False,
+            callback=_remember,
+            help=text,
+        )(f)
+    return f
+
+
+_CLUSTER_OPTIONS = (
+    ("--user", "PICFIND_USER", "NAME", "Basic-auth user for --url (env PICFIND_USER)."),
+    ("--password", "PICFIND_PASSWORD", "SECRET", "Basic-auth password (env PICFIND_PASSWORD)."),
+    ("--api-key", "PICFIND_API_KEY", "KEY", "API key for --url (env PICFIND_API_KEY)."),
+    ("--ca-file", "PICFIND_CA_FILE", "PEM", "CA certificate(s) for https (env PICFIND_CA_FILE)."),
+    (
+        "--cluster-index",
+        "PICFIND_CLUSTER_INDEX",
+        "NAME",
+        "Alias of the index on the cluster (env PICFIND_CLUSTER_INDEX; default picfind).",
+    ),
+)
+
+
+def _cluster_layout_options(f: F) -> F:
+    """How a new cluster index is laid out (index and reindex)."""
+    f = click.option(
+        "--replicas",
+        type=click.IntRange(0),
+        expose_value=False,
+        callback=_remember,
+        help="Replicas of a new cluster index (default: the cluster's).",
+    )(f)
+    f = click.option(
+        "--shards",
+        type=click.IntRange(1),
+        expose_value=False,
+        callback=_remember,
+        help="Primary shards of a new cluster index (default: the cluster's).",
+    )(f)
+    return click.option(
+        "--layout",
+        type=click.Choice(["picfind", "paper"]),
+        expose_value=False,
+        callback=_remember,
+        help="Mapping of a new cluster index: picfind (default) or the paper's script_score one.",
+    )(f)
+
+
+def cluster_options_from(ctx: click.Context | None = None) -> Any:
+    """The ClusterOptions the command line gave (for ``picfind.commands``)."""
+    from picfind.store.cluster_conn import ClusterOptions
+
+    ctx = ctx or click.get_current_context()
+    given = {
+        k.removeprefix("picfind.cluster."): v
+        for k, v in ctx.meta.items()
+        if k.startswith("picfind.cluster.")
+    }
+    given["name"] = given.pop("cluster_index", None)
+    return ClusterOptions.from_env(**given)
+
+
 def _index_options(f: F) -> F:
     """--index and --url, shared by every command that reads or writes an index."""
+    f = _cluster_options(f)
     f = click.option(
         "--url",
         envvar="PICFIND_URL",
@@ -53,10 +128,7 @@ def _json_option(f: F) -> F:
 
 def _open(index_dir: str | None, url: str | None, **kwargs: Any) -> api.Index:
     if url:
-        raise UsageError(
-            "the OpenSearch/Elasticsearch backend (--url / PICFIND_URL) is not available in "
-            "this version; use an embedded --index"
-        )
+        return api.open_index(url=url, cluster=cluster_options_from(), **kwargs)
     return api.open_index(index_dir, **kwargs)
 
 
@@ -160,6 +232,7 @@ def cli() -> None:
 @click.option("--hidden", is_flag=True, help="Include hidden files and folders.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no skipped-file lines.")
+@_cluster_layout_options
 @_json_option
 def index(
     paths: tuple[str, ...],

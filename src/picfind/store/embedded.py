@@ -316,8 +316,11 @@ class EmbeddedStore:
                 main, upto, gone = None, 0, np.zeros(0, dtype=np.int64)
             segments: list[vectors.Segment] = []
             if main is not None:
-                main.alive[:] = True
-                main.alive[main.positions_of(np.sort(gone))] = False
+                # A fresh mask, not an update in place: a search in another thread
+                # may still be reading this segment's previous one.
+                alive = np.ones(main.n, dtype=bool)
+                alive[main.positions_of(np.sort(gone))] = False
+                main.alive = alive
                 segments.append(main)
             segments.append(vectors.read_delta(conn, upto, STORED_CLASSES, dim))
         finally:

@@ -1,0 +1,82 @@
+"""``picfind serve``: the web page and REST API over an index (needs picfind[web])."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import click
+
+from picfind.cli import cli
+from picfind.errors import UsageError
+
+
+@cli.command()
+@click.option(
+    "--index",
+    "index_dir",
+    envvar="PICFIND_INDEX",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Embedded index folder (env PICFIND_INDEX; default ~/.local/share/picfind/default).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    envvar="PICFIND_TOKEN",
+    metavar="TOKEN",
+    help="Secret every request must carry (env PICFIND_TOKEN); required off 127.0.0.1.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Allow this web origin to call the API (repeatable); none by default.",
+)
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    metavar="FOLDER",
+    help="A folder the page may start indexing (repeatable).",
+)
+def serve(
+    index_dir: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    cors_origins: tuple[str, ...],
+    roots: tuple[str, ...],
+) -> None:
+    """A local web page and REST API: search by words or by a photo (http://127.0.0.1:8000)."""
+    try:
+        import uvicorn
+
+        from picfind import api
+        from picfind.web import Settings, create_app
+        from picfind.web.security import is_loopback
+    except ImportError as exc:
+        raise UsageError(
+            f"picfind serve needs the web extra: pip install 'picfind[web]' ({exc})"
+        ) from None
+    if not is_loopback(host) and not token:
+        raise UsageError(
+            f"serving on {host} (not this machine only) needs a token: --token SECRET "
+            "or PICFIND_TOKEN; every request must then carry it"
+        )
+    index = api.default_index_dir() if index_dir is None else Path(index_dir).expanduser()
+    settings = Settings(
+        index_dir=index,
+        roots=tuple(Path(r).absolute() for r in roots),
+        token=token or None,
+        cors_origins=cors_origins,
+        allowed_hosts=(host,),
+    )
+    app = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}/" + (f"?token={quote(token)}" if token else "")
+    click.echo(f"picfind: serving {index} at {address} (Ctrl-C to stop)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

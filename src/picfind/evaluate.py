@@ -1,0 +1,479 @@
+"""Retrieval quality on a labelled folder: what ``picfind eval`` measures.
+
+Pure library: no printing. Two kinds of measurement:
+
+* **by image** — leave one out: every labelled image queries all the others;
+  relevant = same label. Precision@k, recall@k and average precision (over the
+  full ranking), averaged over the queries that have at least one relevant
+  image. Scores are computed as matrices from the features the index stores,
+  with the store's formulas (``classes``: 1 + Σ_{j∈T10(η)} η_j ξ_ij over the 64
+  stored classes; ``embedding``: cosine; ``hybrid``: cosine + λ·class term),
+  ties broken by path like the store. ``paper`` is the paper's formula over all
+  1000 class probabilities, recomputed with the model because the index keeps
+  only the top 64.
+* **by words** — each keyword query runs through the real index
+  (``Index.search_words``); relevant = images with one of the given labels;
+  images that do not match the query count as never retrieved.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from picfind.errors import UsageError
+from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K
+
+IMAGE_MODES = ("hybrid", "classes", "embedding", "paper")
+RECALL_LEVELS = np.linspace(0.0, 1.0, 21)
+"""Recall levels of the interpolated precision–recall curve."""
+BLOCK = 512
+"""Queries scored per matrix product: bounds memory at BLOCK × N scores."""
+
+
+# --- labels --------------------------------------------------------------------------
+
+
+def label_of(path: str, root: str, pattern: re.Pattern[str] | None) -> str | None:
+    """The label of one image: a regex group on its file name, else its top sub-folder."""
+    if pattern is not None:
+        m = pattern.search(os.path.basename(path))
+        if m is None:
+            return None
+        return m.group(1) if m.groups() else m.group(0)
+    rel = os.path.relpath(path, root)
+    parts = Path(rel).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def compile_pattern(text: str | None) -> re.Pattern[str] | None:
+    if text is None:
+        return None
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise UsageError(f"bad --label-pattern {text!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class WordQuery:
+    """A keyword query and the labels whose images are its relevant answers."""
+
+    words: str
+    labels: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> WordQuery:
+        """``WORDS=LABEL[,LABEL…]``, e.g. ``dog=dog`` or ``cat=Abyssinian,Bengal``."""
+        words, sep, labels = text.rpartition("=")
+        names = tuple(s.strip() for s in labels.split(",") if s.strip())
+        if not sep or not words.strip() or not names:
+            raise UsageError(f"bad --query {text!r}: expected WORDS=LABEL[,LABEL...]")
+        return cls(words.strip(), names)
+
+    @classmethod
+    def for_label(cls, label: str) -> WordQuery:
+        """A label used as its own query: ``golden_retriever`` → "golden retriever"."""
+        return cls(label.replace("_", " "), (label,))
+
+
+# --- metrics -------------------------------------------------------------------------
+
+
+def average_precision(hits: np.ndarray, relevant_total: int) -> float:
+    """AP of a ranking: ``hits`` marks relevant items in rank order; unretrieved ones count 0."""
+    if relevant_total <= 0:
+        return 0.0
+    hits = np.asarray(hits, dtype=bool)
+    ranks = np.flatnonzero(hits) + 1
+    return float((np.arange(1, ranks.size + 1) / ranks).sum() / relevant_total)
+
+
+def precision_recall_at(hits: np.ndarray, relevant_total: int, k: int) -> tuple[float, float]:
+    """Precision@k (over k places, empty places count as misses) and recall@k."""
+    found = int(np.count_nonzero(np.asarray(hits, dtype=bool)[:k]))
+    return found / k, (found / relevant_total if relevant_total else 0.0)
+
+
+def interpolated_curve(hits: np.ndarray, relevant_total: int) -> np.ndarray:
+    """Interpolated precision at RECALL_LEVELS (0 beyond the recall the ranking reaches)."""
+    hits = np.asarray(hits, dtype=bool)
+    out = np.zeros(RECALL_LEVELS.size)
+    if relevant_total <= 0 or hits.size == 0:
+        return out
+    found = np.cumsum(hits)
+    precision = found / np.arange(1, hits.size + 1)
+    recall = found / relevant_total
+    # best precision at any recall ≥ r: a running max from the end
+    best = np.maximum.accumulate(precision[::-1])[::-1]
+    idx = np.searchsorted(recall, RECALL_LEVELS - 1e-12, side="left")
+    ok = idx < hits.size
+    out[ok] = best[idx[ok]]
+    return out
+
+
+@dataclass
+class Summary:
+    """Averages over queries, and the mean interpolated precision–recall curve."""
+
+    queries: int
+    precision_at_k: float
+    recall_at_k: float
+    map: float
+    curve: np.ndarray = field(repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "queries": self.queries,
+            "precision_at_k": round(self.precision_at_k, 6),
+            "recall_at_k": round(self.recall_at_k, 6),
+            "map": round(self.map, 6),
+            "pr_curve": {
+                "recall": [round(float(r), 4) for r in RECALL_LEVELS],
+                "precision": [round(float(p), 6) for p in self.curve],
+            },
+        }
+
+
+def _summarise(rows: list[tuple[float, float, float, np.ndarray]]) -> Summary:
+    if not rows:
+        return Summary(0, 0.0, 0.0, 0.0, np.zeros(RECALL_LEVELS.size))
+    p, r, ap, curves = zip(*rows, strict=True)
+    return Summary(
+        len(rows), float(np.mean(p)), float(np.mean(r)), float(np.mean(ap)), np.mean(curves, 0)
+    )
+
+
+# --- by image ------------------------------------------------------------------------
+
+
+def top_weights(probs: np.ndarray, k: int = QUERY_TOP_K) -> np.ndarray:
+    """Each row keeps only its k highest classes: the paper's T_k(η) as dense weights."""
+    out = np.zeros_like(probs, dtype=np.float32)
+    if probs.shape[0] == 0:
+        return out
+    k = min(k, probs.shape[1])
+    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    rows = np.arange(probs.shape[0])[:, None]
+    out[rows, top] = probs[rows, top]
+    return out
+
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+"""Scores of a block of query rows (indices) against every row: (len(block), N)."""
+
+
+def scorers(
+    embeddings: np.ndarray,
+    stored_classes: np.ndarray,
+    full_probs: np.ndarray | None = None,
+    hybrid_weight: float = HYBRID_WEIGHT,
+) -> dict[str, Scorer]:
+    """The store's formulas as matrix products (``paper`` only with full probabilities)."""
+    emb = np.asarray(embeddings, dtype=np.float32)
+    xi = np.asarray(stored_classes, dtype=np.float32)
+    # The query of "search by an indexed image" is its stored classes' top 10.
+    eta = top_weights(xi)
+    out: dict[str, Scorer] = {
+        "hybrid": lambda q: emb[q] @ emb.T + hybrid_weight * (eta[q] @ xi.T),
+        "classes": lambda q: 1.0 + eta[q] @ xi.T,
+        "embedding": lambda q: emb[q] @ emb.T,
+    }
+    if full_probs is not None:
+        full = np.asarray(full_probs, dtype=np.float32)
+        eta_full = top_weights(full)
+        out["paper"] = lambda q: 1.0 + eta_full[q] @ full.T
+    return out
+
+
+def leave_one_out(
+    score: Scorer, labels: Sequence[str], k: int = 10, block: int = BLOCK
+) -> tuple[Summary, int]:
+    """(summary over queries with a relevant image, queries without one)."""
+    lab = np.asarray(labels)
+    n = lab.size
+    codes = np.unique(lab, return_inverse=True)[1]
+    counts = np.bincount(codes)
+    rows: list[tuple[float, float, float, np.ndarray]] = []
+    lonely = 0
+    for start in range(0, n, block):
+        q = np.arange(start, min(start + block, n))
+        s = np.asarray(score(q), dtype=np.float64)
+        s[np.arange(q.size), q] = -np.inf  # leave the query out
+        order = np.argsort(-s, axis=1, kind="stable")[:, : n - 1]
+        hits = codes[order] == codes[q][:, None]
+        for i, row in enumerate(q):
+            total = int(counts[codes[row]]) - 1
+            if total == 0:
+                lonely += 1
+                continue
+            p, r = precision_recall_at(hits[i], total, k)
+            rows.append(
+                (p, r, average_precision(hits[i], total), interpolated_curve(hits[i], total))
+            )
+    return _summarise(rows), lonely
+
+
+# --- by words ------------------------------------------------------------------------
+
+
+@dataclass
+class WordResult:
+    query: WordQuery
+    relevant: int
+    matched: int
+    precision_at_k: float
+    recall_at_k: float
+    ap: float
+    curve: np.ndarray = field(repr=False)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "query": self.query.words,
+            "labels": list(self.query.labels),
+            "relevant": self.relevant,
+            "matched": self.matched,
+            "precision_at_k": round(self.precision_at_k, 6),
+            "recall_at_k": round(self.recall_at_k, 6),
+            "ap": round(self.ap, 6),
+            "error": self.error,
+        }
+
+
+def word_result(
+    query: WordQuery,
+    ranked_labels: Iterable[str | None],
+    label_counts: Mapping[str, int],
+    k: int = 10,
+) -> WordResult:
+    """Metrics of one keyword query from the labels of its results, best first."""
+    wanted = set(query.labels)
+    hits = np.array([lab in wanted for lab in ranked_labels], dtype=bool)
+    total = sum(label_counts.get(lab, 0) for lab in wanted)
+    p, r = precision_recall_at(hits, total, k)
+    return WordResult(
+        query,
+        total,
+        int(hits.size),
+        p,
+        r,
+        average_precision(hits, total),
+        interpolated_curve(hits, total),
+    )
+
+
+def summarise_words(results: Sequence[WordResult]) -> Summary:
+    rows = [(w.precision_at_k, w.recall_at_k, w.ap, w.curve) for w in results if w.relevant]
+    return _summarise(rows)
+
+
+# --- the whole evaluation ------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """What ``picfind eval`` reports (``to_json`` is its ``--json`` shape)."""
+
+    folder: str
+    model: str
+    k: int
+    images: int
+    unlabelled: int
+    labels: dict[str, int]
+    by_image: dict[str, Summary] = field(default_factory=dict)
+    lonely_queries: int = 0
+    words: list[WordResult] = field(default_factory=list)
+    index: str | None = None
+    unreadable: list[str] = field(default_factory=list)
+    """Files the ``paper`` mode could not read again (scored as all-zero probabilities)."""
+
+    @property
+    def words_summary(self) -> Summary:
+        return summarise_words(self.words)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "folder": self.folder,
+            "index": self.index,
+            "model": self.model,
+            "k": self.k,
+            "images": self.images,
+            "unlabelled": self.unlabelled,
+            "labels": self.labels,
+            "by_image": {mode: s.to_json() for mode, s in self.by_image.items()},
+            "queries_without_relevant_images": self.lonely_queries,
+            "unreadable": self.unreadable,
+            "by_words": {
+                "summary": self.words_summary.to_json(),
+                "queries": [w.to_json() for w in self.words],
+            },
+        }
+
+
+def count_labels(labels: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(labels).items()))
+
+
+def plot(evaluation: Evaluation, out: str | os.PathLike[str], max_word_curves: int = 8) -> None:
+    """Precision–recall curves (interpolated, mean over queries) as a PNG.
+
+    Draws on a bare ``Figure`` (Agg canvas), never through pyplot, so it leaves the
+    caller's matplotlib backend alone (a notebook keeps showing its plots inline).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.8), dpi=100)
+    ax = fig.subplots()
+    for mode, s in evaluation.by_image.items():
+        if s.queries:
+            ax.plot(RECALL_LEVELS, s.curve, label=f"by image, {mode} (mAP {s.map:.3f})")
+    words = [w for w in evaluation.words if w.relevant]
+    if 0 < len(words) <= max_word_curves:
+        for w in words:
+            ax.plot(RECALL_LEVELS, w.curve, "--", label=f'words "{w.query.words}" (AP {w.ap:.3f})')
+    elif words:
+        s = evaluation.words_summary
+        ax.plot(
+            RECALL_LEVELS,
+            s.curve,
+            "--",
+            label=f"by words, {s.queries} queries (mAP {s.map:.3f})",
+        )
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision (interpolated)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{os.path.basename(evaluation.folder.rstrip('/'))}: precision–recall")
+    if ax.lines:
+        ax.legend(fontsize="small", loc="lower left")
+    try:
+        fig.savefig(out, format="png")
+    except OSError as exc:
+        raise UsageError(f"cannot write plot {out}: {exc.strerror or exc}") from exc
+
+
+def keyword_ranking(query: WordQuery, stored_classes: np.ndarray) -> np.ndarray:
+    """Rows matching a keyword query, best first, with the store's keyword semantics."""
+    from picfind.query import parse_query
+    from picfind.scoring import keyword_scores
+
+    concepts = parse_query(query.words)
+    positive = [stored_classes[:, c.classes].sum(axis=1) for c in concepts.positive]
+    negative = [stored_classes[:, c.classes].sum(axis=1) for c in concepts.negative]
+    scores, match = keyword_scores(positive, negative)
+    rows = np.flatnonzero(match)
+    return rows[np.lexsort((rows, -scores[rows]))]
+
+
+def full_probabilities(
+    paths: Sequence[str], model_name: str, batch_size: int = 32
+) -> tuple[np.ndarray, list[str]]:
+    """All 1000 class probabilities, recomputed with the model (the index keeps 64).
+
+    Files that no longer decode get a zero row and are returned as the second value.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from picfind import imaging
+    from picfind.api import load_model
+    from picfind.errors import ImageError
+
+    model = load_model(model_name)
+    out = np.zeros((len(paths), 1000), dtype=np.float32)
+    failed: list[str] = []
+
+    def load(path: str) -> np.ndarray | None:
+        try:
+            return imaging.load_for_model(path, model.input_size).pixels
+        except (ImageError, OSError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        for start in range(0, len(paths), batch_size):
+            chunk = list(paths[start : start + batch_size])
+            pixels = list(pool.map(load, chunk))
+            good = [i for i, p in enumerate(pixels) if p is not None]
+            failed += [chunk[i] for i, p in enumerate(pixels) if p is None]
+            if good:
+                probs = model.run(np.stack([pixels[i] for i in good])).probs  # type: ignore[misc]
+                out[[start + i for i in good]] = probs
+    return out, failed
+
+
+def evaluate_index(
+    index_dir: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    *,
+    pattern: re.Pattern[str] | None = None,
+    modes: Sequence[str] = IMAGE_MODES,
+    queries: Sequence[WordQuery] = (),
+    labels_as_queries: bool = False,
+    k: int = 10,
+    batch_size: int = 32,
+) -> Evaluation:
+    """Evaluate the images of ``folder`` held in an index; reads the index only."""
+    from picfind.stored import read_index
+
+    if k < 1:
+        raise UsageError("--k must be at least 1")
+    unknown = set(modes) - set(IMAGE_MODES)
+    if unknown:
+        raise UsageError(f"unknown mode {sorted(unknown)[0]!r}; choose {', '.join(IMAGE_MODES)}")
+    root = os.path.abspath(folder)
+    data = read_index(index_dir, under=root)
+    if len(data) == 0:
+        raise UsageError(f"the index holds no images inside {root}")
+    all_labels = [label_of(p, root, pattern) for p in data.paths]
+    keep = np.array([lab is not None for lab in all_labels], dtype=bool)
+    if not keep.any():
+        how = (
+            "match --label-pattern" if pattern else "sit in a sub-folder (or give --label-pattern)"
+        )
+        raise UsageError(f"no image inside {root} has a label: none {how}")
+    rows = np.flatnonzero(keep)
+    labels = [str(all_labels[i]) for i in rows]
+    paths = [data.paths[i] for i in rows]
+    emb = data.embeddings[rows]
+    assert data.classes is not None
+    xi = data.classes[rows]
+    result = Evaluation(
+        folder=root,
+        model=data.model,
+        k=k,
+        images=len(rows),
+        unlabelled=len(data) - len(rows),
+        labels=count_labels(labels),
+        index=os.path.abspath(index_dir),
+    )
+    if modes:
+        full = None
+        if "paper" in modes:
+            full, result.unreadable = full_probabilities(paths, data.model, batch_size)
+        score = scorers(emb, xi, full)
+        for mode in modes:
+            result.by_image[mode], result.lonely_queries = leave_one_out(score[mode], labels, k)
+    counts = Counter(labels)
+    asked = list(queries)
+    if labels_as_queries:
+        asked += [WordQuery.for_label(lab) for lab in sorted(counts)]
+    lab_arr = np.asarray(labels)
+    for q in asked:
+        try:
+            order = keyword_ranking(q, xi)
+        except UsageError as exc:
+            empty = np.zeros(0, dtype=bool)
+            total = sum(counts.get(lab, 0) for lab in q.labels)
+            result.words.append(
+                WordResult(q, total, 0, 0.0, 0.0, 0.0, interpolated_curve(empty, total), str(exc))
+            )
+            continue
+        result.words.append(word_result(q, lab_arr[order].tolist(), counts, k))
+    return result

@@ -1,0 +1,223 @@
+"""Connecting to an OpenSearch or Elasticsearch endpoint, and what its failures mean.
+
+The endpoint says what it is (``GET /`` → ``version.distribution``): OpenSearch
+gets ``opensearch-py``, Elasticsearch 8/9 the ``elasticsearch`` client. Errors a
+user can fix (wrong URL, refused connection, wrong credentials, a bad CA file)
+become ``ClusterConnectionError``, a ``UsageError``: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from picfind.errors import StoreError, UsageError
+
+
+class ClusterConnectionError(UsageError):
+    """The endpoint cannot be reached or refuses us (URL, credentials, TLS)."""
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """How to reach and lay out a cluster index (CLI options / ``PICFIND_*`` variables)."""
+
+    user: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+    ca_file: str | None = None
+    name: str = "picfind"
+    layout: str = "picfind"
+    shards: int | None = None
+    replicas: int | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ClusterOptions:
+        """Options from ``PICFIND_USER``, ``PICFIND_PASSWORD``, ``PICFIND_API_KEY``,
+        ``PICFIND_CA_FILE``, ``PICFIND_CLUSTER_INDEX``; ``overrides`` that are not None win."""
+        env = {
+            "user": os.environ.get("PICFIND_USER"),
+            "password": os.environ.get("PICFIND_PASSWORD"),
+            "api_key": os.environ.get("PICFIND_API_KEY"),
+            "ca_file": os.environ.get("PICFIND_CA_FILE"),
+            "name": os.environ.get("PICFIND_CLUSTER_INDEX"),
+        }
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in env.items() if v is not None})
+
+
+@dataclass
+class Engine:
+    """A connected client and what the endpoint is."""
+
+    client: Any
+    distribution: str  # "opensearch" | "elasticsearch"
+    version: str
+    url: str
+
+    @property
+    def major(self) -> int:
+        try:
+            return int(self.version.split(".")[0])
+        except ValueError:
+            return 0
+
+
+def _client_kwargs(url: str, opts: ClusterOptions) -> dict[str, Any]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ClusterConnectionError(f"not an http(s) URL: {url!r}")
+    if opts.ca_file and not os.path.isfile(opts.ca_file):
+        raise ClusterConnectionError(f"no such CA file: {opts.ca_file}")
+    kw: dict[str, Any] = {
+        "hosts": [u.strip() for u in url.split(",") if u.strip()],
+        "timeout": opts.timeout,
+        "max_retries": 3,
+        "retry_on_timeout": True,
+    }
+    if opts.ca_file:
+        kw["ca_certs"] = opts.ca_file
+    return kw
+
+
+def _opensearch(url: str, opts: ClusterOptions) -> Any:
+    from opensearchpy import OpenSearch
+
+    kw = _client_kwargs(url, opts)
+    if opts.user is not None:
+        kw["http_auth"] = (opts.user, opts.password or "")
+    if opts.api_key:
+        kw["headers"] = {"Authorization": f"ApiKey {opts.api_key}"}
+    if url.startswith("https") and opts.ca_file:
+        kw["verify_certs"] = True
+    kw["retry_on_status"] = (429, 502, 503, 504)
+    return OpenSearch(**kw)
+
+
+def _elasticsearch(url: str, opts: ClusterOptions, major: int) -> Any:
+    from elasticsearch import Elasticsearch
+
+    kw: dict[str, Any] = {
+        "hosts": [u.strip() for u in url.split(",") if u.strip()],
+        "request_timeout": opts.timeout,
+        "max_retries": 3,
+        "retry_on_timeout": True,
+        "retry_on_status": (429, 502, 503, 504),
+    }
+    if opts.ca_file:
+        kw["ca_certs"] = opts.ca_file
+    if opts.user is not None:
+        kw["basic_auth"] = (opts.user, opts.password or "")
+    if opts.api_key:
+        kw["api_key"] = opts.api_key
+    client = Elasticsearch(**kw)
+    try:
+        import elasticsearch
+
+        client_major = int(elasticsearch.__versionstr__.split(".")[0])
+    except (AttributeError, ValueError):
+        client_major = major
+    if major and client_major > major:
+        # A newer client asks for its own major's API; ask for the server's instead.
+        mime = f"application/vnd.elasticsearch+json; compatible-with={major}"
+        client = client.options(headers={"accept": mime, "content-type": mime})
+    return client
+
+
+def connect(url: str, opts: ClusterOptions) -> Engine:
+    """Ask the endpoint what it is and return the matching client."""
+    probe = _opensearch(url, opts)
+    try:
+        info = guard(lambda: probe.info(), url, opening=True)
+    except BaseException:
+        probe.close()
+        raise
+    version = info.get("version") if isinstance(info, dict) else None
+    if not isinstance(version, dict) or "number" not in version:
+        probe.close()
+        raise ClusterConnectionError(f"{url} is not an OpenSearch or Elasticsearch endpoint")
+    distribution = str(version.get("distribution") or "elasticsearch")
+    number = str(version.get("number") or "")
+    if distribution == "opensearch":
+        return Engine(probe, "opensearch", number, url)
+    probe.close()
+    major = int(number.split(".")[0]) if number[:1].isdigit() else 0
+    if major and major < 8:
+        raise ClusterConnectionError(
+            f"{url} is Elasticsearch {number}; picfind needs Elasticsearch 8 or 9, or OpenSearch"
+        )
+    es = _elasticsearch(url, opts, major)
+    try:
+        guard(lambda: es.info(), url, opening=True)
+    except BaseException:
+        es.close()
+        raise
+    return Engine(es, "elasticsearch", number, url)
+
+
+def guard(call: Any, url: str, *, opening: bool = False) -> Any:
+    """Run one request; turn transport failures into picfind's errors.
+
+    While opening, every failure is the user's to fix (exit 2); later, an
+    unreachable cluster is a ``StoreError`` (the run failed, exit 1).
+    """
+    try:
+        return call()
+    except Exception as exc:
+        raise translate(exc, url, opening=opening) from exc
+
+
+def translate(exc: Exception, url: str, *, opening: bool = False) -> Exception:
+    """The picfind error for a client exception (of either client library)."""
+    name = type(exc).__name__
+    status = _status(exc)
+    text = _reason(exc)
+    if isinstance(exc, UsageError | StoreError):
+        return exc
+    if status == 401 or name == "AuthenticationException":
+        return ClusterConnectionError(f"{url} refused the credentials (401 Unauthorized)")
+    if status == 403 or name == "AuthorizationException":
+        return ClusterConnectionError(f"{url}: permission denied (403): {text}")
+    if name in ("SSLError", "TlsError") or "CERTIFICATE_VERIFY_FAILED" in text:
+        return ClusterConnectionError(f"{url}: TLS failed: {text}")
+    if name in ("ConnectionError", "ConnectionTimeout") or "Connection" in name:
+        msg = f"cannot connect to {url}: {text}"
+        return ClusterConnectionError(msg) if opening else StoreError(msg)
+    if opening and (status in (404, 405) or name in ("NotFoundError", "SerializationError")):
+        return ClusterConnectionError(f"{url} is not an OpenSearch or Elasticsearch endpoint")
+    if opening and name == "UnsupportedProductError":
+        return ClusterConnectionError(f"{url} is not an OpenSearch or Elasticsearch endpoint")
+    return StoreError(f"{url}: {text}")
+
+
+def _status(exc: Exception) -> int | None:
+    for attr in ("status_code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    meta = getattr(exc, "meta", None)
+    value = getattr(meta, "status", None)
+    return value if isinstance(value, int) else None
+
+
+def _reason(exc: Exception) -> str:
+    """A short, single-line reason."""
+    info = getattr(exc, "info", None) or getattr(exc, "body", None)
+    if isinstance(info, dict):
+        err = info.get("error")
+        if isinstance(err, dict):
+            root = (err.get("root_cause") or [err])[0]
+            return f"{root.get('type', '')}: {root.get('reason', '')}".strip(": ")
+        if isinstance(err, str):
+            return err
+    text = str(exc)
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host"
+    if "timed out" in text.lower():
+        return "timed out"
+    return " ".join(text.split())[:300]

@@ -1,0 +1,213 @@
+"""Query bodies of the cluster store: picfind's scoring as OpenSearch/Elasticsearch queries.
+
+The engine picks candidates through its inverted index; the client then
+re-scores them exactly from ``_source`` (``rescore``), because ``rank_features``
+keep 9 significant bits of each value. Exact formulas: ``picfind.scoring``.
+
+* classes: ``bool.should`` of ``rank_feature`` (``linear``, ``boost`` = η_j) over
+  ``classes.<wnid>``; the paper's constant 1 is added to the score.
+* keyword: per positive clause a ``script_score`` whose inner query sums the
+  clause's masses (``concepts.<wnid>`` for the broad concepts that cover it,
+  ``classes.<wnid>`` for the rest), scored ``1 + ln(mass / 0.01)`` with
+  ``min_score`` 1 (the AND threshold); the clauses are ``must``, so the sum is
+  ``n + Σ ln(mass_c / 0.01)``, which orders like the geometric mean. A negated
+  clause is a ``must_not`` with ``min_score`` 0.5.
+* embedding: a kNN query (HNSW), score (1 + cos) / 2.
+* hybrid: kNN candidates, re-scored ``cos + 0.1 · Σ η_j ξ_ij``.
+* paper layout: ``script_score`` over ``match_all`` in painless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from picfind.scoring import MATCH_THRESHOLD, NOT_THRESHOLD
+from picfind.store.base import Filter
+from picfind.store.mapping import class_wnids, concept_columns, paper_field_names
+
+KEYWORD_CLAUSE_SCRIPT = (
+    "double m = _score; return m >= params.t ? 1.0 + Math.log(m / params.t) : 0.0;"
+)
+
+PAPER_CLASSES_SCRIPT = """
+double s = 1.000;
+for (int i = 0; i < params.f.length; ++i) {
+  def d = doc[params.f[i]];
+  if (!d.isEmpty()) { s += d.value * params.w[i]; }
+}
+return s;
+"""
+
+PAPER_KEYWORD_SCRIPT = """
+double prod = 1.0;
+for (int c = 0; c < params.pos.length; ++c) {
+  double m = 0.0;
+  for (def f : params.pos[c]) { def d = doc[f]; if (!d.isEmpty()) { m += d.value; } }
+  if (m < params.t) { return 0.0; }
+  prod *= m;
+}
+for (int c = 0; c < params.neg.length; ++c) {
+  double m = 0.0;
+  for (def f : params.neg[c]) { def d = doc[f]; if (!d.isEmpty()) { m += d.value; } }
+  if (m >= params.nt) { return 0.0; }
+}
+return Math.pow(prod, 1.0 / params.pos.length);
+"""
+
+
+def filter_clauses(where: Filter | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(filter, must_not) clauses for a folder and excluded ids.
+
+    ``under`` is a prefix on the keyword path ending with "/", so "/a/cat"
+    never matches "/a/cats/x".
+    """
+    filters: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
+    if where is not None:
+        if where.under is not None:
+            filters.append({"prefix": {"path": where.under.rstrip("/") + "/"}})
+        if where.exclude:
+            must_not.append({"ids": {"values": list(where.exclude)}})
+    return filters, must_not
+
+
+def filter_query(where: Filter | None) -> dict[str, Any]:
+    filters, must_not = filter_clauses(where)
+    if not filters and not must_not:
+        return {"match_all": {}}
+    return {"bool": {"filter": filters, "must_not": must_not}}
+
+
+def class_features(weights: np.ndarray) -> list[dict[str, Any]]:
+    """``rank_feature`` linear clauses with boost w_j for the non-zero weights."""
+    wnids = class_wnids()
+    return [
+        {"rank_feature": {"field": f"classes.{wnids[j]}", "linear": {}, "boost": float(weights[j])}}
+        for j in np.flatnonzero(weights > 0)
+    ]
+
+
+def classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, Any]:
+    filters, must_not = filter_clauses(where)
+    should = class_features(weights)
+    return {
+        "bool": {
+            "should": should,
+            "minimum_should_match": 1,
+            "filter": filters,
+            "must_not": must_not,
+        }
+    }
+
+
+def mass_query(classes: tuple[int, ...]) -> dict[str, Any]:
+    """A query whose score is the probability mass of ``classes`` in a document."""
+    cols = concept_columns()
+    wnids = class_wnids()
+    columns, rest = cols.cover(tuple(sorted(set(classes))))
+    should = [
+        {"rank_feature": {"field": f"concepts.{cols.wnids[j]}", "linear": {}}} for j in columns
+    ]
+    should += [{"rank_feature": {"field": f"classes.{wnids[j]}", "linear": {}}} for j in rest]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def keyword_query(
+    positive: tuple[tuple[int, ...], ...],
+    negative: tuple[tuple[int, ...], ...],
+    where: Filter | None,
+) -> dict[str, Any]:
+    filters, must_not = filter_clauses(where)
+    must = [
+        {
+            "script_score": {
+                "query": mass_query(c),
+                "script": {"source": KEYWORD_CLAUSE_SCRIPT, "params": {"t": MATCH_THRESHOLD}},
+                "min_score": 1.0,
+            }
+        }
+        for c in positive
+    ]
+    must_not = must_not + [
+        {
+            "script_score": {
+                "query": mass_query(c),
+                "script": {"source": "_score"},
+                "min_score": NOT_THRESHOLD,
+            }
+        }
+        for c in negative
+    ]
+    return {"bool": {"must": must, "must_not": must_not, "filter": filters}}
+
+
+def keyword_score(engine_score: float, n_positive: int) -> float:
+    """The geometric mean back from ``n + Σ ln(m_c / t)``."""
+    return float(MATCH_THRESHOLD * np.exp((engine_score - n_positive) / n_positive))
+
+
+def knn_query(
+    engine: str, vector: np.ndarray, k: int, where: Filter | None, field: str = "embedding"
+) -> dict[str, Any]:
+    """A kNN query with the filter applied inside the graph search."""
+    filt = filter_query(where)
+    vec = [float(x) for x in vector]
+    if engine == "opensearch":
+        body: dict[str, Any] = {"vector": vec, "k": k}
+        if "match_all" not in filt:
+            body["filter"] = filt
+        return {"knn": {field: body}}
+    # Elasticsearch's knn query takes its k from the search's size (``k`` only exists
+    # from 8.15 on); num_candidates is the HNSW search's breadth per shard.
+    es: dict[str, Any] = {"field": field, "query_vector": vec, "num_candidates": max(k, 100) * 2}
+    if "match_all" not in filt:
+        es["filter"] = filt
+    return {"knn": es}
+
+
+def paper_classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, Any]:
+    """The paper's ``script_score`` over ``match_all``: 1 + Σ doc['synset.X.score'] · η_X."""
+    names = paper_field_names()
+    nz = np.flatnonzero(weights > 0)
+    return {
+        "script_score": {
+            "query": filter_query(where),
+            "script": {
+                "source": PAPER_CLASSES_SCRIPT,
+                "params": {
+                    "f": [f"synset.{names[j]}.score" for j in nz],
+                    "w": [float(weights[j]) for j in nz],
+                },
+            },
+        }
+    }
+
+
+def paper_keyword_query(
+    positive: tuple[tuple[int, ...], ...],
+    negative: tuple[tuple[int, ...], ...],
+    where: Filter | None,
+) -> dict[str, Any]:
+    """Keyword semantics over the paper's layout: a scan computing the same masses."""
+    names = paper_field_names()
+
+    def fields(c: tuple[int, ...]) -> list[str]:
+        return [f"synset.{names[j]}.score" for j in sorted(set(c))]
+
+    return {
+        "script_score": {
+            "query": filter_query(where),
+            "script": {
+                "source": PAPER_KEYWORD_SCRIPT,
+                "params": {
+                    "pos": [fields(c) for c in positive],
+                    "neg": [fields(c) for c in negative],
+                    "t": MATCH_THRESHOLD,
+                    "nt": NOT_THRESHOLD,
+                },
+            },
+            "min_score": MATCH_THRESHOLD / 2,
+        }
+    }

@@ -1,0 +1,180 @@
+"""Index mappings and documents of the cluster store, in its two layouts.
+
+* ``picfind`` (the default): metadata as keyword/numeric/date fields; the top
+  classes as a ``rank_features`` field ``classes.<wnid>`` and the masses of the
+  broad WordNet concepts as ``concepts.<wnid>`` (both read by ``rank_feature``
+  queries through the inverted index); the embedding as ``knn_vector`` (Lucene
+  HNSW, OpenSearch) or ``dense_vector`` indexed for kNN (Elasticsearch).
+* ``paper``: the LIARR paper's layout, ``synset.<words>.{wnid,words,score}``
+  objects for all 1000 classes with ``index.mapping.total_fields.limit`` raised,
+  searched with ``script_score`` over ``match_all``. Kept as a baseline for
+  fidelity and the benchmark.
+
+Both keep the exact top classes and the embedding in ``_source`` (``top``,
+``embedding``): results show labels from them, ``search --image ID`` reads
+features back, and the client re-scores candidates exactly from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import numpy as np
+
+from picfind.records import ImageRecord
+from picfind.scoring import ConceptColumns
+from picfind.vocabulary import Vocabulary
+
+SCHEMA_VERSION = 1
+"""Bumped when documents or mappings change incompatibly; recorded in ``_meta``."""
+LAYOUTS = ("picfind", "paper")
+PAPER_FIELDS_LIMIT = 5000
+
+
+@functools.cache
+def class_wnids() -> tuple[str, ...]:
+    vocab = Vocabulary.load()
+    return tuple(vocab.wnid_of(i) for i in range(len(vocab.classes)))
+
+
+@functools.cache
+def concept_columns() -> ConceptColumns:
+    """The broad concepts (≥ 8 classes) whose masses documents carry, as in the embedded store."""
+    vocab = Vocabulary.load()
+    return ConceptColumns.from_concepts({w: c.classes for w, c in vocab.concepts.items()})
+
+
+@functools.cache
+def concept_matrix() -> np.ndarray:
+    return concept_columns().matrix()
+
+
+@functools.cache
+def paper_field_names() -> tuple[str, ...]:
+    """``synset.<words>`` key of each class: its words, made field-safe, unique."""
+    vocab = Vocabulary.load()
+    names: list[str] = []
+    seen: set[str] = set()
+    for i in range(len(vocab.classes)):
+        words = re.sub(r"[^0-9A-Za-z]+", "_", vocab.class_name(i)).strip("_") or "class"
+        if words in seen:  # "crane" and "maillot" name two classes each
+            words = f"{words}_{vocab.wnid_of(i)}"
+        seen.add(words)
+        names.append(words)
+    return tuple(names)
+
+
+def _metadata_properties() -> dict[str, Any]:
+    return {
+        "id": {"type": "keyword"},
+        "path": {"type": "keyword"},
+        "content_hash": {"type": "keyword"},
+        "size": {"type": "long"},
+        "mtime_ns": {"type": "long"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "format": {"type": "keyword"},
+        "model": {"type": "keyword"},
+        "indexed_at": {"type": "date", "format": "epoch_millis"},
+        "top": {"type": "object", "enabled": False},
+    }
+
+
+def mapping(
+    engine: str, layout: str, dim: int, model: str, shards: int | None, replicas: int | None
+) -> dict[str, Any]:
+    """The body of a create-index request for one engine and layout."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
+    props = _metadata_properties()
+    settings: dict[str, Any] = {}
+    if shards is not None:
+        settings["number_of_shards"] = shards
+    if replicas is not None:
+        settings["number_of_replicas"] = replicas
+    if layout == "picfind":
+        props["classes"] = {"type": "rank_features"}
+        props["concepts"] = {"type": "rank_features"}
+        if engine == "opensearch":
+            settings["index.knn"] = True
+            props["embedding"] = {
+                "type": "knn_vector",
+                "dimension": dim,
+                "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
+            }
+        else:
+            props["embedding"] = {
+                "type": "dense_vector",
+                "dims": dim,
+                "index": True,
+                "similarity": "cosine",
+            }
+    else:
+        settings["index.mapping.total_fields.limit"] = PAPER_FIELDS_LIMIT
+        props["embedding"] = {"type": "object", "enabled": False}
+        synset = {
+            name: {
+                "properties": {
+                    "wnid": {"type": "keyword"},
+                    "words": {"type": "text"},
+                    "score": {"type": "float"},
+                }
+            }
+            for name in paper_field_names()
+        }
+        props["synset"] = {"properties": synset}
+    meta = {"picfind_schema": SCHEMA_VERSION, "model": model, "layout": layout, "dim": dim}
+    return {
+        "settings": settings,
+        "mappings": {"dynamic": "strict", "_meta": meta, "properties": props},
+    }
+
+
+def document(rec: ImageRecord, model: str, layout: str, now_ms: int) -> dict[str, Any]:
+    """The ``_source`` of one image; ``_id`` is ``rec.id``."""
+    ids = rec.features.classes.ids.astype(np.int64)
+    probs = rec.features.classes.probs.astype(np.float32)
+    # float16 like the embedded store, so both stores rank the same vectors
+    emb = rec.features.embedding.astype(np.float16).astype(np.float32)
+    doc: dict[str, Any] = {
+        "id": rec.id,
+        "path": rec.path,
+        "content_hash": rec.content_hash,
+        "size": rec.size,
+        "mtime_ns": rec.mtime_ns,
+        "width": rec.width,
+        "height": rec.height,
+        "format": rec.format,
+        "model": model,
+        "indexed_at": now_ms,
+        "top": {"ids": ids.tolist(), "probs": [float(p) for p in probs]},
+        "embedding": [float(x) for x in emb],
+    }
+    wnids = class_wnids()
+    if layout == "picfind":
+        # rank_features needs strictly positive values
+        doc["classes"] = {wnids[i]: float(p) for i, p in zip(ids, probs, strict=True) if p > 0}
+        dense = np.zeros(len(wnids), dtype=np.float32)
+        dense[ids] = probs
+        masses = dense @ concept_matrix()
+        cols = concept_columns().wnids
+        doc["concepts"] = {cols[j]: float(masses[j]) for j in np.flatnonzero(masses > 0)}
+    else:
+        names = paper_field_names()
+        vocab = Vocabulary.load()
+        doc["synset"] = {
+            names[i]: {"wnid": wnids[i], "words": vocab.class_name(int(i)), "score": float(p)}
+            for i, p in zip(ids, probs, strict=True)
+        }
+    return doc
+
+
+def source_classes(source: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids uint16, probabilities float32) from a document's ``top``."""
+    top = source.get("top") or {}
+    return (
+        np.asarray(top.get("ids", []), dtype=np.uint16),
+        np.asarray(top.get("probs", []), dtype=np.float32),
+    )

@@ -1,0 +1,240 @@
+"""The HTML pages: rendered here, enhanced by ``static/app.js``.
+
+Every page works without JavaScript (search by words, pages of results,
+an image's page, more like this); the script adds autocomplete, more results
+on scroll, search by a dropped/pasted/chosen photo and indexing progress.
+Templates are ``string.Template`` files and every value is escaped here: the
+page needs no template engine, hence no extra dependency.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import os
+from datetime import datetime
+from pathlib import Path
+from string import Template
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from picfind.errors import PicfindError, UnknownConceptError
+from picfind.records import SearchResults
+from picfind.search import MODES
+from picfind.web.jobs import Jobs
+from picfind.web.service import Service
+
+router = APIRouter(include_in_schema=False)
+TEMPLATES = Path(__file__).parent / "templates"
+MODE_HELP = {
+    "hybrid": "Hybrid (looks and classes)",
+    "classes": "Classes (what is in it)",
+    "embedding": "Embedding (how it looks)",
+}
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@functools.cache
+def _template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, body: str, service: Service, jobs: Jobs, q: str = "") -> HTMLResponse:
+    text = _template("layout.html").substitute(
+        title=e(title), q=e(q), body=body, stats=_stats_html(service, jobs)
+    )
+    return HTMLResponse(
+        text,
+        headers={
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request, q: str = "", similar: str = "", mode: str = "hybrid", offset: int = 0
+) -> HTMLResponse:
+    service: Service = request.app.state.service
+    jobs: Jobs = request.app.state.jobs
+    size: int = request.app.state.settings.page_size
+    mode = mode if mode in MODES else "hybrid"
+    offset = max(0, min(offset, 100_000))
+    message, results = "", ""
+    q = q.strip()[:500]
+    try:
+        if q:
+            found = service.search_words(q, size, offset)
+            results = results_html(found, {"q": q}, offset, size, f"for {found.query or q}")
+        elif similar:
+            found = service.search_similar(similar, mode, size, offset)  # type: ignore[arg-type]
+            params = {"similar": similar, "mode": mode}
+            results = results_html(found, params, offset, size, "like this image", similar)
+        elif service.image_count() == 0:
+            message = _error_html(
+                "The index is empty: index a folder first (see the folders below, or run "
+                "<code>picfind index PATH</code>).",
+                raw=True,
+            )
+    except PicfindError as exc:
+        message = _exception_html(exc)
+    modes = "".join(
+        f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}>'
+        f" {e(MODE_HELP[m])}</label>"
+        for m in MODES
+    )
+    body = _template("home.html").substitute(modes=modes, message=message, results=results)
+    title = f"{q} – picfind" if q else "picfind"
+    return _page(title, body, service, jobs, q)
+
+
+@router.get("/images/{image_id}", response_class=HTMLResponse)
+def image_page(request: Request, image_id: str) -> HTMLResponse:
+    service: Service = request.app.state.service
+    jobs: Jobs = request.app.state.jobs
+    try:
+        meta = service.metadata(image_id)
+    except PicfindError as exc:
+        body = f'<main id="main" tabindex="-1">{_exception_html(exc)}</main>'
+        return _page("Not found – picfind", body, service, jobs)
+    labels = meta["labels"]
+    assert isinstance(labels, list)
+    rows = "".join(
+        f"<tr><td>{e(lab['name'])} <small>{e(lab['wnid'])}</small></td>"
+        f'<td><meter min="0" max="1" value="{lab["score"]:.4f}"></meter> '
+        f"{lab['score'] * 100:.1f}%</td></tr>"
+        for lab in labels
+    )
+    name = os.path.basename(str(meta["path"]))
+    modified = str(meta["modified"])
+    dims = f"{meta['width']} × {meta['height']} px, {meta['format']}" if meta["width"] else "—"
+    if not meta["available"]:
+        dims = "file changed or missing since indexing"
+    body = _template("image.html").substitute(
+        id=e(image_id),
+        alt=e(", ".join(str(lab["name"]) for lab in labels[:3])),
+        name=e(name),
+        path=e(meta["path"]),
+        size=e(human_size(int(meta["size"]))),  # type: ignore[call-overload]
+        dimensions=e(dims),
+        modified=e(modified),
+        modified_text=e(datetime.fromisoformat(modified).strftime("%Y-%m-%d %H:%M UTC")),
+        mode_options="".join(f'<option value="{m}">{e(MODE_HELP[m])}</option>' for m in MODES),
+        labels=rows,
+    )
+    return _page(f"{name} – picfind", body, service, jobs)
+
+
+def results_html(
+    found: SearchResults,
+    params: dict[str, str],
+    offset: int,
+    size: int,
+    what: str,
+    query_id: str = "",
+) -> str:
+    """The results section: a heading, a grid of tiles, and a link to the next page."""
+    shown = len(found.results)
+    data = " ".join(f'data-{k}="{e(v)}"' for k, v in params.items())
+    if found.total == 0 or shown == 0:
+        heading = f"No results {e(what)}" + (" on this page" if offset else "")
+    else:
+        heading = (
+            f"{offset + 1}–{offset + shown} of {found.total} results {e(what)} "
+            f'<span class="mode">({e(found.mode)})</span>'
+        )
+    query = ""
+    if query_id:
+        query = (
+            f'<p class="query-image">Looking like: <a href="/images/{e(query_id)}">'
+            f'<img src="/api/images/{e(query_id)}/thumbnail?size=128" alt="the query image">'
+            "</a></p>"
+        )
+    tiles = "".join(tile_html(r.to_json()) for r in found.results)
+    more = ""
+    if offset + shown < found.total:
+        next_url = "/?" + urlencode({**params, "offset": offset + size})
+        more = (
+            f'<p class="more"><a id="more" class="button" href="{e(next_url)}">More results</a></p>'
+        )
+    return (
+        f'<section id="results" class="results" aria-labelledby="results-title" {data} '
+        f'data-next="{offset + shown}" data-total="{found.total}" data-size="{size}">'
+        f'<h2 id="results-title">{heading}</h2>{query}'
+        f'<ol class="grid" id="grid" start="{offset + 1}">{tiles}</ol>{more}</section>'
+    )
+
+
+def tile_html(r: dict[str, object]) -> str:
+    """One result; ``static/app.js`` builds the same markup for results it fetches."""
+    labels = r["labels"]
+    assert isinstance(labels, list)
+    names = ", ".join(f"{lab['name']} {lab['score']:.2f}" for lab in labels)
+    alt = labels[0]["name"] if labels else "image"
+    rid = e(r["id"])
+    return (
+        f'<li class="tile"><a href="/images/{rid}" data-id="{rid}">'
+        f'<img src="/api/images/{rid}/thumbnail?size=256" alt="{e(alt)}" loading="lazy" '
+        f'width="256" height="256">'
+        f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
+        f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]
+        f'<span class="labels">{e(names)}</span></a></li>'
+    )
+
+
+def _stats_html(service: Service, jobs: Jobs) -> str:
+    stats = service.index.stats()
+    roots = "".join(
+        f'<li><span class="path">{e(p)}</span> '
+        f'<button type="button" class="index-root" data-root="{i}">Index now</button></li>'
+        for i, p in enumerate(jobs.roots)
+    )
+    folders = (
+        f'<div class="roots"><h2>Folders</h2><ul>{roots}</ul>'
+        '<div id="job" class="job" role="status" aria-live="polite" hidden>'
+        '<progress id="job-progress" max="1" value="0"></progress> <span id="job-text"></span>'
+        "</div></div>"
+        if roots
+        else ""
+    )
+    return (
+        f'<p id="stats-line"><strong id="stats-images">{stats.images}</strong> images · '
+        f'<span id="stats-model">{e(stats.model or "—")}</span> · '
+        f"{human_size(stats.index_bytes)} on disk · "
+        f'<a href="/docs">REST API</a></p>{folders}'
+    )
+
+
+def _exception_html(exc: PicfindError) -> str:
+    if isinstance(exc, UnknownConceptError):
+        links = ", ".join(
+            f'<a href="/?{e(urlencode({"q": s}))}">{e(s)}</a>' for s in exc.suggestions
+        )
+        hint = f" Did you mean {links}?" if links else ""
+        return _error_html(f"Unknown word “{e(exc.term)}”.{hint}", raw=True)
+    return _error_html(str(exc))
+
+
+def _error_html(text: str, raw: bool = False) -> str:
+    return f'<p class="error" role="alert">{text if raw else e(text)}</p>'
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} bytes"  # pragma: no cover

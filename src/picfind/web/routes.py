@@ -1,0 +1,177 @@
+"""The REST API under ``/api``: thin wrappers over ``Service``, ``Thumbnails`` and ``Jobs``.
+
+Handlers that search or read files are plain ``def``: FastAPI runs them in its
+thread pool, so model inference and disk reads never block the event loop and
+other requests are answered meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from PIL import Image
+
+from picfind.errors import NotFoundError, UsageError
+from picfind.search import Mode
+from picfind.web import schemas
+from picfind.web.jobs import Jobs
+from picfind.web.service import Service
+from picfind.web.thumbs import SIZES, Thumbnails
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+MAX_LIMIT = 200
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": schemas.ErrorOut, "description": "unknown word (with suggestions), bad query"},
+    404: {"model": schemas.ErrorOut, "description": "no such image id, or its file is gone"},
+    409: {"model": schemas.ErrorOut, "description": "the index is empty"},
+    413: {"model": schemas.ErrorOut, "description": "upload too large (bytes or pixels)"},
+    422: {"model": schemas.ErrorOut, "description": "unreadable upload, invalid parameters"},
+}
+CACHE = "private, max-age=3600"
+
+Limit = Annotated[int, Query(ge=0, le=MAX_LIMIT, description="results per page")]
+Offset = Annotated[int, Query(ge=0, le=100_000, description="skip this many results")]
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+@router.get("/search", response_model=schemas.SearchOut, responses=ERRORS)
+def search_words(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="words, e.g. dog OR cat")],
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> dict[str, object]:
+    """Search by words: the same query language and results as `picfind search WORDS`."""
+    results = _service(request).search_words(q, limit, offset)
+    return {**results.to_json(), "query": results.query}
+
+
+@router.post("/search/image", response_model=schemas.SearchOut, responses=ERRORS)
+async def search_upload(
+    request: Request,
+    file: Annotated[UploadFile, File(description="an image (at most 20 MiB, 67 megapixels)")],
+    mode: Annotated[Mode, Form()] = "hybrid",
+    limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
+    offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
+) -> dict[str, object]:
+    """Search by an uploaded image (more like this); nothing is stored."""
+    data = await file.read()
+    name = os.path.basename(file.filename or "upload")
+    results = await run_in_threadpool(
+        _service(request).search_upload, data, name, mode, limit, offset
+    )
+    return results.to_json()
+
+
+@router.get("/images/{image_id}/similar", response_model=schemas.SearchOut, responses=ERRORS)
+def search_similar(
+    request: Request,
+    image_id: str,
+    mode: Mode = "hybrid",
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> dict[str, object]:
+    """More like an indexed image (the image itself is left out)."""
+    return _service(request).search_similar(image_id, mode, limit, offset).to_json()
+
+
+@router.get("/images/{image_id}", response_model=schemas.ImageOut, responses=ERRORS)
+def image_metadata(request: Request, image_id: str) -> dict[str, object]:
+    """Path, size, date, dimensions and top 10 classes of an indexed image."""
+    return _service(request).metadata(image_id)
+
+
+@router.get(
+    "/images/{image_id}/thumbnail",
+    response_class=Response,
+    responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}, 304: {"description": "unchanged"}},
+)
+def thumbnail(
+    request: Request,
+    image_id: str,
+    size: Annotated[int, Query(description=f"longest side, one of {SIZES}")] = 256,
+) -> Response:
+    """An upright JPEG thumbnail, made on first request and cached on disk."""
+    if size not in SIZES:
+        raise UsageError(f"thumbnail size must be one of {', '.join(map(str, SIZES))}")
+    stored = _service(request).stored(image_id)
+    etag = f'"{stored.content_hash}-{size}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    thumbs: Thumbnails = request.app.state.thumbs
+    data = thumbs.get(stored, size).read_bytes()
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+@router.get(
+    "/images/{image_id}/file",
+    response_class=Response,
+    responses={**ERRORS, 200: {"content": {"image/*": {}}}, 304: {"description": "unchanged"}},
+)
+def original(request: Request, image_id: str) -> Response:
+    """The original file, only if it is still the content that was indexed."""
+    stored = _service(request).stored(image_id)
+    etag = f'"{stored.content_hash}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE, "X-Content-Type-Options": "nosniff"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    image = _service(request).original(image_id)
+    name = os.path.basename(stored.path).encode("ascii", "replace").decode().replace('"', "")
+    headers["Content-Disposition"] = f'inline; filename="{name}"'
+    media = Image.MIME.get(image.format, "application/octet-stream")
+    return Response(image.data, media_type=media, headers=headers)
+
+
+@router.get("/concepts", response_model=schemas.ConceptsOut)
+def concepts(
+    request: Request,
+    prefix: Annotated[str, Query(max_length=100, description="the start of a word")] = "",
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict[str, object]:
+    """Autocomplete: known concepts starting with the prefix ("gol" → golden retriever…)."""
+    return {"prefix": prefix, "concepts": _service(request).complete(prefix, limit)}
+
+
+@router.get("/stats", response_model=schemas.StatsOut)
+def stats(request: Request) -> dict[str, object]:
+    """Images, model and size of the index: `picfind stats --json`."""
+    return _service(request).stats()
+
+
+@router.get("/roots", response_model=schemas.RootsOut)
+def roots(request: Request) -> dict[str, object]:
+    """The folders this server may index (its --root options)."""
+    jobs: Jobs = request.app.state.jobs
+    return {"roots": [{"id": i, "path": str(p)} for i, p in enumerate(jobs.roots)]}
+
+
+@router.post("/jobs", response_model=schemas.JobOut, status_code=202, responses=ERRORS)
+def start_job(request: Request, body: schemas.JobIn) -> dict[str, object]:
+    """Start indexing a configured root (by its number); one job at a time."""
+    jobs: Jobs = request.app.state.jobs
+    return jobs.start(body.root).to_json()
+
+
+@router.get("/jobs", response_model=schemas.JobsOut)
+def list_jobs(request: Request) -> dict[str, object]:
+    """Indexing jobs, newest first."""
+    jobs: Jobs = request.app.state.jobs
+    return {"jobs": [j.to_json() for j in jobs.all()]}
+
+
+@router.get("/jobs/{job_id}", response_model=schemas.JobOut, responses=ERRORS)
+def job(request: Request, job_id: str) -> dict[str, object]:
+    """One job's progress: done, total, rate, eta; its report once done."""
+    jobs: Jobs = request.app.state.jobs
+    found = jobs.get(job_id)
+    if found is None:
+        raise NotFoundError(f"no job {job_id}")
+    return found.to_json()

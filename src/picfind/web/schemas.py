@@ -1,0 +1,96 @@
+"""The REST API's JSON shapes, for the OpenAPI documentation at ``/docs``.
+
+Search results are exactly ``picfind search --json`` (``mode``, ``total``,
+``results`` of ``rank, id, path, score, labels``), with ``query`` added; stats
+are ``picfind stats --json``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class LabelOut(BaseModel):
+    wnid: str = Field(description="WordNet id of the ImageNet class", examples=["n02099601"])
+    name: str = Field(examples=["golden retriever"])
+    score: float = Field(description="the class probability")
+
+
+class ResultOut(BaseModel):
+    rank: int = Field(description="1-based position in the whole ranking")
+    id: str = Field(description="the image's stable id")
+    path: str
+    score: float = Field(description="higher is better; comparable within one query only")
+    labels: list[LabelOut] = Field(description="the image's top classes")
+
+
+class SearchOut(BaseModel):
+    mode: str = Field(description="keyword, or hybrid / classes / embedding for an image")
+    total: int = Field(description="every match, not just this page")
+    results: list[ResultOut]
+    query: str = Field("", description="the words as understood (keyword search)")
+
+
+class ImageOut(BaseModel):
+    id: str
+    path: str
+    size: int = Field(description="bytes")
+    modified: str = Field(description="the file's modification time, ISO 8601 UTC")
+    mtime_ns: int
+    width: int | None = Field(description="None when the file is not available")
+    height: int | None
+    format: str | None = Field(examples=["JPEG"])
+    available: bool = Field(description="the file is still there, as it was indexed")
+    labels: list[LabelOut] = Field(description="top 10 classes with probabilities")
+
+
+class ConceptsOut(BaseModel):
+    prefix: str
+    concepts: list[str] = Field(examples=[["golden retriever", "golf ball", "goldfish"]])
+
+
+class StatsOut(BaseModel):
+    images: int
+    model: str
+    index_bytes: int
+    last_run: dict[str, object] | None = None
+
+
+class RootOut(BaseModel):
+    id: int = Field(description="what POST /api/jobs takes as root")
+    path: str
+
+
+class RootsOut(BaseModel):
+    roots: list[RootOut]
+
+
+class JobIn(BaseModel):
+    root: int = Field(0, description="the number of a configured root (GET /api/roots)")
+
+
+class JobOut(BaseModel):
+    id: str
+    root: int
+    path: str
+    state: str = Field(description="running, done or failed")
+    done: int
+    total: int
+    indexed: int
+    skipped: int
+    rate: float = Field(description="files per second")
+    eta: float | None = Field(description="seconds left")
+    started_at: float
+    finished_at: float | None
+    report: dict[str, object] | None = Field(description="picfind index --json, once done")
+    error: str | None
+
+
+class JobsOut(BaseModel):
+    jobs: list[JobOut]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="one readable line")
+    code: str = Field(examples=["unknown_word"])
+    suggestions: list[str] | None = Field(None, description="close known words")

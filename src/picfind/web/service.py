@@ -1,0 +1,215 @@
+"""What the web layer does with an index, free of HTTP: searches, metadata, files.
+
+Routes and pages are thin wrappers over :class:`Service`. Two rules shape it:
+
+* a request never names a path: images are addressed by id, and a file is
+  opened only at the path the index holds for that id — and its bytes are
+  served only when they hash to the content that was indexed (a file swapped
+  for a symlink to a secret since indexing is refused, not served);
+* upload inference runs in the caller's worker thread (routes call these from
+  a thread pool), so it never blocks the event loop; the model serialises its
+  own batches.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from picfind import imaging
+from picfind.api import Index
+from picfind.errors import ImageError, NotFoundError, UsageError
+from picfind.indexer import MAX_FILE_BYTES, content_hash
+from picfind.records import Features, SearchResults, StoredFile
+from picfind.scoring import sparse_top
+from picfind.search import MODES, Mode, labels_of
+from picfind.vocabulary import Vocabulary
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""What an image id may look like; anything else is refused before any look-up."""
+
+DETAIL_LABELS = 10
+"""How many top classes the image metadata shows."""
+
+
+class EmptyIndexError(UsageError):
+    """A search on an index with no images: the user has to index something first."""
+
+
+class ChangedFileError(NotFoundError):
+    """The file at an indexed path is no longer the content that was indexed."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """The verified bytes of an indexed original, with what a response needs."""
+
+    data: bytes
+    content_hash: str
+    format: str
+    mtime_ns: int
+
+
+class Service:
+    """One open index and what the web layer asks of it."""
+
+    def __init__(
+        self, index: Index, *, max_upload_pixels: int = imaging.DEFAULT_MAX_PIXELS
+    ) -> None:
+        self.index = index
+        self.max_upload_pixels = max_upload_pixels
+        self.vocab = Vocabulary.load()
+        # Scoring an image query multiplies matrices with NumPy's multi-threaded BLAS;
+        # several at once oversubscribe the cores (20 clients on 2 cores: p50 0.3 s
+        # with this lock, 4 s without). Keyword queries need no BLAS and skip it.
+        self._image_lock = threading.Lock()
+
+    # -- searching -----------------------------------------------------------------
+    def search_words(self, words: str, limit: int, offset: int) -> SearchResults:
+        results = self.index.searcher.by_words(words, limit=limit, offset=offset)
+        return self._not_empty(results)
+
+    def search_similar(self, image_id: str, mode: Mode, limit: int, offset: int) -> SearchResults:
+        """More like an indexed image: by id only (never a path, unlike the CLI)."""
+        check_mode(mode)
+        features = self.index.store.features(check_id(image_id))
+        if features is None:
+            raise NotFoundError(f"no indexed image with id {image_id}")
+        return self._by_features(features, mode, limit, offset, exclude=[image_id])
+
+    def search_upload(
+        self, data: bytes, name: str, mode: Mode, limit: int, offset: int
+    ) -> SearchResults:
+        """More like an uploaded image: decoded from memory with a pixel bound."""
+        check_mode(mode)
+        model = self.index.model
+        loaded = imaging.load_for_model(
+            data, model.input_size, name=name, max_pixels=self.max_upload_pixels
+        )
+        out = model.run(loaded.pixels[None])
+        features = Features(sparse_top(out.probs[0]), out.embedding[0])
+        return self._by_features(features, mode, limit, offset, exclude=[])
+
+    def _by_features(
+        self, features: Features, mode: Mode, limit: int, offset: int, exclude: list[str]
+    ) -> SearchResults:
+        with self._image_lock:
+            results = self.index.searcher.by_features(
+                features, mode, exclude=exclude, limit=limit, offset=offset
+            )
+        return self._not_empty(results)
+
+    def _not_empty(self, results: SearchResults) -> SearchResults:
+        if results.total == 0 and self.image_count() == 0:
+            raise EmptyIndexError(
+                "the index is empty; index a folder first (picfind index PATH, "
+                "or start indexing one of the configured folders)"
+            )
+        return results
+
+    def complete(self, prefix: str, limit: int) -> list[str]:
+        return self.vocab.complete(prefix, limit)
+
+    # -- images --------------------------------------------------------------------
+    def stored(self, image_id: str) -> StoredFile:
+        """The index's record of an id; NotFoundError for an id it does not hold."""
+        summary = self.index.store.summaries([check_id(image_id)]).get(image_id)
+        stored = self.index.store.get_file(summary.path) if summary else None
+        if summary is None or stored is None or stored.id != image_id:
+            raise NotFoundError(f"no indexed image with id {image_id}")
+        return stored
+
+    def metadata(self, image_id: str) -> dict[str, object]:
+        """Path, size, date, dimensions and top classes of an indexed image."""
+        summary = self.index.store.summaries([check_id(image_id)]).get(image_id)
+        if summary is None:
+            raise NotFoundError(f"no indexed image with id {image_id}")
+        stored = self.stored(image_id)
+        labels = labels_of(
+            summary.class_ids[:DETAIL_LABELS], summary.class_probs[:DETAIL_LABELS], self.vocab
+        )
+        fmt = width = height = None
+        available = _unchanged(stored)
+        if available:
+            try:
+                fmt, width, height = imaging.probe(stored.path)
+            except ImageError:
+                available = False
+        return {
+            "id": image_id,
+            "path": stored.path,
+            "size": stored.size,
+            "modified": datetime.fromtimestamp(stored.mtime_ns / 1e9, UTC).isoformat(
+                timespec="seconds"
+            ),
+            "mtime_ns": stored.mtime_ns,
+            "width": width,
+            "height": height,
+            "format": fmt,
+            "available": available,
+            "labels": [label.to_json() for label in labels],
+        }
+
+    def original(self, image_id: str) -> ImageFile:
+        """The indexed file's bytes, only if they are still the indexed content."""
+        stored = self.stored(image_id)
+        data = _read_verified(stored)
+        try:
+            fmt, _, _ = imaging.probe(data, name=stored.path)
+        except ImageError as exc:  # cannot happen for indexed content; refuse anyway
+            raise ChangedFileError(f"{image_id}: {exc.reason}") from None
+        return ImageFile(data, stored.content_hash, fmt, stored.mtime_ns)
+
+    def image_count(self) -> int:
+        return self.index.stats().images
+
+    def stats(self) -> dict[str, object]:
+        return self.index.stats().to_json()
+
+
+def check_id(image_id: str) -> str:
+    if not ID_PATTERN.match(image_id):
+        raise NotFoundError(f"no indexed image with id {image_id!r}")
+    return image_id
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose hybrid, classes or embedding")
+
+
+def _unchanged(stored: StoredFile) -> bool:
+    """A regular file at the path with the indexed size and mtime (cheap pre-check)."""
+    try:
+        st = os.stat(stored.path)  # follows symlinks: what would be read
+    except OSError:
+        return False
+    return (
+        stat.S_ISREG(st.st_mode) and st.st_size == stored.size and st.st_mtime_ns == stored.mtime_ns
+    )
+
+
+def _read_verified(stored: StoredFile) -> bytes:
+    """Read the file once and check its hash: what is served is what was indexed."""
+    if not _unchanged(stored) or stored.size > MAX_FILE_BYTES:
+        raise ChangedFileError(f"the file of image {stored.id} has changed or is gone")
+    try:
+        with open(stored.path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        raise ChangedFileError(f"the file of image {stored.id} cannot be read") from None
+    if content_hash(data) != stored.content_hash:
+        raise ChangedFileError(f"the file of image {stored.id} has changed since indexing")
+    return data
+
+
+def thumbnail_source(stored: StoredFile) -> bytes:
+    """Verified bytes of the original, for the thumbnail cache."""
+    return _read_verified(stored)
+
+
+__all__ = ["ChangedFileError", "EmptyIndexError", "ImageFile", "Service", "check_id"]

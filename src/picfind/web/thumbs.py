@@ -1,0 +1,62 @@
+"""Thumbnails: made on first request, upright (EXIF), cached on disk by content.
+
+The cache file is named by the indexed content hash and size
+(``<index>/thumbs/<size>/<hash>.jpg``), so a file that changes gets a new
+thumbnail, copies share one, and a cached thumbnail is served without opening
+the original again. Writes go through a temporary file and ``os.replace``:
+two requests racing for the same thumbnail both succeed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from picfind import imaging
+from picfind.records import StoredFile
+from picfind.web.service import ChangedFileError, thumbnail_source
+
+SIZES = (128, 256, 512, 1024)
+"""Longest side in pixels; only these, so the cache stays bounded per image."""
+
+QUALITY = 85
+
+
+class Thumbnails:
+    """A folder of JPEG thumbnails keyed by content hash."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, stored: StoredFile, size: int) -> Path:
+        return self.folder / str(size) / f"{stored.content_hash}.jpg"
+
+    def get(self, stored: StoredFile, size: int) -> Path:
+        """The cached thumbnail's path, made now if it is not there yet."""
+        if size not in SIZES:
+            raise ValueError(f"thumbnail size must be one of {SIZES}")
+        out = self.path(stored, size)
+        if out.is_file():
+            return out
+        data = thumbnail_source(stored)
+        try:
+            image = imaging.open_image(data, name=stored.path)
+        except imaging.ImageError as exc:
+            raise ChangedFileError(f"image {stored.id}: {exc.reason}") from None
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=QUALITY, optimize=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".jpg")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return out

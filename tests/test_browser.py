@@ -1,0 +1,255 @@
+"""The web page in a real headless Chromium, against ``picfind serve`` on localhost.
+
+Debian's ``chromium`` (``/usr/bin/chromium``, installed by ``.ci/run``) driven
+by Playwright, on an index of 80 real photos: type a word and see the right
+photos, upload a photo and see look-alikes, open a result and follow "more
+like this", index a configured folder and watch its progress. A screenshot of
+each state goes to ``test-artifacts/``. Without Chromium these tests skip,
+except in CI (``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from webserver import serve_process
+
+pytestmark = [pytest.mark.browser, pytest.mark.shared_data]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(small_index: Path, small_photos: Path, tmp_path_factory: pytest.TempPathFactory):
+    index = tmp_path_factory.mktemp("browser") / "index"
+    shutil.copytree(small_index, index)  # thumbnails are written into the index folder
+    with serve_process(index) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, server: str):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, errors  # no JavaScript exceptions
+
+
+def shot(pg, name: str, full_page: bool = False) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def result_names(pg) -> list[str]:
+    """File names of the results shown, in order (from each tile's image page)."""
+    ids = pg.eval_on_selector_all("#grid .tile a", "els => els.map(e => e.dataset.id)")
+    return [pg.request.get(f"/api/images/{i}").json()["path"].rsplit("/", 1)[1] for i in ids]
+
+
+def wait_for_thumbnails(pg) -> None:
+    pg.wait_for_function(
+        "() => Array.from(document.querySelectorAll('#grid img')).slice(0, 12)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def test_type_a_word_and_see_the_right_photos(page, server: str) -> None:
+    page.goto(server)
+    shot(page, "01-home")
+    page.fill("#q", "gol")
+    page.wait_for_selector("#suggestions li")
+    suggestions = page.eval_on_selector_all("#suggestions li", "els => els.map(e => e.textContent)")
+    assert {"golden retriever", "golf ball", "goldfish"} <= set(suggestions)
+    shot(page, "02-autocomplete")
+    # Keyboard only: arrow to the first suggestion, Enter takes it; Enter again searches.
+    page.keyboard.press("ArrowDown")
+    assert page.get_attribute("#q", "aria-activedescendant") == "suggestion-0"
+    page.keyboard.press("Enter")
+    assert page.input_value("#q") == "golden retriever "
+    page.fill("#q", "dog")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#grid .tile")
+    wait_for_thumbnails(page)
+    heading = page.text_content("#results-title")
+    assert "results for dog" in heading
+    names = result_names(page)[:10]
+    assert sum(n.startswith("dog.") for n in names) >= 8, names
+    labels = page.text_content("#grid .tile .labels")
+    assert labels and page.text_content("#grid .tile .score")
+    shot(page, "03-words-results")
+    # More results on scroll, appended to the same grid.
+    before = page.locator("#grid .tile").count()
+    page.locator("#more").scroll_into_view_if_needed()
+    page.wait_for_function("n => document.querySelectorAll('#grid .tile').length > n", arg=before)
+    total = int(page.get_attribute("#results", "data-total"))
+    assert page.locator("#grid .tile").count() == min(total, 2 * before)
+
+
+def test_unknown_word_shows_suggestions(page, server: str) -> None:
+    page.goto(server + "/?q=doggg")
+    alert = page.locator("[role=alert]")
+    assert "Unknown word" in alert.text_content()
+    shot(page, "04-unknown-word")
+    page.click("[role=alert] a >> text=dog")
+    page.wait_for_selector("#grid .tile")
+    assert page.input_value("#q") == "dog"
+
+
+def test_upload_a_photo_and_see_look_alikes(page, server: str, catsdogs: Path, shared) -> None:
+    page.goto(server)
+    page.check("input[name=mode][value=embedding]")
+    page.set_input_files("#file", str(catsdogs / "cat.60.jpg"))  # not in the index
+    page.wait_for_selector("#grid .tile")
+    wait_for_thumbnails(page)
+    assert "like your photo" in page.text_content("#results-title")
+    assert "(embedding)" in page.text_content("#results-title")
+    names = result_names(page)[:10]
+    assert sum(n.startswith("cat.") for n in names) >= 7, names
+    shot(page, "05-upload-results")
+    # An unreadable upload: a clear message, the page still works.
+    bad = shared / "data" / "odd-images" / "generated" / "not-an-image.jpg"
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#message .error")
+    message = page.text_content("#message")
+    assert "not-an-image.jpg: cannot read the image: not an image" in message
+    shot(page, "06-unreadable-upload")
+
+
+def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
+    page.goto(server)
+    data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """b64 => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
+            return dt;
+        }""",
+        data,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#grid .tile")
+    names = result_names(page)[:10]
+    assert sum(n.startswith("dog.") for n in names) >= 7, names
+    page.evaluate("() => { document.querySelector('#main').innerHTML = ''; }")
+    page.evaluate(
+        """dt => document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt}))""",
+        transfer,
+    )
+    page.wait_for_selector("#grid .tile")
+    assert "like your photo" in page.text_content("#results-title")
+    wait_for_thumbnails(page)
+    shot(page, "05b-pasted-photo")
+
+
+def test_open_a_result_and_follow_more_like_this(page, server: str) -> None:
+    page.goto(server + "/?q=cat")
+    page.wait_for_selector("#grid .tile")
+    first = page.get_attribute("#grid .tile a", "data-id")
+    page.focus("#grid .tile a")  # by keyboard: a focused result opens with Enter
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".facts")
+    page.wait_for_function("() => document.querySelector('.large img').naturalWidth > 0")
+    meta = page.request.get(f"/api/images/{first}").json()
+    assert meta["path"] in page.text_content(".facts .path")
+    assert page.locator(".classes tbody tr").count() == 10
+    assert meta["labels"][0]["name"] in page.text_content(".classes")
+    shot(page, "07-image-page")
+    page.select_option("#mode", "hybrid")
+    page.focus("#more-like-this")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#grid .tile")
+    wait_for_thumbnails(page)
+    assert "like this image" in page.text_content("#results-title")
+    names = result_names(page)[:10]
+    assert first not in page.eval_on_selector_all("#grid a", "els => els.map(e => e.dataset.id)")
+    assert sum(n.startswith("cat.") for n in names) >= 7, names
+    shot(page, "08-more-like-this")
+
+
+def test_phone_sized_screen(browser, server: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    pg = context.new_page()
+    pg.goto(server + "/?q=dog")
+    pg.wait_for_selector("#grid .tile")
+    wait_for_thumbnails(pg)
+    width = pg.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing wider than the screen
+    columns = pg.evaluate(
+        "getComputedStyle(document.querySelector('#grid')).gridTemplateColumns.split(' ').length"
+    )
+    assert columns == 2
+    shot(pg, "09-phone")
+    context.close()
+
+
+def test_index_a_configured_folder_and_watch_progress(
+    browser, catsdogs: Path, tmp_path: Path
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(200, 260):
+        shutil.copy2(catsdogs / f"dog.{i}.jpg", photos / f"dog.{i}.jpg")
+    import picfind
+
+    picfind.open_index(tmp_path / "index", create=True).close()
+    with serve_process(tmp_path / "index", "--root", str(photos)) as url:
+        context = browser.new_context(viewport={"width": 1000, "height": 700})
+        pg = context.new_page()
+        pg.goto(url + "/?q=dog")
+        assert "index is empty" in pg.text_content("[role=alert]")
+        shot(pg, "10-empty-index")
+        pg.click("button.index-root")
+        pg.wait_for_selector("#job:not([hidden])")
+        pg.wait_for_function(
+            "() => document.querySelector('#job-text').textContent.startsWith('Done')",
+            timeout=60_000,
+        )
+        assert "indexed 60" in pg.text_content("#job-text")
+        assert pg.text_content("#stats-images") == "60"
+        shot(pg, "11-indexing-done")
+        pg.goto(url + "/?q=dog")
+        pg.wait_for_selector("#grid .tile")
+        context.close()
+
+
+def test_api_docs_render_offline(page, server: str) -> None:
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock")
+    assert page.locator(".opblock").count() >= 12
+    assert all(u.startswith(server) for u in requests), requests  # nothing from a CDN
+    shot(page, "12-api-docs")

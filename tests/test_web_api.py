@@ -1,0 +1,608 @@
+"""The REST API of ``picfind serve``, in-process, on an index of real photos.
+
+Every endpoint and every error path: JSON shapes the same as the CLI's
+``--json``, unknown words with suggestions, unreadable and oversized uploads,
+ids that do not exist, paths in requests (never opened), files changed or
+swapped for symlinks since indexing, the token, Host and Origin checks, CORS,
+thumbnails and their caching, indexing jobs while searching, and uploads that
+do not block other requests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+import picfind
+from picfind import cli, imaging
+from picfind.web import Settings, create_app
+
+with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what we have
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.shared_data
+
+BASE = "http://127.0.0.1:8000"
+RESULT_KEYS = {"rank", "id", "path", "score", "labels"}
+LABEL_KEYS = {"wnid", "name", "score"}
+
+
+class Run:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def pf(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """The CLI in-process, to compare the API's JSON with ``--json``."""
+    monkeypatch.delenv("PICFIND_INDEX", raising=False)
+    monkeypatch.delenv("PICFIND_TOKEN", raising=False)
+
+    def run(*args: object) -> Run:
+        capsys.readouterr()
+        code = cli.run([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+def make_client(index: Path, base_url: str = BASE, **settings: object) -> TestClient:
+    app = create_app(Settings(index_dir=index, warm_model=False, **settings))  # type: ignore[arg-type]
+    return TestClient(app, base_url=base_url)
+
+
+@pytest.fixture(scope="module")
+def index_copy(small_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """small_index is read-only; the server writes thumbnails into its index folder."""
+    folder = tmp_path_factory.mktemp("web") / "index"
+    shutil.copytree(small_index, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(index_copy: Path) -> TestClient:
+    with make_client(index_copy) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def own(catsdogs: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A folder and index the tests may change: 3 photos and one with EXIF orientation 6."""
+    root = tmp_path_factory.mktemp("own")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("cat.0.jpg", "cat.1.jpg", "dog.0.jpg"):
+        shutil.copy2(catsdogs / name, photos / name)
+    odd = shared / "data" / "odd-images" / "generated" / "cat.7.exif-orientation-6.jpg"
+    shutil.copy2(odd, photos / "rotated.jpg")
+    (root / "secret.txt").write_text("TOP SECRET: do not serve\n")
+    shutil.copy2(catsdogs / "dog.5.jpg", root / "outside.jpg")
+    with picfind.open_index(root / "index", create=True) as idx:
+        assert idx.add([photos]).indexed == 4
+        ids = {Path(f.path).name: f.id for f in idx.store.iter_files()}
+    return root, ids
+
+
+def check_search_shape(body: dict) -> None:
+    assert set(body) >= {"mode", "total", "results"}
+    assert isinstance(body["total"], int)
+    for r in body["results"]:
+        assert set(r) == RESULT_KEYS
+        assert isinstance(r["score"], float) and isinstance(r["rank"], int)
+        for label in r["labels"]:
+            assert set(label) == LABEL_KEYS
+
+
+def check_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == code and isinstance(body["error"], str) and body["error"]
+    return body
+
+
+# --- search by words ---------------------------------------------------------------------
+
+
+def test_search_words_matches_the_cli_json(client: TestClient, index_copy: Path, pf) -> None:
+    r = client.get("/api/search", params={"q": "dog", "limit": 10})
+    assert r.status_code == 200
+    body = r.json()
+    check_search_shape(body)
+    cli = pf("search", "dog", "--index", index_copy, "--json", "-n", 10).json
+    assert {k: body[k] for k in ("mode", "total", "results")} == cli
+    assert body["mode"] == "keyword" and body["query"] == "dog"
+    names = [Path(x["path"]).name for x in body["results"]]
+    assert sum(n.startswith("dog.") for n in names) >= 8, names
+
+
+def test_search_words_pages(client: TestClient) -> None:
+    whole = client.get("/api/search", params={"q": "cat", "limit": 30}).json()["results"]
+    first = client.get("/api/search", params={"q": "cat", "limit": 15}).json()["results"]
+    second = client.get("/api/search", params={"q": "cat", "limit": 15, "offset": 15}).json()
+    assert [r["id"] for r in first + second["results"]] == [r["id"] for r in whole]
+    assert second["results"][0]["rank"] == 16
+
+
+def test_unknown_word_is_400_with_suggestions(client: TestClient) -> None:
+    body = check_error(client.get("/api/search", params={"q": "doggg"}), 400, "unknown_word")
+    assert body["word"] == "doggg" and "dog" in body["suggestions"]
+
+
+def test_query_syntax_error_is_400(client: TestClient) -> None:
+    check_error(client.get("/api/search", params={"q": "dog OR"}), 400, "query_syntax")
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"q": ""}, {"q": "dog", "limit": -1}, {"q": "dog", "limit": 201}]
+)
+def test_invalid_search_parameters_are_422(client: TestClient, params) -> None:
+    body = check_error(client.get("/api/search", params=params), 422, "invalid_request")
+    assert body["detail"]
+
+
+# --- search by indexed image -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
+def test_similar_by_id_matches_the_api(client: TestClient, index_copy: Path, mode) -> None:
+    with picfind.open_index(index_copy) as idx:
+        first = idx.search_words("cat", limit=1).results[0]
+        expected = idx.search_image(first.id, mode=mode, limit=8).to_json()
+    r = client.get(f"/api/images/{first.id}/similar", params={"mode": mode, "limit": 8})
+    assert r.status_code == 200
+    body = r.json()
+    check_search_shape(body)
+    assert {k: body[k] for k in ("mode", "total", "results")} == expected
+    assert first.id not in [x["id"] for x in body["results"]]
+
+
+def test_similar_with_an_unknown_mode_is_422(client: TestClient) -> None:
+    rid = client.get("/api/search", params={"q": "cat", "limit": 1}).json()["results"][0]["id"]
+    check_error(client.get(f"/api/images/{rid}/similar?mode=best"), 422, "invalid_request")
+
+
+# --- ids that do not exist, and paths in requests ---------------------------------------
+
+BAD_IDS = [
+    "0000000000000000",
+    "..",
+    "..%2F..%2F..%2Fetc%2Fpasswd",
+    "%2Fetc%2Fpasswd",
+    "cat.0.jpg",
+    "..%5C..%5Cwindows",
+    "a" * 65,
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+@pytest.mark.parametrize("what", ["", "/similar", "/thumbnail", "/file"])
+def test_unknown_ids_and_paths_are_404(client: TestClient, bad: str, what: str) -> None:
+    r = client.get(f"/api/images/{bad}{what}")
+    assert r.status_code == 404, r.text
+    assert b"root:" not in r.content
+
+
+def test_a_path_given_as_an_id_is_never_opened(client: TestClient, small_photos: Path) -> None:
+    # The CLI accepts a file path for --image; the API takes ids only.
+    for path in (small_photos / "cat.0.jpg", Path("/etc/passwd")):
+        quoted = str(path).replace("/", "%2F")
+        for url in (f"/api/images/{quoted}/similar", f"/api/images/{quoted}/file"):
+            check_error(client.get(url), 404, "not_found")
+
+
+def test_static_files_do_not_escape_their_folder(client: TestClient) -> None:
+    for url in ("/static/..%2Fapp.py", "/static/../app.py", "/static/%2e%2e/service.py"):
+        r = client.get(url)
+        assert r.status_code == 404 and b"import" not in r.content
+
+
+# --- search by uploaded image ------------------------------------------------------------
+
+
+def upload(client: TestClient, data: bytes, name: str = "photo.jpg", **form: object):
+    return client.post(
+        "/api/search/image",
+        files={"file": (name, data, "application/octet-stream")},
+        data={k: str(v) for k, v in form.items()},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
+def test_upload_finds_look_alikes(client: TestClient, catsdogs: Path, mode: str) -> None:
+    # cat.50 is not in the index: its neighbours should be cats.
+    r = upload(client, (catsdogs / "cat.50.jpg").read_bytes(), mode=mode, limit=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    check_search_shape(body)
+    assert body["mode"] == mode and body["total"] == 80
+    names = [Path(x["path"]).name for x in body["results"]]
+    assert sum(n.startswith("cat.") for n in names) >= 7, names
+
+
+@pytest.mark.slow
+def test_upload_of_an_indexed_photo_finds_itself_first(
+    client: TestClient, small_photos: Path
+) -> None:
+    body = upload(client, (small_photos / "dog.3.jpg").read_bytes(), mode="embedding").json()
+    assert Path(body["results"][0]["path"]).name == "dog.3.jpg"
+    assert body["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("not-an-image.jpg", "not an image"), ("truncated.jpg", "truncated"), ("empty.jpg", "empty")],
+)
+def test_unreadable_uploads_are_422(client: TestClient, shared: Path, name, reason) -> None:
+    data = (shared / "data" / "odd-images" / "generated" / name).read_bytes()
+    body = check_error(upload(client, data, name=name), 422, "unreadable_image")
+    assert reason in body["error"]
+
+
+def test_decompression_bomb_is_413_not_a_crash(client: TestClient, shared: Path) -> None:
+    bomb = shared / "data" / "odd-images" / "generated" / "bomb-40000x40000.png"
+    body = check_error(upload(client, bomb.read_bytes(), name=bomb.name), 413, "too_many_pixels")
+    assert "40000" in body["error"]
+    assert client.get("/api/stats").status_code == 200  # still serving
+
+
+def test_upload_over_the_byte_limit_is_413(index_copy: Path, small_photos: Path) -> None:
+    data = (small_photos / "cat.1.jpg").read_bytes()
+    with make_client(index_copy, max_upload_bytes=len(data) // 2) as c:
+        check_error(upload(c, data), 413, "too_large")
+
+        def chunks():  # no Content-Length: the body is counted as it arrives
+            for i in range(0, len(data), 4096):
+                yield data[i : i + 4096]
+
+        r = c.post(
+            "/api/search/image",
+            content=chunks(),
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        )
+        check_error(r, 413, "too_large")
+
+
+def test_upload_with_a_bad_mode_or_no_file_is_422(client: TestClient, small_photos) -> None:
+    data = (small_photos / "cat.1.jpg").read_bytes()
+    check_error(upload(client, data, mode="best"), 422, "invalid_request")
+    check_error(client.post("/api/search/image", data={"mode": "hybrid"}), 422, "invalid_request")
+
+
+# --- metadata, thumbnails, originals -----------------------------------------------------
+
+
+def test_image_metadata(client: TestClient, small_photos: Path) -> None:
+    hit = client.get("/api/search", params={"q": "dog", "limit": 1}).json()["results"][0]
+    r = client.get(f"/api/images/{hit['id']}")
+    assert r.status_code == 200
+    meta = r.json()
+    path = Path(meta["path"])
+    assert meta["id"] == hit["id"] and path == Path(hit["path"]) and path.parent == small_photos
+    assert meta["size"] == path.stat().st_size and meta["mtime_ns"] == path.stat().st_mtime_ns
+    with Image.open(path) as im:
+        assert (meta["width"], meta["height"], meta["format"]) == (*im.size, "JPEG")
+    assert meta["available"] is True and meta["modified"].endswith("+00:00")
+    assert len(meta["labels"]) == 10
+    scores = [x["score"] for x in meta["labels"]]
+    assert scores == sorted(scores, reverse=True)
+    assert meta["labels"][:3] == hit["labels"]
+
+
+def test_thumbnail_is_made_once_cached_and_revalidated(
+    client: TestClient, index_copy: Path
+) -> None:
+    rid = client.get("/api/search", params={"q": "cat", "limit": 1}).json()["results"][0]["id"]
+    r = client.get(f"/api/images/{rid}/thumbnail", params={"size": 128})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert "max-age" in r.headers["cache-control"] and r.headers["etag"]
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.format == "JPEG" and max(im.size) == 128
+    cached = list((index_copy / "thumbs" / "128").glob("*.jpg"))
+    assert len(cached) == 1
+    again = client.get(f"/api/images/{rid}/thumbnail", params={"size": 128})
+    assert again.content == r.content and again.headers["etag"] == r.headers["etag"]
+    r304 = client.get(
+        f"/api/images/{rid}/thumbnail?size=128", headers={"If-None-Match": r.headers["etag"]}
+    )
+    assert r304.status_code == 304 and r304.content == b""
+    check_error(client.get(f"/api/images/{rid}/thumbnail?size=999"), 400, "bad_request")
+
+
+def test_thumbnail_follows_exif_orientation(own) -> None:
+    root, ids = own
+    with make_client(root / "index") as c:
+        r = c.get(f"/api/images/{ids['rotated.jpg']}/thumbnail", params={"size": 256})
+        meta = c.get(f"/api/images/{ids['rotated.jpg']}").json()
+    assert r.status_code == 200
+    _, width, height = imaging.probe(root / "photos" / "rotated.jpg")
+    assert (meta["width"], meta["height"]) == (width, height)
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert (im.width > im.height) == (width > height) and width != height
+
+
+def test_original_file(client: TestClient) -> None:
+    hit = client.get("/api/search", params={"q": "dog", "limit": 1}).json()["results"][0]
+    r = client.get(f"/api/images/{hit['id']}/file")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content == Path(hit["path"]).read_bytes()
+    assert r.headers["etag"] and "inline" in r.headers["content-disposition"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    r304 = client.get(f"/api/images/{hit['id']}/file", headers={"If-None-Match": r.headers["etag"]})
+    assert r304.status_code == 304
+
+
+def test_changed_and_swapped_files_are_not_served(own) -> None:
+    root, ids = own
+    photos = root / "photos"
+    with make_client(root / "index") as c:
+        # A file swapped for a symlink to a secret outside the indexed folder.
+        (photos / "cat.0.jpg").unlink()
+        os.symlink(root / "secret.txt", photos / "cat.0.jpg")
+        for what in ("/file", "/thumbnail"):
+            r = c.get(f"/api/images/{ids['cat.0.jpg']}{what}")
+            check_error(r, 404, "file_unavailable")
+            assert b"SECRET" not in r.content
+        assert c.get(f"/api/images/{ids['cat.0.jpg']}").json()["available"] is False
+        # A symlink to another image outside: not the indexed content either.
+        (photos / "cat.1.jpg").unlink()
+        os.symlink(root / "outside.jpg", photos / "cat.1.jpg")
+        check_error(c.get(f"/api/images/{ids['cat.1.jpg']}/file"), 404, "file_unavailable")
+        # Same size and mtime, different bytes: the content hash tells.
+        dog = photos / "dog.0.jpg"
+        st = dog.stat()
+        data = bytearray(dog.read_bytes())
+        data[-3] ^= 0xFF
+        dog.write_bytes(bytes(data))
+        os.utime(dog, ns=(st.st_atime_ns, st.st_mtime_ns))
+        check_error(c.get(f"/api/images/{ids['dog.0.jpg']}/file"), 404, "file_unavailable")
+        # A file that is gone.
+        (photos / "rotated.jpg").rename(root / "gone.jpg")
+        check_error(c.get(f"/api/images/{ids['rotated.jpg']}/file"), 404, "file_unavailable")
+
+
+# --- autocomplete and stats --------------------------------------------------------------
+
+
+def test_concepts_autocomplete(client: TestClient) -> None:
+    body = client.get("/api/concepts", params={"prefix": "gol"}).json()
+    assert body["prefix"] == "gol"
+    assert {"golden retriever", "golf ball", "goldfish"} <= set(body["concepts"])
+    assert client.get("/api/concepts", params={"prefix": ""}).json()["concepts"] == []
+    assert len(client.get("/api/concepts?prefix=s&limit=3").json()["concepts"]) == 3
+    check_error(client.get("/api/concepts?prefix=s&limit=0"), 422, "invalid_request")
+
+
+def test_stats_match_the_cli(client: TestClient, index_copy: Path, pf) -> None:
+    body = client.get("/api/stats").json()
+    cli = pf("stats", "--index", index_copy, "--json").json
+    assert body["images"] == cli["images"] == 80
+    assert body["model"] == cli["model"] == "efficientnet-lite0"
+    assert isinstance(body["index_bytes"], int) and body["last_run"]["indexed"] == 80
+
+
+def test_empty_index(tmp_path: Path) -> None:
+    picfind.open_index(tmp_path / "empty", create=True).close()
+    with make_client(tmp_path / "empty") as c:
+        body = check_error(c.get("/api/search?q=dog"), 409, "empty_index")
+        assert "empty" in body["error"]
+        assert c.get("/api/stats").json()["images"] == 0
+        page = c.get("/")
+        assert page.status_code == 200 and "The index is empty" in page.text
+
+
+def test_no_index_at_all_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(picfind.errors.NotFoundError):
+        create_app(Settings(index_dir=tmp_path / "none", warm_model=False))
+
+
+# --- pages and docs ----------------------------------------------------------------------
+
+
+def test_pages_render(client: TestClient) -> None:
+    home = client.get("/")
+    assert home.status_code == 200 and 'id="q"' in home.text
+    assert "script-src 'self'" in home.headers["content-security-policy"]
+    total = client.get("/api/search?q=dog").json()["total"]
+    results = client.get("/", params={"q": "dog"})
+    assert results.text.count('class="tile"') == 24 and f"of {total} results" in results.text
+    unknown = client.get("/", params={"q": "doggg"})
+    assert "Unknown word" in unknown.text and 'href="/?q=dog"' in unknown.text
+    rid = client.get("/api/search?q=dog&limit=1").json()["results"][0]["id"]
+    detail = client.get(f"/images/{rid}")
+    assert detail.status_code == 200 and "More like this" in detail.text
+    similar = client.get("/", params={"similar": rid, "mode": "classes"})
+    assert "like this image" in similar.text and "(classes)" in similar.text
+    assert "no indexed image" in client.get("/images/0000000000000000").text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_openapi_docs_are_served_offline(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/search",
+        "/api/search/image",
+        "/api/images/{image_id}",
+        "/api/images/{image_id}/similar",
+        "/api/images/{image_id}/thumbnail",
+        "/api/images/{image_id}/file",
+        "/api/concepts",
+        "/api/stats",
+        "/api/roots",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+    ):
+        assert path in paths
+
+
+# --- security: token, Host, Origin, CORS ------------------------------------------------
+
+
+def test_token_is_required_on_every_request(index_copy: Path) -> None:
+    with make_client(index_copy, token="s3cret-token") as c:
+        for url in (
+            "/",
+            "/api/stats",
+            "/docs",
+            "/openapi.json",
+            "/static/app.js",
+            "/api/search?q=dog",
+        ):
+            check_error(c.get(url), 401, "token_required")
+        check_error(
+            c.get("/api/stats", headers={"Authorization": "Bearer wrong"}), 401, "token_required"
+        )
+        check_error(c.get("/?token=wrong"), 401, "token_required")
+        ok = c.get("/api/stats", headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200
+        assert c.get("/api/stats", headers={"X-Picfind-Token": "s3cret-token"}).status_code == 200
+        # A token URL sets a cookie and drops the token from the address.
+        r = c.get("/?token=s3cret-token&q=dog", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/?q=dog"
+        cookie = r.headers["set-cookie"]
+        assert "picfind_token=s3cret-token" in cookie and "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+        assert c.get("/api/stats").status_code == 200  # the client now carries the cookie
+        c.cookies.clear()
+        off_site = c.get(BASE + "//evil.example/?token=s3cret-token", follow_redirects=False)
+        assert off_site.headers["location"] == "/evil.example/"
+
+
+def test_serving_beyond_loopback_needs_a_token(pf, index_copy: Path) -> None:
+    r = pf("serve", "--index", index_copy, "--host", "0.0.0.0")
+    assert r.code == 2 and "token" in r.err
+
+
+def test_other_host_names_are_refused_without_a_token(index_copy: Path) -> None:
+    with make_client(index_copy, base_url="http://evil.example") as c:
+        check_error(c.get("/api/stats"), 421, "host_refused")
+    with make_client(index_copy, base_url="http://localhost:8123") as c:
+        assert c.get("/api/stats").status_code == 200
+
+
+def test_cross_site_posts_are_refused(client: TestClient, small_photos: Path) -> None:
+    data = (small_photos / "cat.1.jpg").read_bytes()
+    r = client.post(
+        "/api/search/image",
+        files={"file": ("a.jpg", data, "image/jpeg")},
+        headers={"Origin": "http://evil.example"},
+    )
+    check_error(r, 403, "origin_refused")
+    r = client.post("/api/jobs", json={"root": 0}, headers={"Origin": "http://evil.example"})
+    check_error(r, 403, "origin_refused")
+
+
+def test_no_cors_unless_configured(client: TestClient, index_copy: Path) -> None:
+    r = client.get("/api/stats", headers={"Origin": "http://app.example"})
+    assert "access-control-allow-origin" not in r.headers
+    with make_client(index_copy, cors_origins=("http://app.example",)) as c:
+        r = c.get("/api/stats", headers={"Origin": "http://app.example"})
+        assert r.headers["access-control-allow-origin"] == "http://app.example"
+        r = c.get("/api/stats", headers={"Origin": "http://other.example"})
+        assert "access-control-allow-origin" not in r.headers
+        pre = c.options(
+            "/api/search/image",
+            headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert pre.status_code == 200
+
+
+# --- indexing jobs, searching meanwhile -------------------------------------------------
+
+
+def test_jobs_need_a_configured_root(client: TestClient) -> None:
+    assert client.get("/api/roots").json() == {"roots": []}
+    check_error(client.post("/api/jobs", json={"root": 0}), 400, "bad_request")
+    check_error(client.post("/api/jobs", json={"root": "/etc"}), 422, "invalid_request")
+    check_error(client.get("/api/jobs/nope"), 404, "not_found")
+
+
+@pytest.mark.slow
+def test_indexing_job_while_searching(catsdogs: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for kind in ("cat", "dog"):
+        for i in range(100, 160):
+            shutil.copy2(catsdogs / f"{kind}.{i}.jpg", photos / f"{kind}.{i}.jpg")
+    with make_client(tmp_path / "index", roots=(photos,)) as c:  # created empty
+        assert c.get("/api/roots").json() == {"roots": [{"id": 0, "path": str(photos)}]}
+        check_error(c.get("/api/search?q=dog"), 409, "empty_index")
+        job = c.post("/api/jobs", json={"root": 0})
+        assert job.status_code == 202 and job.json()["state"] == "running"
+        check_error(c.post("/api/jobs", json={"root": 0}), 409, "job_running")
+        totals, states = [], []
+        while True:
+            state = c.get(f"/api/jobs/{job.json()['id']}").json()
+            states.append(state)
+            r = c.get("/api/search?q=dog&limit=5")
+            assert r.status_code in (200, 409), r.text  # 409 only before the first batch
+            if r.status_code == 200:
+                totals.append(r.json()["total"])
+            if state["state"] != "running":
+                break
+            time.sleep(0.05)
+        assert state["state"] == "done", state
+        assert state["report"]["indexed"] == 120 and state["done"] == state["total"] == 120
+        assert totals == sorted(totals) and totals[-1] > 0
+        assert any(0 < s["done"] < 120 for s in states), "no progress seen mid-run"
+        assert c.get("/api/stats").json()["images"] == 120
+        assert c.get("/api/jobs").json()["jobs"][0]["id"] == job.json()["id"]
+
+
+def test_a_job_that_fails_says_why(small_photos: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    idx = picfind.open_index(index, create=True)
+    with idx, idx.store.writer_lock(), make_client(index, roots=(small_photos,)) as c:
+        job = c.post("/api/jobs", json={"root": 0}).json()
+        c.app.state.jobs.wait(30)
+        state = c.get(f"/api/jobs/{job['id']}").json()
+    assert state["state"] == "failed" and "another 'picfind index'" in state["error"]
+
+
+@pytest.mark.slow
+def test_upload_inference_does_not_block_other_requests(index_copy: Path, small_photos) -> None:
+    from webserver import serve_thread
+
+    app = create_app(Settings(index_dir=index_copy, warm_model=False))
+    model = app.state.service.index.model
+    data = (small_photos / "cat.2.jpg").read_bytes()
+    with serve_thread(app) as url:
+        answers: list[int] = []
+        with model._lock:  # the model is busy with someone else's batch
+            t = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.post(
+                        url + "/api/search/image", files={"file": ("a.jpg", data)}, timeout=60
+                    ).status_code
+                )
+            )
+            t.start()
+            time.sleep(0.3)
+            assert not answers  # the upload waits for the model
+            started = time.monotonic()
+            r = httpx.get(url + "/api/search", params={"q": "dog"}, timeout=10)
+            assert r.status_code == 200 and time.monotonic() - started < 2.0
+            assert httpx.get(url + "/api/stats", timeout=10).status_code == 200
+        t.join(60)
+        assert answers == [200]
