@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
+
+import pytest
+
+from picfind import cli
 
 
 def committed(db: Path) -> int:
@@ -18,3 +23,27 @@ def committed(db: Path) -> int:
             conn.close()
     except sqlite3.OperationalError:  # no table yet, or the file is being created
         return 0
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """The CLI in-process: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = cli.run([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """What an index holds: its database's rows (dumped through a read-only connection,
+    so a checkpoint of the writer's WAL does not count as a change) and its other files."""
+    conn = sqlite3.connect(f"{(folder / 'picfind.db').as_uri()}?mode=ro", uri=True)
+    try:
+        dump = "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+    files = {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith("picfind.db")
+    }
+    return {"picfind.db rows": hashlib.sha256(dump.encode()).hexdigest(), **files}

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import digest, run
 from PIL import Image
 
 import picfind
-from picfind import cli
 from picfind.duplicates import find_duplicates, link, similar_pairs
 from picfind.errors import UsageError
 
@@ -70,29 +68,6 @@ def test_find_duplicates_exact_and_near() -> None:
 
 
 # --- real images ----------------------------------------------------------------------------
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = cli.run([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def digest(folder: Path) -> dict[str, str]:
-    """What an index holds: its database's rows (dumped through a read-only connection,
-    so a checkpoint of the writer's WAL does not count as a change) and its other files."""
-    conn = sqlite3.connect(f"{(folder / 'picfind.db').as_uri()}?mode=ro", uri=True)
-    try:
-        dump = "\n".join(conn.iterdump())
-    finally:
-        conn.close()
-    files = {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.startswith("picfind.db")
-    }
-    return {"picfind.db rows": hashlib.sha256(dump.encode()).hexdigest(), **files}
 
 
 GROUP = {"kind", "paths", "similarity"}

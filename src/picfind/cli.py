@@ -112,6 +112,11 @@ def _index_options(f: F) -> F:
         metavar="URL",
         help="An OpenSearch/Elasticsearch endpoint instead of an embedded index (env PICFIND_URL).",
     )(f)
+    return index_dir_option(f)
+
+
+def index_dir_option(f: F) -> F:
+    """--index alone, for commands that work on embedded indexes only."""
     return click.option(
         "--index",
         "index_dir",

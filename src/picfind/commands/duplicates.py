@@ -8,19 +8,12 @@ import os
 
 import click
 
-from picfind.cli import _emit_json, _out, cli
+from picfind.cli import _emit_json, _out, cli, index_dir_option
 from picfind.errors import UsageError
 
 
 @cli.command()
-@click.option(
-    "--index",
-    "index_dir",
-    envvar="PICFIND_INDEX",
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Embedded index folder (env PICFIND_INDEX; default ~/.local/share/picfind/default).",
-)
+@index_dir_option
 @click.option(
     "--url",
     envvar="PICFIND_URL",

@@ -7,19 +7,12 @@ from urllib.parse import quote
 
 import click
 
-from picfind.cli import cli
+from picfind.cli import cli, index_dir_option
 from picfind.errors import UsageError
 
 
 @cli.command()
-@click.option(
-    "--index",
-    "index_dir",
-    envvar="PICFIND_INDEX",
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Embedded index folder (env PICFIND_INDEX; default ~/.local/share/picfind/default).",
-)
+@index_dir_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
