@@ -29,7 +29,6 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,58 +37,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from synthetic import generate  # noqa: E402
+from query import WORDS, percentiles  # noqa: E402
+from synthetic import records  # noqa: E402
 
 from picfind.query import parse_query  # noqa: E402
-from picfind.records import Features, ImageRecord  # noqa: E402
-from picfind.scoring import SparseClasses  # noqa: E402
 from picfind.search import image_query, keyword_query  # noqa: E402
 from picfind.store.cluster import ClusterStore  # noqa: E402
 from picfind.store.cluster_conn import ClusterOptions  # noqa: E402
 from picfind.vocabulary import Vocabulary  # noqa: E402
 
-WORDS = [
-    "dog",
-    "cat",
-    "bird",
-    "vehicle",
-    "food",
-    "golden retriever",
-    "sports car",
-    "espresso",
-    "dog OR cat",
-    "dog -poodle",
-    "seashore",
-    "terrier",
-]
 MODEL = "efficientnet-lite0"
-
-
-def records(n: int, seed: int) -> Iterator[ImageRecord]:
-    row = 0
-    for ids, probs, emb in generate(n, seed):
-        for i in range(ids.shape[0]):
-            keep = probs[i] >= 1e-4
-            keep[0] = True
-            yield ImageRecord(
-                f"s{row:09d}",
-                f"/synthetic/{row // 1000:05d}/{row:09d}.jpg",
-                f"h{row}",
-                1,
-                1,
-                224,
-                224,
-                "JPEG",
-                Features(SparseClasses(ids[i][keep], probs[i][keep]), emb[i]),
-            )
-            row += 1
-
-
-def percentiles(ms: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-    }
 
 
 def timed(store: ClusterStore, query, repeat: int = 1) -> tuple[float, list[str]]:

@@ -44,7 +44,10 @@ def rss_kb() -> tuple[int, int]:
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
 def exact_top10(folder: Path, queries: np.ndarray, weights: np.ndarray | None) -> np.ndarray:

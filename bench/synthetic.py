@@ -11,6 +11,7 @@ peaked as real ones and the embeddings keep real clusters.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,31 +65,38 @@ def generate(n: int, seed: int, chunk: int = 8192):
         )
 
 
+def records(n: int, seed: int = 0) -> Iterator[ImageRecord]:
+    """n synthetic images as store records, with stable ids and paths."""
+    row = 0
+    for ids, probs, emb in generate(n, seed):
+        for i in range(ids.shape[0]):
+            keep = probs[i] >= 1e-4
+            keep[0] = True
+            yield ImageRecord(
+                f"s{row:09d}",
+                f"/synthetic/{row // 1000:05d}/{row:09d}.jpg",
+                f"h{row}",
+                1,
+                1,
+                224,
+                224,
+                "JPEG",
+                Features(SparseClasses(ids[i][keep], probs[i][keep]), emb[i]),
+            )
+            row += 1
+
+
 def build(folder: Path, n: int, seed: int = 0) -> float:
     """Write an embedded index of n synthetic images; returns seconds taken."""
     started = time.perf_counter()
     store = EmbeddedStore(folder, create=True)
     store.set_model("efficientnet-lite0")
-    row = 0
-    for ids, probs, emb in generate(n, seed):
-        records = []
-        for i in range(ids.shape[0]):
-            keep = probs[i] >= 1e-4
-            keep[0] = True
-            records.append(
-                ImageRecord(
-                    f"s{row:09d}",
-                    f"/synthetic/{row // 1000:05d}/{row:09d}.jpg",
-                    f"h{row}",
-                    1,
-                    1,
-                    224,
-                    224,
-                    "JPEG",
-                    Features(SparseClasses(ids[i][keep], probs[i][keep]), emb[i]),
-                )
-            )
-            row += 1
-        store.write(add=records)
+    batch: list[ImageRecord] = []
+    for record in records(n, seed):
+        batch.append(record)
+        if len(batch) == 8192:
+            store.write(add=batch)
+            batch = []
+    store.write(add=batch)
     store.close()
     return time.perf_counter() - started

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from picfind.errors import ModelError
+from picfind.onnx_graph import classifier_model
 
 __all__ = ["BUILDER_VERSION", "LITE_COEFFICIENTS", "build_onnx"]
 
@@ -46,7 +47,6 @@ _STEM_CHANNELS = 32
 _HEAD_CHANNELS = 1280
 _BN_EPS = 1e-3
 _DEPTH_DIVISOR = 8
-_OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -247,25 +247,12 @@ def build_onnx(name: str, state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
     if unused:
         raise ModelError(f"weights have entries {name} does not use: {', '.join(unused[:5])}")
 
-    graph = helper.make_graph(
+    return classifier_model(
         g.nodes,
-        name.replace("-", "_"),
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, size, size])],
-        [
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000]),
-            helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["N", _HEAD_CHANNELS]),
-        ],
-        initializer=g.inits,
+        g.inits,
+        name=name,
+        size=size,
+        classes=1000,
+        pooled=_HEAD_CHANNELS,
+        builder_version=BUILDER_VERSION,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", _OPSET)],
-        producer_name="picfind",
-        producer_version=str(BUILDER_VERSION),
-    )
-    model.ir_version = 8  # what every onnxruntime >= 1.14 reads
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as e:
-        raise ModelError(f"built an invalid ONNX graph for {name}: {e}") from None
-    return model

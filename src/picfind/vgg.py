@@ -42,10 +42,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from picfind.errors import ModelError
 from picfind.kerasfile import KerasLayer, keras_cache_dir, read_keras_weights
+from picfind.onnx_graph import classifier_model
 
 __all__ = [
     "BUILDER_VERSION",
@@ -85,7 +86,6 @@ _WIDTHS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
 _FC = (4096, 4096, 1000)
 _INPUT_SIZE = 224
 _POOL_AFTER = tuple(int(n) for n in np.cumsum(_BLOCKS))  # convs done when each block ends
-_OPSET = 17
 
 
 # -- weights: locate, fetch, read ---------------------------------------------------------
@@ -338,25 +338,13 @@ def build_onnx(
             f"weights have entries VGG16 does not use: {', '.join(sorted(unused)[:5])}"
         )
 
-    graph = helper.make_graph(
+    return classifier_model(
         nodes,
-        name,
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, size, size])],
-        [
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", inputs]),
-            helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["N", channels]),
-        ],
-        initializer=inits,
+        inits,
+        name=name,
+        size=size,
+        classes=inputs,
+        pooled=channels,
+        builder_version=BUILDER_VERSION,
+        full_check=False,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", _OPSET)],
-        producer_name="picfind",
-        producer_version=str(BUILDER_VERSION),
-    )
-    model.ir_version = 8  # what every onnxruntime >= 1.14 reads
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        raise ModelError(f"built an invalid ONNX graph for {name}: {e}") from None
-    return model
