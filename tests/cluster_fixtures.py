@@ -86,6 +86,19 @@ def opensearch_url() -> Iterator[str]:
         cluster.close()
 
 
+def _conformance_engines() -> list[str]:
+    es = ["elasticsearch"] if os.environ.get("PICFIND_TEST_ES_URL") else []
+    return ["opensearch", *es]
+
+
+@pytest.fixture(scope="session", params=_conformance_engines())
+def cluster_url(request: pytest.FixtureRequest) -> str:
+    """The conformance suite's node: OpenSearch, and also a distribution's Elasticsearch
+    node when ``PICFIND_TEST_ES_URL`` names one (the same tests, once per engine)."""
+    name = "opensearch_url" if request.param == "opensearch" else "es_url"
+    return str(request.getfixturevalue(name))
+
+
 @pytest.fixture(scope="session")
 def es_url() -> str:
     """A node of an Elasticsearch distribution: Maven Central cannot assemble one."""
@@ -126,7 +139,7 @@ def index_name(request: pytest.FixtureRequest) -> Iterator[str]:
     yield name
     urls = [
         request.getfixturevalue(f)
-        for f in ("opensearch_url", "es_url", "es_core_url")
+        for f in ("opensearch_url", "es_url", "es_core_url", "cluster_url")
         if f in request.fixturenames
     ]
     for url in urls:
