@@ -8,7 +8,7 @@ QUERY  ?= $(SHARED)/data/imagenet-samples/n02124075_Egyptian_cat.JPEG
 OUT    ?= demo-out
 export PICFIND_SHARED := $(SHARED)
 
-.PHONY: install demo test lint format bench vocabulary clean opensearch opensearch-stop bench-cluster
+.PHONY: install demo test lint format bench vocabulary clean opensearch opensearch-stop elasticsearch elasticsearch-stop bench-cluster
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,14 @@ opensearch:
 
 opensearch-stop:
 	@$(PYTHON) tools/opensearch/node.py stop
+
+# A local Elasticsearch node from Maven Central's jars (tools/elasticsearch): the server
+# and HTTP only (no rank_features, no painless); the URL is the last line.
+elasticsearch:
+	@$(PYTHON) tools/elasticsearch/node.py start
+
+elasticsearch-stop:
+	@$(PYTHON) tools/elasticsearch/node.py stop
 
 bench-cluster: install
 	$(BIN)/python bench/cluster.py

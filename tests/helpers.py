@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def committed(db: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
         try:
-            return conn.execute("SELECT count(*) FROM images").fetchone()[0]
+            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.OperationalError:  # no table yet, or the file is being created
@@ -47,3 +48,12 @@ def digest(folder: Path) -> dict[str, str]:
         if p.is_file() and not p.name.startswith("picfind.db")
     }
     return {"picfind.db rows": hashlib.sha256(dump.encode()).hexdigest(), **files}
+
+
+def copy_catsdogs(catsdogs: Path, folder: Path, per_kind: int) -> Path:
+    """``folder`` holding cat.0…, dog.0… (``per_kind`` of each), made for a test to change."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("cat", "dog"):
+        for i in range(per_kind):
+            shutil.copy2(catsdogs / f"{kind}.{i}.jpg", folder / f"{kind}.{i}.jpg")
+    return folder

@@ -682,7 +682,9 @@ class ClusterStore:
 
     def records(self) -> Iterator[ImageRecord]:
         """Every stored image as a record (features from ``_source``), in path order."""
-        for src in self._scan({"match_all": {}}, True, page=500):
+        # named, not `_source: true`: Elasticsearch 9.2+ leaves vectors out of that
+        fields = [*_FILE_FIELDS, "width", "height", "format", "top", "embedding"]
+        for src in self._scan({"match_all": {}}, fields, page=500):
             ids, probs = source_classes(src)
             yield ImageRecord(
                 src["id"],
