@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from picfind.errors import QuerySyntaxError, UnknownConceptError
 from picfind.query import ConceptQuery, Term, parse_query, tokenize
+from picfind.resolve import Resolver
 from picfind.vocabulary import Vocabulary
 
 VOCAB = Vocabulary.load()
@@ -114,11 +115,20 @@ def test_syntax_errors(text: str) -> None:
 
 def test_unknown_word_suggests() -> None:
     with pytest.raises(UnknownConceptError) as info:
-        parse_query("dog dgo", VOCAB)
-    assert info.value.term == "dgo"
-    assert info.value.suggestions[0] == "dog"
-    with pytest.raises(UnknownConceptError):
-        parse_query('"sports bar"', VOCAB)
+        parse_query("dog brid", VOCAB)  # bird? bride? neither is clearly best
+    assert info.value.term == "brid"
+    assert info.value.suggestions[:2] == ["bird", "bride"]
+    with pytest.raises(UnknownConceptError) as info:
+        parse_query('"sports bar"', VOCAB)  # quoted: taken as typed, never corrected
+    assert "sports car" in info.value.suggestions
+
+
+def test_clear_misspelling_is_corrected_and_says_so() -> None:
+    q = parse_query("dog dgo", VOCAB)
+    assert q == parse_query("dog", VOCAB)  # the same clause twice is one clause
+    (correction,) = q.corrections
+    assert (correction.typed, correction.corrected, correction.distance) == ("dgo", "dog", 1)
+    assert str(q) == "dog"
 
 
 def test_tokenize() -> None:
@@ -136,8 +146,10 @@ def test_terms_are_hashable_values() -> None:
 
 # --- property-based tests ------------------------------------------------------
 
-SINGLE = sorted(k for k in VOCAB.keys if " " not in k)
-MULTI = sorted(k for k in VOCAB.keys if " " in k)
+# Every searchable key of the core vocabulary ("entity", "object"... are too general).
+SEARCHABLE = [k for k in VOCAB.keys if Resolver.load().lookup(k) is not None]
+SINGLE = sorted(k for k in SEARCHABLE if " " not in k)
+MULTI = sorted(k for k in SEARCHABLE if " " in k)
 keys = st.one_of(st.sampled_from(SINGLE), st.sampled_from(MULTI))
 
 
