@@ -13,8 +13,8 @@ The table is plain text in gzip, five blocks separated by blank lines:
    an answer, ``|``-separated, each ``h PATH`` (hypernym route) or ``d PATH``
    (definition route), PATH being WordNet ids joined by ``>`` from the word's synset to
    the answer (a photo-vocabulary entry reached by its word is ``@word``);
-4. ``wnid<TAB>lemma<TAB>gloss`` for every synset on a path that the core vocabulary
-   does not already hold;
+4. ``wnid<TAB>lemma<TAB>gloss`` for every synset on a path or standing for a
+   photo-vocabulary word that the core vocabulary does not already hold;
 5. ``form<TAB>bases`` for every irregular plural of ``noun.exc`` ("geese" → goose).
 """
 
@@ -192,9 +192,10 @@ def find_answers(
             children.setdefault(parent, []).append(offset)
     subtree = {offset: _count_under(offset, children) for offset in classes}
     grab_bags = frozenset(int(w[1:]) for w in GRAB_BAGS)
-    for wnid, name in GRAB_BAGS.items():
-        if synsets[int(wnid[1:])].lemmas[0] != name:
-            raise ValueError(f"grab-bag {wnid} is {synsets[int(wnid[1:])].lemmas[0]}, not {name}")
+    for wnid, name in GRAB_BAGS.items():  # a typo in the list must not pass silently
+        found = synsets.get(int(wnid[1:]))
+        if found is not None and found.lemmas[0] != name:
+            raise ValueError(f"grab-bag {wnid} is {found.lemmas[0]}, not {name}")
     return Answers(classes, subtree, grab_bags)
 
 
@@ -363,6 +364,7 @@ def build_nouns(
         else:
             specs[key] = f"{count or ''}\t-far"
     keys = sorted(specs)
+    on_paths.update(sense for entry in photo.entries for sense in entry.senses)
     synset_lines = []
     for wnid in sorted(on_paths - set(vocab.concepts)):
         s = synsets[int(wnid[1:])]

@@ -224,3 +224,67 @@ def test_and_order_does_not_change_the_clauses(parts: list[str], rnd: object) ->
     a = parse_query(" ".join(parts), VOCAB)
     b = parse_query(" AND ".join(shuffled), VOCAB)
     assert set(a.clauses) == set(b.clauses)
+
+
+# --- words people type ------------------------------------------------------------------
+
+
+def test_photo_words_wordnet_nouns_and_stop_words() -> None:
+    q = parse_query("photos of my living room -dog", VOCAB)
+    assert texts(q) == [["living room"], ["dog"]]
+    term = q.positive[0].terms[0]
+    assert term.resolution is not None and term.resolution.route == "photo"
+    puppy = parse_query("puppies", VOCAB).terms[0]
+    assert puppy.text == "puppy" and puppy.class_indices == tuple(range(151, 269))
+    assert puppy.resolution is not None and puppy.resolution.route == "hypernym"
+
+
+def test_phrase_is_spelt_before_its_words() -> None:
+    q = parse_query("golden retreiver dog", VOCAB)
+    assert texts(q) == [["golden retriever"], ["dog"]]
+    (correction,) = q.corrections
+    assert (correction.typed, correction.corrected) == ("golden retreiver", "golden retriever")
+    assert str(q) == '"golden retriever" dog'
+    assert parse_query(str(q), VOCAB) == q and parse_query(str(q), VOCAB).corrections == ()
+
+
+def test_unweighted_classes_are_the_typical_ones_and_weights_are_kept() -> None:
+    (clause,) = parse_query("restaurant", VOCAB).positive
+    (term,) = clause.terms
+    assert term.resolution is not None
+    weights = dict(term.weighted)
+    assert set(term.class_indices) == {i for i, w in weights.items() if w >= 0.7}
+    assert set(term.class_indices) < set(weights)  # plate 0.5 is kept for a weighted store
+    vector = clause.weight_vector()
+    assert vector.shape == (1000,) and vector[VOCAB.index_of("n07579787")] == 0.5
+    (tree,) = parse_query("tree", VOCAB).positive  # no class of "tree" is typical: the heaviest
+    heaviest = dict(tree.terms[0].weighted)
+    assert max(heaviest.values()) == 0.5
+    assert set(tree.class_indices) == {i for i, w in heaviest.items() if w == 0.5}
+
+
+def test_weight_vector_of_an_or_clause_takes_the_heaviest() -> None:
+    (clause,) = parse_query("beach OR seashore", VOCAB).positive
+    vector = clause.weight_vector()
+    seashore = VOCAB.index_of("n09428293")
+    sunscreen = VOCAB.index_of("n04357314")
+    assert vector[seashore] == 1.0 and vector[sunscreen] == 0.5
+    assert set(np.flatnonzero(vector)) >= set(clause.class_indices)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["puppy", "harbour", "kitchn", "living room", "beach", "-dog",
+                                 "OR", "bathroom", "retreiver", "my", "photos", "of"]),
+                min_size=1, max_size=6).map(" ".join))  # fmt: skip
+def test_every_term_explains_itself(text: str) -> None:
+    try:
+        q = parse_query(text, VOCAB)
+    except (QuerySyntaxError, UnknownConceptError):
+        return
+    for term in q.terms:
+        res = term.resolution
+        assert res is not None and res.key == term.text
+        assert term.class_indices and set(term.class_indices) <= set(res.classes)
+        assert res.concepts == term.concepts
+    assert len(q.corrections) <= len(text.split())
+    assert parse_query(str(q), VOCAB) == q

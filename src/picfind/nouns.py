@@ -94,7 +94,7 @@ class NounTable:
     """The generated table, read once; keys are normalised (see ``vocabulary.normalize``)."""
 
     def __init__(self, text: str) -> None:
-        blocks = text.rstrip("\n").split("\n\n")
+        blocks = text.removesuffix("\n").split("\n\n")
         if len(blocks) != 5:
             raise ValueError(f"{DATA_NAME}: expected 5 blocks, found {len(blocks)}")
         header, keys, values, self._synset_block, self._exception_block = blocks
@@ -111,7 +111,7 @@ class NounTable:
     def _synsets(self) -> dict[str, tuple[str, str]]:
         """wnid → (lemma, gloss), parsed on first use: only explanations need it."""
         table: dict[str, tuple[str, str]] = {}
-        for line in self._synset_block.split("\n"):
+        for line in filter(None, self._synset_block.split("\n")):
             wnid, name, gloss = line.split("\t")
             table[wnid] = (name, gloss)
         return table
@@ -120,7 +120,7 @@ class NounTable:
     def exceptions(self) -> dict[str, tuple[str, ...]]:
         """Irregular plural → its singular forms, for every noun ("geese" → goose)."""
         table: dict[str, tuple[str, ...]] = {}
-        for line in self._exception_block.split("\n"):
+        for line in filter(None, self._exception_block.split("\n")):
             form, bases = line.split("\t")
             table[form] = tuple(bases.split("|"))
         return table
@@ -167,7 +167,7 @@ class NounTable:
         i = bisect.bisect_left(self._keys, phrase + " ")
         return i < len(self._keys) and self._keys[i].startswith(phrase + " ")
 
-    def keys(self) -> list[str]:
+    def words(self) -> list[str]:
         """Every key, sorted."""
         return list(self._keys)
 

@@ -317,6 +317,56 @@ class Resolver:
         found = self.nouns.synset(ref) if self.nouns is not None else None
         return found[1] if found else ""
 
+    def describe(self, resolution: Resolution) -> dict[str, object]:
+        """Everything a person needs to see what a word means here, as plain data.
+
+        The resolution's fields, with names and definitions: each concept's WordNet
+        gloss, each class's wnid and name (heaviest first), each path step named, and
+        the photo-vocabulary entry that answered (its words, senses and targets).
+        """
+        order = sorted(
+            zip(resolution.classes, resolution.weights, strict=True),
+            key=lambda cw: (-cw[1], self.vocab.class_name(cw[0]).casefold()),
+        )
+        entry = None
+        if resolution.photo_word is not None and self.photo is not None:
+            word = self.photo.get(normalize(resolution.photo_word))
+            if word is not None:
+                entry = {
+                    "headword": word.entry.headword,
+                    "words": list(word.entry.words),
+                    "senses": list(word.entry.senses),
+                    "targets": [{"ref": t.ref, "weight": t.weight} for t in word.entry.targets],
+                }
+        own = resolution.paths[0][0].wnid if resolution.paths else None
+        first = own or (resolution.concepts[0] if resolution.concepts else "")
+        return {
+            "word": resolution.typed,
+            "key": resolution.key,
+            "route": resolution.route,
+            "routes": list(resolution.routes),
+            "definition": self.gloss_of(first) if first else "",
+            "correction": resolution.correction.to_json() if resolution.correction else None,
+            "concepts": [
+                {"wnid": w, "name": self.name_of(w), "gloss": self.gloss_of(w)}
+                for w in resolution.concepts
+            ],
+            "class_count": len(resolution.classes),
+            "classes": [
+                {
+                    "index": i,
+                    "wnid": self.vocab.wnid_of(i),
+                    "name": self.vocab.class_name(i),
+                    "weight": round(w, 3),
+                }
+                for i, w in order
+            ],
+            "paths": [
+                [{"wnid": s.wnid, "name": s.name} for s in path] for path in resolution.paths
+            ],
+            "photo_word": entry,
+        }
+
     # --- spelling and refusal ----------------------------------------------------------
 
     def resolve(self, text: str, *, correct: bool = True) -> Resolution:
