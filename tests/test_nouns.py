@@ -73,7 +73,7 @@ def test_every_key_is_core_answered_or_refused(table: NounTable) -> None:
 
 def test_every_answer_resolves_to_classes_with_a_short_path(table: NounTable) -> None:
     resolver = Resolver.load()
-    for key in table.answering_keys():
+    for key, _ in table.answering_keys():
         entry = table.get(key)
         assert entry is not None
         for sense in entry.senses:

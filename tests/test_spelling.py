@@ -106,3 +106,15 @@ def test_unclear_misspellings_are_suggested_and_real_words_left_alone() -> None:
     # "idea" is a word (WordNet knows it): never turned into a close word that answers
     assert resolver.correct("idea") is None
     assert resolver.correct("beech") is None  # the tree, not the beach
+
+
+def test_letter_bitmask_popcount_without_numpy_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from picfind import spelling
+
+    values = np.array([0, 1, 3, 255, 2**40 + 7, 2**62], dtype=np.int64)
+    expected = [bin(int(v)).count("1") for v in values]
+    assert spelling._popcount(values).tolist() == expected
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    assert spelling._popcount(values).tolist() == expected

@@ -171,13 +171,15 @@ class NounTable:
         """Every key, sorted."""
         return list(self._keys)
 
-    def answering_keys(self) -> list[str]:
-        """Keys whose senses reach an answer (not core, not refused), sorted."""
-        return [
-            key
-            for key, value in zip(self._keys, self._values, strict=True)
-            if value.partition("\t")[2][:1] not in ("=", "-")
-        ]
+    def answering_keys(self) -> list[tuple[str, int]]:
+        """(key, frequency) of the keys whose senses reach an answer (not core, not
+        refused), sorted by key."""
+        found = []
+        for key, value in zip(self._keys, self._values, strict=True):
+            count, _, spec = value.partition("\t")
+            if spec[:1] not in ("=", "-"):
+                found.append((key, int(count) if count else 0))
+        return found
 
 
 def _entry(key: str, value: str) -> NounEntry:

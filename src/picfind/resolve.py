@@ -431,12 +431,14 @@ class Resolver:
         return UnknownConceptError(text, self.suggest(text))
 
     def suggest(self, text: str, n: int = SUGGESTIONS) -> list[str]:
-        """Known words close to ``text``: typos first (closest, most used), then look-alikes."""
+        """Known words close to ``text``: typos (closest, most used first), else look-alikes
+        and completions of the class and concept names."""
         key = normalize(text)
         close: list[str] = []
         if self.spelling and key:
             close = [c.word for c in self.speller.candidates(key)]
-        close += [normalize(s) for s in self.vocab.suggest(text, n)]
+        if not close:
+            close = [normalize(s) for s in self.vocab.suggest(text, n)]
         return [self.vocab.display(k) for k in dict.fromkeys(close)][:n]
 
     def _reason(self, entry: NounEntry | None) -> str | None:
@@ -466,9 +468,9 @@ class Resolver:
                 priors[key] = prior(uses(key), bonus)
                 groups[key] = tuple(c.wnid for c in self.vocab.concepts_for(key))
         if self.nouns is not None:
-            for key in self.nouns.answering_keys():
+            for key, count in self.nouns.answering_keys():
                 if key not in priors:
-                    priors[key] = prior(uses(key))
+                    priors[key] = prior(count)
                     groups[key] = key
         words = list(priors)
         return Speller(words, [priors[w] for w in words], [groups[w] for w in words])

@@ -51,11 +51,15 @@ NOUN_SUFFIX_RULES: tuple[tuple[str, str], ...] = (
 
 _SPACE_LIKE = re.compile(r"[\s_\-]+")
 _DROPPED = re.compile(r"[^\w ]|_")
+_PLAIN = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
 
 
 def normalize(text: str) -> str:
     """Fold a term to its lookup key ("Sports-Car" → "sports car")."""
-    folded = _SPACE_LIKE.sub(" ", text.casefold())
+    folded = text.casefold()
+    if _PLAIN.fullmatch(folded):  # already a key: most lemmas and query words
+        return folded
+    folded = _SPACE_LIKE.sub(" ", folded)
     folded = _DROPPED.sub("", folded)
     return " ".join(folded.split())
 
@@ -156,17 +160,20 @@ class Vocabulary:
         ]
         self._index_of: dict[str, int] = {c.wnid: c.index for c in self.classes}
         raw = {c["wnid"]: c for c in document["concepts"]}
+        ancestors: dict[str, frozenset[str]] = {}
+
+        def above(wnid: str) -> frozenset[str]:
+            """The concept and every concept above it, all paths (memoised)."""
+            found = ancestors.get(wnid)
+            if found is None:
+                found = frozenset({wnid}).union(*(above(p) for p in raw[wnid]["parents"]))
+                ancestors[wnid] = found
+            return found
+
         under: dict[str, set[int]] = {wnid: set() for wnid in raw}
         for info in self.classes:
-            stack = [info.wnid]
-            seen: set[str] = set()
-            while stack:
-                wnid = stack.pop()
-                if wnid in seen:
-                    continue
-                seen.add(wnid)
+            for wnid in above(info.wnid):
                 under[wnid].add(info.index)
-                stack.extend(raw[wnid]["parents"])
         self.concepts: dict[str, Concept] = {}
         for wnid, c in sorted(raw.items()):
             index = self._index_of.get(wnid)
