@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from picfind.nouns import MAX_HOPS, NounTable
+from picfind.nouns import DATA_NAME, MAX_HOPS, NounTable
 from picfind.photowords import PhotoWords, parse
 from picfind.resolve import Resolver
 from picfind.vocabulary import Vocabulary, normalize
@@ -112,6 +114,15 @@ def test_refusals(table: NounTable, word: str, refusal: str) -> None:
     entry = table.get(word)
     assert entry is not None and not entry.senses
     assert entry.refusal == refusal
+
+
+def test_table_is_compact_and_licensed() -> None:
+    data = resources.files("picfind").joinpath("data")
+    blob = data.joinpath(DATA_NAME).read_bytes()
+    assert len(blob) < 1_500_000
+    header = gzip.decompress(blob).decode("utf-8").split("\n\n", 1)[0]
+    assert "WordNet 3.0 Copyright 2006 by Princeton University" in header
+    assert "WORDNET-LICENSE.txt" in header and "scripts/build_vocabulary.py" in header
 
 
 def test_frequencies_names_and_plurals(table: NounTable) -> None:
