@@ -54,13 +54,19 @@ class QuerySyntaxError(UsageError):
 
 
 class UnknownConceptError(UsageError):
-    """A query word that matches no concept; carries close known concepts."""
+    """A query word that matches no concept; carries close known concepts.
 
-    def __init__(self, term: str, suggestions: list[str]) -> None:
+    ``reason`` says why a word that is known (a WordNet noun) still cannot be searched
+    ("names nothing a photo shows within 3 steps"); None for a word nobody knows.
+    """
+
+    def __init__(self, term: str, suggestions: list[str], reason: str | None = None) -> None:
         self.term = term
         self.suggestions = suggestions
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown word {term!r}{hint}")
+        super().__init__(f"unknown word {term!r}{why}{hint}")
 
 
 class ModelError(PicfindError):
