@@ -1,0 +1,541 @@
+"""Places, offline: GPS → city, region and country, and place names as search words.
+
+The data is GeoNames' (CC BY 4.0: ``data/GEONAMES-LICENSE.txt``): every place
+of 1000 people or more, about 155,000, with its first-level region and its
+country, built into ``data/places.npz`` by ``scripts/build_places.py``. Nothing
+is downloaded, and nothing is loaded until a coordinate or a word needs it, so
+``picfind search dog`` does not pay for it.
+
+The distance rules (GeoNames holds points, not borders, so each is a radius):
+
+* **city**: the nearest place, if within :data:`CITY_KM` (20 km);
+* **metro**: the most populous place of :data:`METRO_POPULATION` (100,000) or
+  more whose radius covers the photo, the radius growing with the city
+  (:func:`metro_radius_km`: 8 km for 100,000 people, 25 km for a million, at
+  most 40 km) — so a photo in Versailles or Brooklyn is also "paris" or
+  "new york city", as people say;
+* **region and country only**: the nearest place is farther than 20 km but
+  within :data:`REGION_KM` (100 km): the open sea off a coast, a desert, a
+  national park;
+* **Antarctica**: south of 60° S (the Antarctic Treaty area), continent only;
+* **nothing**: farther than 100 km from any place (mid-ocean).
+
+Search keys are folded by :func:`place_key`: case-folded, accents removed
+("São Paulo" ≡ "sao paulo", "Zürich" ≡ "zurich", "ß" → "ss"), apostrophes and
+periods dropped ("Xi'an" → "xian", "St. Louis" → "st louis"), hyphens and
+other punctuation a space ("Saint-Étienne" → "saint etienne"). A photo's keys
+are the folded names of its city, metro, region, country and continent;
+country codes and common English names ("usa", "uk", "holland") are resolved
+to the country's key on the query side (:class:`Gazetteer`), so a photo stores
+each place once and an alias can be added without re-indexing.
+
+Thread safety: the data is loaded once, under a lock; lookups only read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Literal, TypeVar
+
+import numpy as np
+
+DATA_NAME = "places.npz"
+EARTH_RADIUS_KM = 6371.0088
+CITY_KM = 20.0
+REGION_KM = 100.0
+METRO_POPULATION = 100_000
+METRO_MAX_KM = 40.0
+ANTARCTIC_LATITUDE = -60.0
+
+#: The seven continents as GeoNames codes them.
+CONTINENTS: dict[str, str] = {
+    "AF": "Africa",
+    "AN": "Antarctica",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "OC": "Oceania",
+    "SA": "South America",
+}
+
+#: Common English names of countries that GeoNames names otherwise (query side
+#: only: each maps to the ISO 3166-1 alpha-2 code whose country key a photo
+#: carries). "america" is the United States, as most people who type it mean;
+#: England, Scotland, Wales and Northern Ireland are regions of GB in GeoNames.
+COUNTRY_ALIASES: dict[str, str] = {
+    "america": "US",
+    "usa": "US",
+    "united states of america": "US",
+    "uk": "GB",
+    "britain": "GB",
+    "great britain": "GB",
+    "holland": "NL",
+    "netherlands": "NL",
+    "uae": "AE",
+    "emirates": "AE",
+    "czech republic": "CZ",
+    "russian federation": "RU",
+    "korea": "KR",
+    "republic of korea": "KR",
+    "cote divoire": "CI",
+    "burma": "MM",
+    "macedonia": "MK",
+    "swaziland": "SZ",
+    "cape verde": "CV",
+    "east timor": "TL",
+    "vatican city": "VA",
+    "holy see": "VA",
+    "turkiye": "TR",
+    "viet nam": "VN",
+    "dr congo": "CD",
+    "drc": "CD",
+    "congo kinshasa": "CD",
+    "congo brazzaville": "CG",
+    "palestine": "PS",
+    "bosnia": "BA",
+}
+
+T = TypeVar("T")
+Kind = Literal["country", "continent", "region", "city"]
+_KIND_ORDER: dict[str, int] = {"country": 0, "continent": 1, "region": 2, "city": 3}
+
+# Letters that Unicode does not decompose into a base letter and a mark.
+_SPECIAL = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "ss",
+        "æ": "ae",
+        "Æ": "ae",
+        "œ": "oe",
+        "Œ": "oe",
+        "ø": "o",
+        "Ø": "o",
+        "đ": "d",
+        "Đ": "d",
+        "ð": "d",
+        "Ð": "d",
+        "ł": "l",
+        "Ł": "l",
+        "þ": "th",
+        "Þ": "th",
+        "ı": "i",
+        "ħ": "h",
+        "Ħ": "h",
+    }
+)
+_DROPPED = re.compile(r"['’‘ʻʼ`´.]")
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
+def place_key(text: str) -> str:
+    """Fold a place name or a typed phrase to its search key ("São Paulo" → "sao paulo")."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    folded = _DROPPED.sub("", stripped.casefold())
+    return " ".join(_SEPARATORS.sub(" ", folded).split())
+
+
+def metro_radius_km(population: int) -> float:
+    """How far a big city's name reaches: 8 km at 100,000 people, × √(growth), ≤ 40 km."""
+    if population < METRO_POPULATION:
+        return 0.0
+    return min(METRO_MAX_KM, 8.0 * math.sqrt(population / METRO_POPULATION))
+
+
+def _chord(km: float) -> float:
+    """Straight-line distance between two points of the unit sphere ``km`` apart."""
+    return 2.0 * math.sin(km / (2.0 * EARTH_RADIUS_KM))
+
+
+def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi = np.radians(lat.astype(np.float64))
+    lam = np.radians(lon.astype(np.float64))
+    cos_phi = np.cos(phi)
+    return np.stack([cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)], axis=1)
+
+
+def _strings(data: np.ndarray, offsets: np.ndarray) -> list[str]:
+    raw = data.tobytes()
+    cuts = offsets.tolist()
+    return [raw[a:b].decode("utf-8") for a, b in itertools.pairwise(cuts)]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a photo was taken, in words. Every name may be ``None`` (see the rules above)."""
+
+    city: str | None
+    region: str | None
+    country: str | None
+    country_code: str | None  # ISO 3166-1 alpha-2, e.g. "FR"
+    country_code3: str | None  # ISO 3166-1 alpha-3, e.g. "FRA"
+    continent: str | None
+    metro: str | None = None  # the big city the photo is near, when it is not ``city``
+    distance_km: float | None = None  # to the nearest GeoNames place
+
+    @property
+    def label(self) -> str:
+        """For people: "Versailles (Paris), Île-de-France, FR": nearest first, code last."""
+        town = self.city or self.metro
+        if self.city and self.metro:
+            town = f"{self.city} ({self.metro})"
+        return ", ".join(p for p in (town, self.region, self.country_code or self.continent) if p)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The folded search keys a photo taken here answers to, without repeats."""
+        names = (self.city, self.metro, self.region, self.country, self.continent)
+        keys: list[str] = []
+        for name in names:
+            key = place_key(name) if name else ""
+            if key and key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
+
+def explain(lat: float, lon: float, label: str) -> str:
+    """The "why" of a place match: "GPS 48.86, 2.35, Paris, Île-de-France, FR"."""
+    return f"GPS {lat:.2f}, {lon:.2f}, {label}" if label else f"GPS {lat:.2f}, {lon:.2f}"
+
+
+class _Data:
+    """The arrays of ``places.npz``, each read from the file on first use."""
+
+    def __init__(self) -> None:
+        with resources.files("picfind").joinpath("data", DATA_NAME).open("rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
+            self.arrays = {name: npz[name] for name in npz.files}
+
+    @cached_property
+    def _city_blob(self) -> tuple[bytes, list[int]]:
+        return self.arrays["city_names"].tobytes(), self.arrays["city_name_offsets"].tolist()
+
+    def city_name(self, index: int) -> str:
+        """One city's name (155,000 of them are not decoded up front)."""
+        raw, offsets = self._city_blob
+        return raw[offsets[index] : offsets[index + 1]].decode("utf-8")
+
+    @cached_property
+    def region_names(self) -> list[str]:
+        return _strings(self.arrays["region_names"], self.arrays["region_name_offsets"])
+
+    @cached_property
+    def country_names(self) -> list[str]:
+        return _strings(self.arrays["country_names"], self.arrays["country_name_offsets"])
+
+    @cached_property
+    def iso2(self) -> list[str]:
+        raw = self.arrays["country_iso2"].tobytes().decode("ascii")
+        return [raw[i : i + 2] for i in range(0, len(raw), 2)]
+
+    @cached_property
+    def iso3(self) -> list[str]:
+        raw = self.arrays["country_iso3"].tobytes().decode("ascii")
+        return [raw[i : i + 3] for i in range(0, len(raw), 3)]
+
+    @cached_property
+    def continent(self) -> list[str]:
+        raw = self.arrays["country_continent"].tobytes().decode("ascii")
+        return [CONTINENTS.get(raw[i : i + 2], "") for i in range(0, len(raw), 2)]
+
+
+class _Grid:
+    """Points of the unit sphere hashed into cubes of side ``cell`` (a chord).
+
+    Every point within ``cell`` of a query lies in the query's cube or one of
+    its 26 neighbours, so 27 cube lookups find all of them: no tree, no SciPy.
+    Points are sorted by cube key, and the three cubes that differ only in z
+    are neighbours in that order, so the 27 cubes are at most 9 slices.
+    """
+
+    def __init__(self, xyz: np.ndarray, cell: float, ids: np.ndarray | None = None) -> None:
+        self.cell = cell
+        self.side = math.ceil(2.0 / cell) + 3
+        ijk = np.floor((xyz + 1.0) / cell).astype(np.int64) + 1
+        k = self.side
+        keys = (ijk[:, 0] * k + ijk[:, 1]) * k + ijk[:, 2]
+        order = np.argsort(keys, kind="stable")
+        self.order = order if ids is None else ids[order]
+        self.xyz = np.ascontiguousarray(xyz[order], dtype=np.float64)
+        cells, starts = np.unique(keys[order], return_index=True)
+        ends = np.append(starts[1:], len(keys))
+        self.span = dict(
+            zip(cells.tolist(), zip(starts.tolist(), ends.tolist(), strict=True), strict=True)
+        )
+
+    def near(self, q: tuple[float, float, float], chord: float) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (into the original points) within ``chord`` of ``q``, and squared chords."""
+        k, cell, span = self.side, self.cell, self.span
+        i, j, m = (math.floor((c + 1.0) / cell) + 1 for c in q)
+        points: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        for di in (i - 1, i, i + 1):
+            for dj in (j - 1, j, j + 1):
+                base = (di * k + dj) * k + m
+                found = [s for s in (span.get(base - 1), span.get(base), span.get(base + 1)) if s]
+                if found:
+                    points.append(self.xyz[found[0][0] : found[-1][1]])
+                    ids.append(self.order[found[0][0] : found[-1][1]])
+        if not points:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        index = np.concatenate(ids) if len(ids) > 1 else ids[0]
+        diff = (np.concatenate(points) if len(points) > 1 else points[0]) - np.asarray(q)
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        keep = d2 <= chord * chord
+        return index[keep], d2[keep]
+
+
+class Geocoder:
+    """Reverse geocoding from the bundled GeoNames data; build once (≈0.1 s), share freely."""
+
+    def __init__(self, data: _Data | None = None) -> None:
+        self._data = data or _Data()
+        a = self._data.arrays
+        self._population = a["city_population"].astype(np.int64)
+        self._city_region = a["city_region"].astype(np.int64)
+        self._region_country = a["region_country"].astype(np.int64)
+        xyz = _unit_vectors(a["city_lat"], a["city_lon"])
+        # Three grids, each with cubes as small as its question allows: the
+        # nearest place (20 km), the big cities whose radius may cover a point
+        # (40 km, 100,000 people or more only) and, for points with no place
+        # within 20 km, the nearest place within 100 km.
+        self._near = _Grid(xyz, _chord(CITY_KM))
+        self._far = _Grid(xyz, _chord(REGION_KM))
+        big = np.flatnonzero(self._population >= METRO_POPULATION)
+        self._metro = _Grid(xyz[big], _chord(METRO_MAX_KM), ids=big)
+        radius_km = np.minimum(METRO_MAX_KM, 8.0 * np.sqrt(self._population / METRO_POPULATION))
+        self._metro_chord2 = (2.0 * np.sin(radius_km / (2.0 * EARTH_RADIUS_KM))) ** 2
+
+    def lookup(self, lat: float, lon: float) -> Place | None:
+        """The place of a WGS 84 coordinate, or ``None`` when it is far from everything."""
+        if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
+            return None
+        phi, lam = math.radians(lat), math.radians(lon)
+        q = (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+        index, d2 = self._near.near(q, _chord(CITY_KM))
+        if len(index) == 0:
+            index, d2 = self._far.near(q, _chord(REGION_KM))
+            if len(index) == 0:
+                return self._antarctic(lat)
+        best = int(np.argmin(d2))
+        nearest = int(index[best])
+        distance = self._km(float(d2[best]))
+        city = self._data.city_name(nearest) if distance <= CITY_KM else None
+        metro = None
+        big, big_d2 = self._metro.near(q, _chord(METRO_MAX_KM))
+        covered = big[big_d2 <= self._metro_chord2[big]]
+        if len(covered):
+            metro = self._data.city_name(int(covered[np.argmax(self._population[covered])]))
+        if metro == city:
+            metro = None
+        return self._place(nearest, city, metro, distance)
+
+    def lookup_many(self, coordinates: Iterable[tuple[float, float]]) -> list[Place | None]:
+        return [self.lookup(lat, lon) for lat, lon in coordinates]
+
+    def _place(self, index: int, city: str | None, metro: str | None, km: float) -> Place:
+        d = self._data
+        region = int(self._city_region[index])
+        country = int(self._region_country[region])
+        return Place(
+            city=city,
+            region=d.region_names[region] or None,
+            country=d.country_names[country],
+            country_code=d.iso2[country],
+            country_code3=d.iso3[country],
+            continent=d.continent[country] or None,
+            metro=metro,
+            distance_km=round(km, 3),
+        )
+
+    @staticmethod
+    def _antarctic(lat: float) -> Place | None:
+        if lat > ANTARCTIC_LATITUDE:
+            return None
+        return Place(None, None, None, None, None, CONTINENTS["AN"])
+
+    @staticmethod
+    def _km(chord2: float) -> float:
+        return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(chord2) / 2.0))
+
+
+@dataclass(frozen=True)
+class PlaceName:
+    """One reading of a typed place name: what to match, and how to explain it."""
+
+    key: str  # the photo place key to match ("united states" for "usa")
+    kind: Kind
+    name: str  # as GeoNames writes it: "São Paulo", "United States"
+    population: int  # of the most populous place of that name (0 when unknown)
+    example: str  # "Paris, Île-de-France, FR": the most populous place of that name
+
+
+class Gazetteer:
+    """Tells whether a word or phrase (up to :data:`MAX_WORDS` words) names a known place.
+
+    Answers with every reading (country, continent, region, city), so that the
+    query engine can weigh a place against a concept of the same name ("china",
+    "turkey", "jersey") by kind and population. Loads in tens of milliseconds.
+    """
+
+    MAX_WORDS = 4
+
+    def __init__(self, data: _Data | None = None) -> None:
+        d = self._data = data or _Data()
+        a = d.arrays
+        self._keys = a["key_text"].tobytes().decode("utf-8").split("\n")
+        self._key_city = a["key_city"]
+        self._population = a["city_population"]
+        self._city_region = a["city_region"]
+        self._region_country = a["region_country"]
+        region_pop = np.bincount(
+            self._city_region.astype(np.int64),
+            weights=self._population.astype(np.float64),
+            minlength=len(self._region_country),
+        )
+        self._names: dict[str, list[PlaceName]] = {}
+        self._codes: dict[str, PlaceName] = {}
+        for c, name in enumerate(d.country_names):
+            reading = PlaceName(
+                self.country_key(name),
+                "country",
+                name,
+                int(a["country_population"][c]),
+                name,
+            )
+            self._add(reading.key, reading)
+            self._codes[d.iso2[c].lower()] = reading
+            self._codes[d.iso3[c].lower()] = reading
+        by_code = {d.iso2[c]: self._codes[d.iso2[c].lower()] for c in range(len(d.iso2))}
+        for alias, code in COUNTRY_ALIASES.items():
+            if code in by_code:
+                self._add(alias, by_code[code])
+        for name in CONTINENTS.values():
+            self._add(place_key(name), PlaceName(place_key(name), "continent", name, 0, name))
+        for r, name in enumerate(d.region_names):
+            if not name:
+                continue
+            country = int(self._region_country[r])
+            reading = PlaceName(
+                place_key(name), "region", name, int(region_pop[r]), f"{name}, {d.iso2[country]}"
+            )
+            self._add(reading.key, reading)
+
+    @staticmethod
+    def country_key(name: str) -> str:
+        """A country's photo key: its folded name without a leading "the"."""
+        key = place_key(name)
+        return key[4:] if key.startswith("the ") else key
+
+    def _add(self, typed: str, reading: PlaceName) -> None:
+        readings = self._names.setdefault(typed, [])
+        same = [r for r in readings if r.kind == reading.kind and r.key == reading.key]
+        if not same:
+            readings.append(reading)
+        elif reading.population > same[0].population:
+            readings[readings.index(same[0])] = reading
+
+    def lookup(self, phrase: str, *, codes: bool = False) -> tuple[PlaceName, ...]:
+        """Every reading of ``phrase`` as a place, most general first; empty if none.
+
+        ``codes=True`` also accepts ISO 3166 codes ("fr", "fra"): off by default,
+        since many are words ("can", "pan", "arm", "fin").
+        """
+        key = place_key(phrase)
+        if not key or key.count(" ") >= self.MAX_WORDS:
+            return ()
+        readings = list(self._names.get(key, ()))
+        if codes and key in self._codes and self._codes[key] not in readings:
+            readings.append(self._codes[key])
+        city = self._city(key)
+        if city is not None:
+            readings.append(city)
+        return tuple(sorted(readings, key=lambda r: _KIND_ORDER[r.kind]))
+
+    def longest_match(
+        self, words: Sequence[str], *, codes: bool = False
+    ) -> tuple[int, tuple[PlaceName, ...]]:
+        """The longest place name that ``words`` starts with: (number of words, readings)."""
+        for n in range(min(self.MAX_WORDS, len(words)), 0, -1):
+            readings = self.lookup(" ".join(words[:n]), codes=codes)
+            if readings:
+                return n, readings
+        return 0, ()
+
+    def is_place(self, phrase: str) -> bool:
+        return bool(self.lookup(phrase))
+
+    def _city(self, key: str) -> PlaceName | None:
+        i = bisect.bisect_left(self._keys, key)
+        if i == len(self._keys) or self._keys[i] != key:
+            return None
+        d = self._data
+        city = int(self._key_city[i])
+        region = int(self._city_region[city])
+        country = int(self._region_country[region])
+        name = d.city_name(city)
+        label = ", ".join(p for p in (name, d.region_names[region], d.iso2[country]) if p)
+        return PlaceName(key, "city", name, int(self._population[city]), label)
+
+
+_lock = threading.Lock()
+_data_singleton: list[_Data] = []
+_geocoder_singleton: list[Geocoder] = []
+_gazetteer_singleton: list[Gazetteer] = []
+
+
+def _once(slot: list[T], make: Callable[[], T]) -> T:
+    """The one value kept in ``slot``, made under the lock on first call."""
+    with _lock:
+        if not slot:
+            slot.append(make())
+        return slot[0]
+
+
+def _shared_data() -> _Data:
+    return _once(_data_singleton, _Data)
+
+
+def geocoder() -> Geocoder:
+    """The shared :class:`Geocoder`, built on first call (thread-safe)."""
+    data = _shared_data()
+    return _once(_geocoder_singleton, lambda: Geocoder(data))
+
+
+def gazetteer() -> Gazetteer:
+    """The shared :class:`Gazetteer`, built on first call (thread-safe)."""
+    data = _shared_data()
+    return _once(_gazetteer_singleton, lambda: Gazetteer(data))
+
+
+def reverse_geocode(lat: float, lon: float) -> Place | None:
+    """:meth:`Geocoder.lookup` on the shared geocoder."""
+    return geocoder().lookup(lat, lon)
+
+
+__all__ = [
+    "CITY_KM",
+    "CONTINENTS",
+    "COUNTRY_ALIASES",
+    "METRO_POPULATION",
+    "REGION_KM",
+    "Gazetteer",
+    "Geocoder",
+    "Place",
+    "PlaceName",
+    "explain",
+    "gazetteer",
+    "geocoder",
+    "metro_radius_km",
+    "place_key",
+    "reverse_geocode",
+]
