@@ -648,15 +648,23 @@ def _lens(tags: dict[int, Value], notes: list[str]) -> str | None:
 
 
 def _text(value: Value | None, name: str, notes: list[str]) -> str | None:
-    """A name tag, cleaned; None (with a note) when it is garbage or too long."""
-    if value is None:
+    """A name tag, cleaned; None (with a note) when it is garbage or too long.
+
+    Names must be UTF-8 (ASCII, as EXIF says, is a part of it): bytes that are
+    not are binary garbage, however printable their Latin-1 reading looks.
+    """
+    if not isinstance(value, bytes):
         return None
-    text = _ascii(value)
-    cleaned = _tidy(text)
+    raw = value.split(b"\x00", 1)[0]
+    try:
+        cleaned = _tidy(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        notes.append(f"{name}: not text: {_shown(raw.decode('latin-1'))}")
+        return None
     if not cleaned:
         return None
     if len(cleaned) > MAX_NAME or not cleaned.isprintable() or not any(map(str.isalnum, cleaned)):
-        notes.append(f"{name}: not a name: {_shown(text)}")
+        notes.append(f"{name}: not a name: {_shown(cleaned)}")
         return None
     return cleaned
 
