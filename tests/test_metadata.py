@@ -274,7 +274,7 @@ def test_gps_variants_decimal_minutes_signed_and_missing_ref() -> None:
         ],
     )
     info = read(photo(ex=b"Exif\0\0" + signed))
-    assert (info.latitude, info.longitude) == (pytest.approx(-33.8688), pytest.approx(151.2093))
+    assert info.latitude == pytest.approx(-33.8688) and info.longitude == pytest.approx(151.2093)
 
 
 @pytest.mark.parametrize(

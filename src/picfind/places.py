@@ -144,6 +144,12 @@ def place_key(text: str) -> str:
     return " ".join(_SEPARATORS.sub(" ", folded).split())
 
 
+def country_key(name: str) -> str:
+    """A country's search key: its folded name without a leading "the" ("netherlands")."""
+    key = place_key(name)
+    return key[4:] if key.startswith("the ") else key
+
+
 def metro_radius_km(population: int) -> float:
     """How far a big city's name reaches: 8 km at 100,000 people, × √(growth), ≤ 40 km."""
     if population < METRO_POPULATION:
@@ -193,10 +199,9 @@ class Place:
     @property
     def keys(self) -> tuple[str, ...]:
         """The folded search keys a photo taken here answers to, without repeats."""
-        names = (self.city, self.metro, self.region, self.country, self.continent)
         keys: list[str] = []
-        for name in names:
-            key = place_key(name) if name else ""
+        for name in (self.city, self.metro, self.region, self.country, self.continent):
+            key = "" if not name else country_key(name) if name == self.country else place_key(name)
             if key and key not in keys:
                 keys.append(key)
         return tuple(keys)
@@ -406,13 +411,14 @@ class Gazetteer:
         self._codes: dict[str, PlaceName] = {}
         for c, name in enumerate(d.country_names):
             reading = PlaceName(
-                self.country_key(name),
+                country_key(name),
                 "country",
                 name,
                 int(a["country_population"][c]),
                 name,
             )
             self._add(reading.key, reading)
+            self._add(place_key(name), reading)  # "the netherlands" as well as "netherlands"
             self._codes[d.iso2[c].lower()] = reading
             self._codes[d.iso3[c].lower()] = reading
         by_code = {d.iso2[c]: self._codes[d.iso2[c].lower()] for c in range(len(d.iso2))}
@@ -429,12 +435,6 @@ class Gazetteer:
                 place_key(name), "region", name, int(region_pop[r]), f"{name}, {d.iso2[country]}"
             )
             self._add(reading.key, reading)
-
-    @staticmethod
-    def country_key(name: str) -> str:
-        """A country's photo key: its folded name without a leading "the"."""
-        key = place_key(name)
-        return key[4:] if key.startswith("the ") else key
 
     def _add(self, typed: str, reading: PlaceName) -> None:
         readings = self._names.setdefault(typed, [])
@@ -532,6 +532,7 @@ __all__ = [
     "Geocoder",
     "Place",
     "PlaceName",
+    "country_key",
     "explain",
     "gazetteer",
     "geocoder",
