@@ -213,7 +213,8 @@ def explain(lat: float, lon: float, label: str) -> str:
 
 
 class _Data:
-    """The arrays of ``places.npz``, each read from the file on first use."""
+    """The arrays of ``places.npz``, read once; names are decoded on first use (a race at
+    first use only decodes twice: the values are the same)."""
 
     def __init__(self) -> None:
         with resources.files("picfind").joinpath("data", DATA_NAME).open("rb") as fh:
