@@ -7,8 +7,9 @@ One run, rounds alternated so that every figure is taken under the same load:
    GPS, make/model/lens and a 16 KB maker note; pixels untouched): CPU time per
    photo of ``load_for_model`` (decode for the model) alone, of decode +
    ``read_capture`` (+ reverse geocoding of the GPS), and of ``read_capture``
-   alone; compared with the end-to-end indexing time per photo of the same
-   folder (``Index.add``, model included), which is what the ≤ 5% target is of;
+   alone; compared with the end-to-end indexing CPU time per photo of the same
+   folder (``Index.add``, model and every thread included), which is what the
+   ≤ 5% target is of;
 2. the geocoder's and the gazetteer's load time, each in a fresh process;
 3. reverse geocoding lookups per second (near towns, and anywhere on Earth),
    and gazetteer lookups per second.
@@ -70,13 +71,22 @@ def cpu_per_item(fn: Callable[[bytes], object], blobs: list[bytes]) -> float:
     return (time.process_time() - start) / len(blobs)
 
 
-def indexing_seconds_per_photo(folder: Path) -> float:
+def indexing_per_photo(folder: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of all threads) per photo of ``Index.add`` on ``folder``.
+
+    The CPU figure is what the ≤ 5% target is compared with: on a quiet
+    machine indexing keeps both cores busy, so wall and CPU ratios agree, and
+    on a shared one the CPU time is not inflated by waiting.
+    """
     import picfind
 
     with tempfile.TemporaryDirectory() as tmp:
         with picfind.open_index(Path(tmp) / "index", create=True, threads=2) as idx:
+            cpu = time.process_time()
             report = idx.add([folder])
-        return report.seconds / max(1, report.indexed)
+            cpu = time.process_time() - cpu
+        n = max(1, report.indexed)
+        return report.seconds / n, cpu / n
 
 
 def fresh_process_seconds(statement: str) -> float:
@@ -126,18 +136,21 @@ def main() -> int:
     rounds: dict[str, dict[str, list[float]]] = {
         name: {"decode": [], "decode_and_metadata": [], "metadata_alone": []} for name in sets
     }
-    indexing: list[float] = []
+    indexing: list[tuple[float, float]] = []
     for _ in range(args.rounds):
         for name, blobs in sets.items():
             rounds[name]["decode"].append(cpu_per_item(decode, blobs))
             rounds[name]["decode_and_metadata"].append(cpu_per_item(decode_and_stage, blobs))
             rounds[name]["metadata_alone"].append(cpu_per_item(stage, blobs))
         if not args.no_index:
-            indexing.append(indexing_seconds_per_photo(folder))
+            indexing.append(indexing_per_photo(folder))
 
     result: dict[str, object] = {"provisional": True, "loadavg_1min": os.getloadavg()[0]}
-    index_s = statistics.median(indexing) if indexing else None
-    result["indexing_seconds_per_photo"] = index_s
+    index_s = statistics.median(cpu for _, cpu in indexing) if indexing else None
+    result["indexing_cpu_seconds_per_photo"] = index_s
+    result["indexing_wall_seconds_per_photo"] = (
+        statistics.median(wall for wall, _ in indexing) if indexing else None
+    )
     for name in sets:
         med = {k: statistics.median(v) for k, v in rounds[name].items()}
         entry: dict[str, object] = {f"{k}_us": round(v * 1e6, 2) for k, v in med.items()}

@@ -136,7 +136,7 @@ def test_grid_finds_the_true_nearest_place(geo: places.Geocoder) -> None:
     lat = np.radians(data["city_lat"].astype(np.float64))
     lon = np.radians(data["city_lon"].astype(np.float64))
     rng = random.Random(7)
-    for _ in range(300):
+    for _ in range(150):
         i = rng.randrange(len(lat))
         qlat = math.degrees(lat[i]) + rng.uniform(-0.3, 0.3)
         qlon = math.degrees(lon[i]) + rng.uniform(-0.3, 0.3)

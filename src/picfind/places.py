@@ -162,6 +162,11 @@ def _chord(km: float) -> float:
     return 2.0 * math.sin(km / (2.0 * EARTH_RADIUS_KM))
 
 
+_CITY_CHORD = _chord(CITY_KM)
+_METRO_CHORD = _chord(METRO_MAX_KM)
+_REGION_CHORD = _chord(REGION_KM)
+
+
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     phi = np.radians(lat.astype(np.float64))
     lam = np.radians(lon.astype(np.float64))
@@ -260,7 +265,8 @@ class _Grid:
     Every point within ``cell`` of a query lies in the query's cube or one of
     its 26 neighbours, so 27 cube lookups find all of them: no tree, no SciPy.
     Points are sorted by cube key, and the three cubes that differ only in z
-    are neighbours in that order, so the 27 cubes are at most 9 slices.
+    are neighbours in that order, so the 27 cubes are 9 slices at most; the
+    slice of each column of three cubes is precomputed (``columns``).
     """
 
     def __init__(self, xyz: np.ndarray, cell: float, ids: np.ndarray | None = None) -> None:
@@ -273,24 +279,30 @@ class _Grid:
         self.order = order if ids is None else ids[order]
         self.xyz = np.ascontiguousarray(xyz[order], dtype=np.float64)
         cells, starts = np.unique(keys[order], return_index=True)
-        ends = np.append(starts[1:], len(keys))
-        self.span = dict(
-            zip(cells.tolist(), zip(starts.tolist(), ends.tolist(), strict=True), strict=True)
+        bounds = np.append(starts, len(keys))
+        middles = np.unique(np.concatenate([cells - 1, cells, cells + 1]))
+        lo = np.searchsorted(cells, middles - 1, side="left")
+        hi = np.searchsorted(cells, middles + 1, side="right")
+        self.columns = dict(
+            zip(
+                middles.tolist(),
+                zip(bounds[lo].tolist(), bounds[hi].tolist(), strict=True),
+                strict=True,
+            )
         )
 
     def near(self, q: tuple[float, float, float], chord: float) -> tuple[np.ndarray, np.ndarray]:
         """Indices (into the original points) within ``chord`` of ``q``, and squared chords."""
-        k, cell, span = self.side, self.cell, self.span
+        k, cell, columns = self.side, self.cell, self.columns
         i, j, m = (math.floor((c + 1.0) / cell) + 1 for c in q)
         points: list[np.ndarray] = []
         ids: list[np.ndarray] = []
         for di in (i - 1, i, i + 1):
             for dj in (j - 1, j, j + 1):
-                base = (di * k + dj) * k + m
-                found = [s for s in (span.get(base - 1), span.get(base), span.get(base + 1)) if s]
+                found = columns.get((di * k + dj) * k + m)
                 if found:
-                    points.append(self.xyz[found[0][0] : found[-1][1]])
-                    ids.append(self.order[found[0][0] : found[-1][1]])
+                    points.append(self.xyz[found[0] : found[1]])
+                    ids.append(self.order[found[0] : found[1]])
         if not points:
             return np.empty(0, dtype=np.int64), np.empty(0)
         index = np.concatenate(ids) if len(ids) > 1 else ids[0]
@@ -327,20 +339,21 @@ class Geocoder:
             return None
         phi, lam = math.radians(lat), math.radians(lon)
         q = (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
-        index, d2 = self._near.near(q, _chord(CITY_KM))
+        index, d2 = self._near.near(q, _CITY_CHORD)
         if len(index) == 0:
-            index, d2 = self._far.near(q, _chord(REGION_KM))
+            index, d2 = self._far.near(q, _REGION_CHORD)
             if len(index) == 0:
                 return self._antarctic(lat)
-        best = int(np.argmin(d2))
+        best = int(d2.argmin())
         nearest = int(index[best])
         distance = self._km(float(d2[best]))
         city = self._data.city_name(nearest) if distance <= CITY_KM else None
         metro = None
-        big, big_d2 = self._metro.near(q, _chord(METRO_MAX_KM))
-        covered = big[big_d2 <= self._metro_chord2[big]]
-        if len(covered):
-            metro = self._data.city_name(int(covered[np.argmax(self._population[covered])]))
+        big, big_d2 = self._metro.near(q, _METRO_CHORD)
+        if len(big):
+            covered = big[big_d2 <= self._metro_chord2[big]]
+            if len(covered):
+                metro = self._data.city_name(int(covered[self._population[covered].argmax()]))
         if metro == city:
             metro = None
         return self._place(nearest, city, metro, distance)
