@@ -114,12 +114,16 @@ def _read_ifd(data: bytes, order: str, offset: int, name: str, tags: Tags) -> No
     if count > MAX_ENTRIES:
         tags.notes.append(f"EXIF: {name} IFD claims {count} entries; ignored")
         return
-    end = min(offset + 2 + 12 * count, len(data) - 11)
-    for entry in range(offset + 2, end, 12):
-        tag, kind, n = struct.unpack_from(order + "HHI", data, entry)
+    count = min(count, (len(data) - offset - 2) // 12)  # entries cut off by the end: dropped
+    entries = struct.unpack_from(order + "HHI4x" * count, data, offset + 2)
+    for n in range(count):
+        tag = entries[3 * n]
         if tag not in wanted:
             continue
-        value = _read_value(data, order, entry, kind, n, tag == XMP_PACKET)
+        entry = offset + 2 + 12 * n
+        value = _read_value(
+            data, order, entry, entries[3 * n + 1], entries[3 * n + 2], tag == XMP_PACKET
+        )
         if isinstance(value, str):
             tags.notes.append(f"EXIF: tag 0x{tag:04x} in {name}: {value}")
         else:

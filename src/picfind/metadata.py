@@ -65,6 +65,9 @@ _TAG_NAMES = {
     exif.DATETIME_ORIGINAL: "DateTimeOriginal",
     exif.DATETIME_DIGITIZED: "DateTimeDigitized",
     exif.DATETIME: "DateTime",
+    exif.OFFSET_TIME_ORIGINAL: "OffsetTimeOriginal",
+    exif.OFFSET_TIME_DIGITIZED: "OffsetTimeDigitized",
+    exif.OFFSET_TIME: "OffsetTime",
 }
 _XMP_DATES = ("exif:DateTimeOriginal", "photoshop:DateCreated", "xmp:CreateDate")
 _EXIF_DATE = re.compile(
@@ -255,8 +258,8 @@ def _jpeg(data: bytes, found: _Found) -> None:
         if marker in (0xDA, 0xD9):  # start of scan / end of image: no more metadata
             return
         (length,) = struct.unpack_from(">H", data, pos + 2)
-        body = data[pos + 4 : pos + 2 + length]
         if marker == 0xE1:
+            body = data[pos + 4 : pos + 2 + length]
             if body.startswith(b"Exif\x00") and not found.tags.ifd0:
                 _exif_block(body, found)
             elif body.startswith(b"http://ns.adobe.com/xap/1.0/\x00") and not found.xmp:
@@ -409,12 +412,7 @@ def _exif_date(
             taken = taken.replace(microsecond=int(subsec[:6].ljust(6, "0")))
         offset_text = _ascii(tags.exif.get(offset_tag, b""))
         offset = _parse_offset(offset_text, notes) if offset_text else None
-        offset_name = {
-            exif.OFFSET_TIME_ORIGINAL: "OffsetTimeOriginal",
-            exif.OFFSET_TIME_DIGITIZED: "OffsetTimeDigitized",
-            exif.OFFSET_TIME: "OffsetTime",
-        }[offset_tag]
-        return taken, name, offset, offset_name if offset is not None else None
+        return taken, name, offset, _TAG_NAMES[offset_tag] if offset is not None else None
     return None, None, None, None
 
 
