@@ -325,9 +325,11 @@ class Geocoder:
         # Three grids, each with cubes as small as its question allows: the
         # nearest place (20 km), the big cities whose radius may cover a point
         # (40 km, 100,000 people or more only) and, for points with no place
-        # within 20 km, the nearest place within 100 km.
+        # within 20 km, the nearest place within 100 km (built on first need).
         self._near = _Grid(xyz, _chord(CITY_KM))
-        self._far = _Grid(xyz, _chord(REGION_KM))
+        self._xyz = xyz
+        self._far: _Grid | None = None
+        self._far_lock = threading.Lock()
         big = np.flatnonzero(self._population >= METRO_POPULATION)
         self._metro = _Grid(xyz[big], _chord(METRO_MAX_KM), ids=big)
         radius_km = np.minimum(METRO_MAX_KM, 8.0 * np.sqrt(self._population / METRO_POPULATION))
@@ -341,7 +343,7 @@ class Geocoder:
         q = (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
         index, d2 = self._near.near(q, _CITY_CHORD)
         if len(index) == 0:
-            index, d2 = self._far.near(q, _REGION_CHORD)
+            index, d2 = self._far_grid().near(q, _REGION_CHORD)
             if len(index) == 0:
                 return self._antarctic(lat)
         best = int(d2.argmin())
@@ -357,6 +359,13 @@ class Geocoder:
         if metro == city:
             metro = None
         return self._place(nearest, city, metro, distance)
+
+    def _far_grid(self) -> _Grid:
+        """Built on first need: most photos have a place within 20 km."""
+        with self._far_lock:
+            if self._far is None:
+                self._far = _Grid(self._xyz, _REGION_CHORD)
+            return self._far
 
     def lookup_many(self, coordinates: Iterable[tuple[float, float]]) -> list[Place | None]:
         return [self.lookup(lat, lon) for lat, lon in coordinates]
