@@ -380,6 +380,17 @@ def test_damaged_structures_never_raise() -> None:
     assert read(b"") == CaptureInfo()
 
 
+def test_first_exif_block_wins_and_nothing_is_read_twice() -> None:
+    later = photo(ex=camera_exif(original="2001:01:01 00:00:00"))
+    first = camera_exif(original="2002:02:02 00:00:00").tobytes()
+    data = later[:2] + b"\xff\xe1" + struct.pack(">H", len(first) + 2) + first + later[2:]
+    assert read(data).taken == datetime(2002, 2, 2)
+    huge = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 60000) + bytes(64)
+    broken = photo(ex=b"Exif\0\0" + huge)
+    with Image.open(io.BytesIO(broken)) as im:
+        assert len(read_capture(broken, image=im, now=NOW).notes) == 1
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=400), st.integers(0, 300))
 def test_any_bytes_in_an_exif_segment_never_raise(noise: bytes, cut: int) -> None:

@@ -29,7 +29,7 @@ import math
 import re
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
@@ -182,6 +182,7 @@ class _Found:
     """What the containers gave: EXIF tags, XMP text, PNG text chunks."""
 
     tags: Tags = field(default_factory=Tags)
+    exif_seen: bool = False  # the first EXIF block wins; later ones are ignored
     xmp: str = ""
     png_text: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -209,22 +210,16 @@ def read_capture(
 
 
 def _gather(data: bytes | None, image: Image.Image | None, found: _Found) -> None:
-    if data:
-        head = data[:16]
-        if head.startswith(b"\xff\xd8"):
-            _jpeg(data, found)
-        elif head.startswith(b"\x89PNG\r\n\x1a\n"):
-            _png(data, found)
-        elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            _webp(data, found)
-        elif head[:4] in (b"II*\x00", b"MM\x00*"):
-            _tiff(data, found)
-        elif head[:6] in (b"GIF87a", b"GIF89a"):
-            _gif(data, found)
-        elif head[4:8] == b"ftyp" and image is None:
-            _heif_container(data, found)
-    if image is not None and not found.tags.ifd0 and not found.xmp:
+    """Walk the container the bytes are; else ask the opened image (HEIC, AVIF, …)."""
+    head = data[:16] if data else b""
+    for accepts, walk in _WALKERS:
+        if data and accepts(head):
+            walk(data, found)
+            return
+    if image is not None:
         _pillow_info(image.info, found)
+    elif data and head[4:8] == b"ftyp":
+        _heif_container(data, found)
 
 
 def _exif_block(block: bytes, found: _Found) -> None:
@@ -233,6 +228,9 @@ def _exif_block(block: bytes, found: _Found) -> None:
         block = block[6:]
     elif block[4:6] in (b"II", b"MM") and block[:2] not in (b"II", b"MM"):
         block = block[4:]  # HEIF's 4-byte offset to the TIFF header
+    if found.exif_seen:
+        return
+    found.exif_seen = True
     tags = exif.read_tiff(block)
     found.tags = tags
     found.notes.extend(tags.notes)
@@ -260,7 +258,7 @@ def _jpeg(data: bytes, found: _Found) -> None:
         (length,) = struct.unpack_from(">H", data, pos + 2)
         if marker == 0xE1:
             body = data[pos + 4 : pos + 2 + length]
-            if body.startswith(b"Exif\x00") and not found.tags.ifd0:
+            if body.startswith(b"Exif\x00"):
                 _exif_block(body, found)
             elif body.startswith(b"http://ns.adobe.com/xap/1.0/\x00") and not found.xmp:
                 found.xmp = body[29:].decode("utf-8", "replace")
@@ -276,7 +274,7 @@ def _png(data: bytes, found: _Found) -> None:
         pos += 12 + length
         if kind == b"IEND":
             return
-        if kind == b"eXIf" and not found.tags.ifd0:
+        if kind == b"eXIf":
             _exif_block(body, found)
         elif kind in (b"tEXt", b"zTXt", b"iTXt"):
             keyword, text = _png_text(kind, body)
@@ -311,14 +309,10 @@ def _webp(data: bytes, found: _Found) -> None:
         kind, length = struct.unpack_from("<4sI", data, pos)
         body = data[pos + 8 : pos + 8 + length]
         pos += 8 + length + (length & 1)
-        if kind == b"EXIF" and not found.tags.ifd0:
+        if kind == b"EXIF":
             _exif_block(body, found)
         elif kind == b"XMP ":
             found.xmp = found.xmp or body.decode("utf-8", "replace")
-
-
-def _tiff(data: bytes, found: _Found) -> None:
-    _exif_block(data, found)
 
 
 def _gif(data: bytes, found: _Found) -> None:
@@ -328,6 +322,16 @@ def _gif(data: bytes, found: _Found) -> None:
         end = data.find(b"</x:xmpmeta>", start, start + exif.MAX_XMP)
         if end >= 0:
             found.xmp = data[start + 11 : end + 12].decode("utf-8", "replace")
+
+
+#: (does the head of the file say it is this container?, the walker), in order.
+_WALKERS: tuple[tuple[Callable[[bytes], bool], Callable[[bytes, _Found], None]], ...] = (
+    (lambda head: head.startswith(b"\xff\xd8"), _jpeg),  # JPEG, MPO
+    (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), _png),
+    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", _webp),
+    (lambda head: head[:4] in (b"II*\x00", b"MM\x00*"), _exif_block),  # TIFF is an EXIF block
+    (lambda head: head[:6] in (b"GIF87a", b"GIF89a"), _gif),
+)
 
 
 def _heif_container(data: bytes, found: _Found) -> None:
@@ -375,9 +379,13 @@ def _interpret(found: _Found, now: datetime) -> CaptureInfo:
         if gps_utc is not None:
             taken_utc, offset_source = gps_utc, "GPS time"
             offset = _offset_from_clocks(taken, gps_utc)
-    make = _text(tags.ifd0.get(exif.MAKE), "Make", notes) or _xmp_value(found.xmp, "tiff:Make")
-    model = _text(tags.ifd0.get(exif.MODEL), "Model", notes) or _xmp_value(found.xmp, "tiff:Model")
-    lens = _lens(tags.exif, notes) or _xmp_value(found.xmp, "exifEX:LensModel")
+    make = _text(tags.ifd0.get(exif.MAKE), "Make", notes) or _xmp_text(
+        found.xmp, "tiff:Make", notes
+    )
+    model = _text(tags.ifd0.get(exif.MODEL), "Model", notes) or _xmp_text(
+        found.xmp, "tiff:Model", notes
+    )
+    lens = _lens(tags.exif, notes) or _xmp_text(found.xmp, "exifEX:LensModel", notes)
     return CaptureInfo(
         taken=taken,
         taken_source=source,
@@ -476,6 +484,12 @@ def _xmp_value(xmp: str, name: str) -> str | None:
         return None
     value = next(g for g in m.groups() if g is not None).strip()
     return value[:MAX_NAME] if value else None
+
+
+def _xmp_text(xmp: str, name: str, notes: list[str]) -> str | None:
+    """A name from XMP, under the same rules as the EXIF tags."""
+    value = _xmp_value(xmp, name)
+    return _text(value.encode("utf-8"), f"xmp:{name}", notes) if value else None
 
 
 def _xmp_date(
