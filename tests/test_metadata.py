@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from picfind import exif, metadata
+from picfind import containers, exif, metadata
 from picfind.metadata import CaptureInfo, camera_name, read_capture
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -519,7 +519,7 @@ def test_png_garbage_creation_time_and_imagemagick_file_times() -> None:
 
 
 def need_heif() -> None:
-    if metadata._heif is None:
+    if containers._heif is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("pillow-heif is required in CI (picfind[heif])", pytrace=False)
         pytest.skip("pillow-heif not installed (pip install 'picfind[heif]')")
@@ -544,7 +544,7 @@ def test_heic_through_pillow_heif() -> None:
 
 
 def test_heic_without_pillow_heif_is_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metadata, "_heif", None)
+    monkeypatch.setattr(containers, "_heif", None)
     data = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
     info = read(data)
     assert info.taken is None and info.notes == (

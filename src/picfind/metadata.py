@@ -19,34 +19,24 @@ pillow-heif opened), so it costs a few tens of microseconds per photo:
 
 Bad values (year 0, month 13, the future, GPS out of range or NaN, "0, 0",
 garbage or huge strings) are dropped, each with a note saying why; nothing
-here raises for what a file contains.
+here raises for what a file contains. Finding the blocks in each format is
+``containers.py``'s job, reading EXIF ``exif.py``'s, naming cameras ``cameras.py``'s.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
-import struct
-import zlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from types import ModuleType
-from typing import Any
 
 from PIL import Image
 
 from picfind import exif
+from picfind.cameras import camera_keys, camera_name
+from picfind.containers import Blocks, find_blocks
 from picfind.exif import Tags, Value
-
-_heif: ModuleType | None
-try:  # optional extra: picfind[heif]
-    import pillow_heif as _heif_module  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the environment
-    _heif = None
-else:  # pragma: no cover - depends on the environment
-    _heif = _heif_module
 
 EARLIEST_YEAR = 1826
 """The first photograph; an earlier date is a camera's unset clock or garbage."""
@@ -54,8 +44,6 @@ FUTURE_SLACK = timedelta(days=2)
 """A date later than now by more than this (time zones, clock drift) is ignored."""
 MAX_NAME = 64
 """Characters of a make, model or lens name; longer is not a name."""
-MAX_PNG_TEXT = 1 << 20
-
 _DATE_SOURCES = (
     (exif.DATETIME_ORIGINAL, exif.OFFSET_TIME_ORIGINAL, exif.SUBSEC_TIME_ORIGINAL, "exif"),
     (exif.DATETIME_DIGITIZED, exif.OFFSET_TIME_DIGITIZED, exif.SUBSEC_TIME_DIGITIZED, "exif"),
@@ -93,49 +81,6 @@ _XMP_GPS = re.compile(
     r"^\s*(\d{1,3})(?:,(\d{1,2}(?:\.\d+)?))?(?:,(\d{1,2}(?:\.\d+)?))?([NSEW])\s*$"
 )
 
-#: Makers as cameras write them → as people say them (matched on the folded make).
-MAKERS: dict[str, str] = {
-    "apple": "Apple",
-    "canon": "Canon",
-    "nikon": "Nikon",
-    "nikon corporation": "Nikon",
-    "sony": "Sony",
-    "fujifilm": "Fujifilm",
-    "fuji photo film co ltd": "Fujifilm",
-    "olympus": "Olympus",
-    "olympus imaging corp": "Olympus",
-    "olympus corporation": "Olympus",
-    "olympus optical co ltd": "Olympus",
-    "om digital solutions": "OM System",
-    "panasonic": "Panasonic",
-    "samsung": "Samsung",
-    "samsung techwin": "Samsung",
-    "google": "Google",
-    "huawei": "Huawei",
-    "xiaomi": "Xiaomi",
-    "oneplus": "OnePlus",
-    "lge": "LG",
-    "lg electronics": "LG",
-    "motorola": "Motorola",
-    "pentax": "Pentax",
-    "pentax corporation": "Pentax",
-    "ricoh": "Ricoh",
-    "ricoh imaging company ltd": "Ricoh",
-    "eastman kodak company": "Kodak",
-    "kodak": "Kodak",
-    "leica": "Leica",
-    "leica camera ag": "Leica",
-    "hasselblad": "Hasselblad",
-    "dji": "DJI",
-    "gopro": "GoPro",
-    "sigma": "Sigma",
-    "casio computer co ltd": "Casio",
-    "minolta co ltd": "Minolta",
-    "konica minolta camera inc": "Konica Minolta",
-    "hmd global": "HMD Global",
-    "nokia": "Nokia",
-}
-
 
 @dataclass(frozen=True)
 class CaptureInfo:
@@ -166,26 +111,7 @@ class CaptureInfo:
     @property
     def camera_keys(self) -> tuple[str, ...]:
         """Search keys for the camera: maker, full name, model, model family ("iphone")."""
-        keys: list[str] = []
-        maker = MAKERS.get(_fold(self.make or ""), _tidy(self.make or ""))
-        model = _strip_maker(self.model or "", self.make or "", maker)
-        family = model.split()[0] if model.split() else ""
-        for text in (maker, self.camera, model, family if len(family) >= 3 else ""):
-            key = _fold(text or "")
-            if key and key not in keys:
-                keys.append(key)
-        return tuple(keys)
-
-
-@dataclass
-class _Found:
-    """What the containers gave: EXIF tags, XMP text, PNG text chunks."""
-
-    tags: Tags = field(default_factory=Tags)
-    exif_seen: bool = False  # the first EXIF block wins; later ones are ignored
-    xmp: str = ""
-    png_text: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+        return camera_keys(self.make, self.model)
 
 
 def read_capture(
@@ -198,167 +124,13 @@ def read_capture(
     ``info`` supplies EXIF/XMP for containers not walked here (HEIC, AVIF, MPO
     through Pillow plugins). ``now`` bounds future dates (default: the clock).
     """
-    found = _Found()
-    try:
-        _gather(data, image, found)
-    except (struct.error, ValueError, IndexError, zlib.error, OverflowError) as exc:
-        found.notes.append(f"metadata: unreadable container ({type(exc).__name__})")
-    return _interpret(found, now or datetime.now(UTC))
-
-
-# --------------------------------------------------------------------------- containers
-
-
-def _gather(data: bytes | None, image: Image.Image | None, found: _Found) -> None:
-    """Walk the container the bytes are; else ask the opened image (HEIC, AVIF, …)."""
-    head = data[:16] if data else b""
-    for accepts, walk in _WALKERS:
-        if data and accepts(head):
-            walk(data, found)
-            return
-    if image is not None:
-        _pillow_info(image.info, found)
-    elif data and head[4:8] == b"ftyp":
-        _heif_container(data, found)
-
-
-def _exif_block(block: bytes, found: _Found) -> None:
-    """An EXIF payload: TIFF data, optionally after an ``Exif\\0\\0`` header (APP1, HEIF)."""
-    if block.startswith(b"Exif\x00\x00"):
-        block = block[6:]
-    elif block[4:6] in (b"II", b"MM") and block[:2] not in (b"II", b"MM"):
-        block = block[4:]  # HEIF's 4-byte offset to the TIFF header
-    if found.exif_seen:
-        return
-    found.exif_seen = True
-    tags = exif.read_tiff(block)
-    found.tags = tags
-    found.notes.extend(tags.notes)
-    xmp = tags.ifd0.pop(exif.XMP_PACKET, None)
-    if isinstance(xmp, bytes) and not found.xmp:
-        found.xmp = xmp.decode("utf-8", "replace")
-
-
-def _jpeg(data: bytes, found: _Found) -> None:
-    """APP segments up to the first scan; EXIF in APP1 "Exif", XMP in APP1 "http://ns.adobe…"."""
-    pos, end = 2, len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            found.notes.append("JPEG: damaged segment list")
-            return
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        if marker in (0xDA, 0xD9):  # start of scan / end of image: no more metadata
-            return
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        if marker == 0xE1:
-            body = data[pos + 4 : pos + 2 + length]
-            if body.startswith(b"Exif\x00"):
-                _exif_block(body, found)
-            elif body.startswith(b"http://ns.adobe.com/xap/1.0/\x00") and not found.xmp:
-                found.xmp = body[29:].decode("utf-8", "replace")
-        pos += 2 + length
-
-
-def _png(data: bytes, found: _Found) -> None:
-    """Chunk walk (headers only; image data is skipped): eXIf, tEXt, zTXt, iTXt."""
-    pos = 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        body = data[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IEND":
-            return
-        if kind == b"eXIf":
-            _exif_block(body, found)
-        elif kind in (b"tEXt", b"zTXt", b"iTXt"):
-            keyword, text = _png_text(kind, body)
-            if keyword == "XML:com.adobe.xmp":
-                found.xmp = found.xmp or text
-            elif keyword:
-                found.png_text.setdefault(keyword, text)
-
-
-def _png_text(kind: bytes, body: bytes) -> tuple[str, str]:
-    keyword, _, rest = body.partition(b"\x00")
-    name = keyword.decode("latin-1")
-    if kind == b"tEXt":
-        return name, rest.decode("latin-1")
-    if kind == b"zTXt":
-        return name, _inflate(rest[1:]).decode("latin-1")
-    compressed, rest = rest[:1], rest[1:]  # iTXt: flag, method, language\0, translated\0, text
-    _, _, rest = rest[1:].partition(b"\x00")
-    _, _, text = rest.partition(b"\x00")
-    raw = _inflate(text) if compressed == b"\x01" else text
-    return name, raw.decode("utf-8", "replace")
-
-
-def _inflate(blob: bytes) -> bytes:
-    """Decompress at most MAX_PNG_TEXT bytes (a zip bomb in a text chunk costs nothing)."""
-    return zlib.decompressobj().decompress(blob, MAX_PNG_TEXT)
-
-
-def _webp(data: bytes, found: _Found) -> None:
-    pos = 12
-    while pos + 8 <= len(data):
-        kind, length = struct.unpack_from("<4sI", data, pos)
-        body = data[pos + 8 : pos + 8 + length]
-        pos += 8 + length + (length & 1)
-        if kind == b"EXIF":
-            _exif_block(body, found)
-        elif kind == b"XMP ":
-            found.xmp = found.xmp or body.decode("utf-8", "replace")
-
-
-def _gif(data: bytes, found: _Found) -> None:
-    """GIF has no EXIF; XMP may sit in an application extension ("XMP DataXMP")."""
-    start = data.find(b"XMP DataXMP", 0, 1 << 22)
-    if start >= 0:
-        end = data.find(b"</x:xmpmeta>", start, start + exif.MAX_XMP)
-        if end >= 0:
-            found.xmp = data[start + 11 : end + 12].decode("utf-8", "replace")
-
-
-#: (does the head of the file say it is this container?, the walker), in order.
-_WALKERS: tuple[tuple[Callable[[bytes], bool], Callable[[bytes, _Found], None]], ...] = (
-    (lambda head: head.startswith(b"\xff\xd8"), _jpeg),  # JPEG, MPO
-    (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), _png),
-    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", _webp),
-    (lambda head: head[:4] in (b"II*\x00", b"MM\x00*"), _exif_block),  # TIFF is an EXIF block
-    (lambda head: head[:6] in (b"GIF87a", b"GIF89a"), _gif),
-)
-
-
-def _heif_container(data: bytes, found: _Found) -> None:
-    if _heif is None:
-        found.notes.append("HEIF: metadata needs picfind[heif] (pillow-heif)")
-        return
-    try:
-        heif = _heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
-    except (ValueError, RuntimeError, OSError) as exc:
-        found.notes.append(f"HEIF: unreadable ({exc})")
-        return
-    _pillow_info(heif.info, found)
-
-
-def _pillow_info(info: Mapping[Any, Any], found: _Found) -> None:
-    block = info.get("exif")
-    if isinstance(block, bytes | bytearray) and block:
-        _exif_block(bytes(block), found)
-    xmp = info.get("xmp")
-    if isinstance(xmp, bytes | bytearray) and not found.xmp:
-        found.xmp = bytes(xmp).decode("utf-8", "replace")
+    return _interpret(find_blocks(data, image), now or datetime.now(UTC))
 
 
 # --------------------------------------------------------------------------- rules
 
 
-def _interpret(found: _Found, now: datetime) -> CaptureInfo:
+def _interpret(found: Blocks, now: datetime) -> CaptureInfo:
     notes = list(found.notes)
     tags = found.tags
     taken, source, offset, offset_source = _exif_date(tags, now, notes)
@@ -654,7 +426,7 @@ def _offset_from_clocks(local: datetime, utc: datetime) -> int | None:
 def _lens(tags: dict[int, Value], notes: list[str]) -> str | None:
     model = _text(tags.get(exif.LENS_MODEL), "LensModel", notes)
     make = _text(tags.get(exif.LENS_MAKE), "LensMake", notes)
-    if model and make and not _fold(model).startswith(_fold(make)):
+    if model and make and not model.casefold().startswith(make.casefold()):
         return f"{make} {model}"
     return model or None
 
@@ -669,7 +441,7 @@ def _text(value: Value | None, name: str, notes: list[str]) -> str | None:
         return None
     raw = value.split(b"\x00", 1)[0]
     try:
-        cleaned = _tidy(raw.decode("utf-8"))
+        cleaned = " ".join(raw.decode("utf-8").split())
     except UnicodeDecodeError:
         notes.append(f"{name}: not text: {_shown(raw.decode('latin-1'))}")
         return None
@@ -692,43 +464,10 @@ def _ascii(value: Value | None) -> str:
         return raw.decode("latin-1")
 
 
-def _tidy(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _fold(text: str) -> str:
-    return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
-
-
 def _shown(text: str) -> str:
     """A value quoted for a note: printable, at most 40 characters."""
     clean = "".join(ch if ch.isprintable() else "?" for ch in text)
     return repr(clean[:40] + ("…" if len(clean) > 40 else ""))
 
 
-def _strip_maker(model: str, make: str, maker: str) -> str:
-    """The model without a leading maker name ("NIKON D750" → "D750")."""
-    model = _tidy(model)
-    for prefix in {_tidy(make), make.split()[0] if make.split() else "", maker}:
-        if prefix and model.casefold().startswith(prefix.casefold() + " "):
-            return model[len(prefix) + 1 :].strip()
-        if prefix and model.casefold() == prefix.casefold():
-            return ""
-    return model
-
-
-def camera_name(make: str | None, model: str | None) -> str | None:
-    """The name people use: "Apple" + "iPhone 12" → "Apple iPhone 12",
-    "NIKON CORPORATION" + "NIKON D750" → "Nikon D750"."""
-    if not make and not model:
-        return None
-    maker = MAKERS.get(
-        _fold(make or ""),
-        _tidy(make or "").title() if (make or "").isupper() else _tidy(make or ""),
-    )
-    rest = _strip_maker(model or "", make or "", maker)
-    name = f"{maker} {rest}".strip() if maker else rest
-    return name or None
-
-
-__all__ = ["EARLIEST_YEAR", "MAKERS", "CaptureInfo", "camera_name", "read_capture"]
+__all__ = ["EARLIEST_YEAR", "CaptureInfo", "camera_name", "read_capture"]
