@@ -104,6 +104,11 @@ def test_suburbs_carry_the_big_city(geo: places.Geocoder) -> None:
     assert versailles.label == "Versailles (Paris), Île-de-France, FR"
     brooklyn = geo.lookup(40.6782, -73.9442)
     assert brooklyn is not None and brooklyn.metro == "New York City"
+    # In a big city's core the city names the place, not a suburb's point across the line.
+    eiffel = geo.lookup(48.8584, 2.2945)
+    assert eiffel is not None and eiffel.central and eiffel.metro == "Paris"
+    assert eiffel.label == "Paris, Île-de-France, FR" and "paris" in eiffel.keys
+    assert not versailles.central
     # A small town 100 km from Paris is not "paris".
     chartres = geo.lookup(48.4439, 1.4890)
     assert chartres is not None and "paris" not in chartres.keys

@@ -41,7 +41,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib import resources
 from typing import Literal, TypeVar
@@ -192,12 +192,19 @@ class Place:
     continent: str | None
     metro: str | None = None  # the big city the photo is near, when it is not ``city``
     distance_km: float | None = None  # to the nearest GeoNames place
+    central: bool = False  # within a quarter of the metro's reach: the metro names the place
 
     @property
     def label(self) -> str:
-        """For people: "Versailles (Paris), Île-de-France, FR": nearest first, code last."""
+        """For people: "Versailles (Paris), Île-de-France, FR": nearest first, code last.
+
+        In a big city's core the city names it ("Paris", not the nearest
+        GeoNames point, which may be a suburb across the city line).
+        """
         town = self.city or self.metro
-        if self.city and self.metro:
+        if self.metro and self.central:
+            town = self.metro
+        elif self.city and self.metro:
             town = f"{self.city} ({self.metro})"
         return ", ".join(p for p in (town, self.region, self.country_code or self.continent) if p)
 
@@ -350,15 +357,20 @@ class Geocoder:
         nearest = int(index[best])
         distance = self._km(float(d2[best]))
         city = self._data.city_name(nearest) if distance <= CITY_KM else None
-        metro = None
+        metro, central = None, False
         big, big_d2 = self._metro.near(q, _METRO_CHORD)
         if len(big):
-            covered = big[big_d2 <= self._metro_chord2[big]]
+            inside = big_d2 <= self._metro_chord2[big]
+            covered, covered_d2 = big[inside], big_d2[inside]
             if len(covered):
-                metro = self._data.city_name(int(covered[self._population[covered].argmax()]))
+                j = int(self._population[covered].argmax())
+                m = int(covered[j])
+                metro = self._data.city_name(m)
+                reach = metro_radius_km(int(self._population[m]))
+                central = self._km(float(covered_d2[j])) <= reach / 4
         if metro == city:
-            metro = None
-        return self._place(nearest, city, metro, distance)
+            metro, central = None, False
+        return replace(self._place(nearest, city, metro, distance), central=central)
 
     def _far_grid(self) -> _Grid:
         """Built on first need: most photos have a place within 20 km."""
