@@ -108,6 +108,22 @@ def fresh_process_seconds(statement: str) -> float:
     return float(out.stdout.strip())
 
 
+def reference_loop_seconds() -> float:
+    """CPU seconds of a fixed pure-Python loop: how slow this machine is right now.
+
+    About 0.02 s on an idle 2020s core; the ratio to that says how much a
+    shared machine inflates the other figures (they are all CPU-bound Python).
+    """
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.process_time() - start)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -166,7 +182,11 @@ def main() -> int:
         if not args.no_index:
             indexing.append(indexing_per_photo(folder))
 
-    result: dict[str, object] = {"provisional": True, "loadavg_1min": os.getloadavg()[0]}
+    result: dict[str, object] = {
+        "provisional": True,
+        "loadavg_1min": os.getloadavg()[0],
+        "reference_loop_cpu_seconds": round(reference_loop_seconds(), 4),
+    }
     index_s = statistics.median(cpu for _, cpu in indexing) if indexing else None
     result["indexing_cpu_seconds_per_photo"] = index_s
     result["indexing_wall_seconds_per_photo"] = (

@@ -41,7 +41,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from typing import Literal, TypeVar
@@ -163,7 +163,6 @@ def _chord(km: float) -> float:
 
 
 _CITY_CHORD = _chord(CITY_KM)
-_METRO_CHORD = _chord(METRO_MAX_KM)
 _REGION_CHORD = _chord(REGION_KM)
 
 
@@ -298,8 +297,12 @@ class _Grid:
             )
         )
 
-    def near(self, q: tuple[float, float, float], chord: float) -> tuple[np.ndarray, np.ndarray]:
-        """Indices (into the original points) within ``chord`` of ``q``, and squared chords."""
+    def near(self, q: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (into the original points) of the 27 cubes around ``q``, and squared chords.
+
+        Every point within ``cell`` of ``q`` is among them; farther ones may be
+        too, and the caller compares the distances it needs.
+        """
         k, cell, columns = self.side, self.cell, self.columns
         i, j, m = (math.floor((c + 1.0) / cell) + 1 for c in q)
         points: list[np.ndarray] = []
@@ -313,10 +316,8 @@ class _Grid:
         if not points:
             return np.empty(0, dtype=np.int64), np.empty(0)
         index = np.concatenate(ids) if len(ids) > 1 else ids[0]
-        diff = (np.concatenate(points) if len(points) > 1 else points[0]) - np.asarray(q)
-        d2 = np.einsum("ij,ij->i", diff, diff)
-        keep = d2 <= chord * chord
-        return index[keep], d2[keep]
+        diff = (np.concatenate(points) if len(points) > 1 else points[0]) - q
+        return index, np.einsum("ij,ij->i", diff, diff)
 
 
 class Geocoder:
@@ -340,7 +341,10 @@ class Geocoder:
         big = np.flatnonzero(self._population >= METRO_POPULATION)
         self._metro = _Grid(xyz[big], _chord(METRO_MAX_KM), ids=big)
         radius_km = np.minimum(METRO_MAX_KM, 8.0 * np.sqrt(self._population / METRO_POPULATION))
-        self._metro_chord2 = (2.0 * np.sin(radius_km / (2.0 * EARTH_RADIUS_KM))) ** 2
+        reach2 = (2.0 * np.sin(radius_km / (2.0 * EARTH_RADIUS_KM))) ** 2
+        # As dicts of the big cities only: read per candidate in plain Python.
+        self._metro_reach2 = dict(zip(big.tolist(), reach2[big].tolist(), strict=True))
+        self._city_pop = dict(zip(big.tolist(), self._population[big].tolist(), strict=True))
 
     def lookup(self, lat: float, lon: float) -> Place | None:
         """The place of a WGS 84 coordinate, or ``None`` when it is far from everything."""
@@ -348,29 +352,36 @@ class Geocoder:
             return None
         phi, lam = math.radians(lat), math.radians(lon)
         q = (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
-        index, d2 = self._near.near(q, _CITY_CHORD)
-        if len(index) == 0:
-            index, d2 = self._far_grid().near(q, _REGION_CHORD)
-            if len(index) == 0:
+
+        index, d2 = self._near.near(q)
+        best = int(d2.argmin()) if len(d2) else -1
+        if best < 0 or d2[best] > _CITY_CHORD**2:
+            index, d2 = self._far_grid().near(q)
+            best = int(d2.argmin()) if len(d2) else -1
+            if best < 0 or d2[best] > _REGION_CHORD**2:
                 return self._antarctic(lat)
-        best = int(d2.argmin())
         nearest = int(index[best])
         distance = self._km(float(d2[best]))
         city = self._data.city_name(nearest) if distance <= CITY_KM else None
-        metro, central = None, False
-        big, big_d2 = self._metro.near(q, _METRO_CHORD)
-        if len(big):
-            inside = big_d2 <= self._metro_chord2[big]
-            covered, covered_d2 = big[inside], big_d2[inside]
-            if len(covered):
-                j = int(self._population[covered].argmax())
-                m = int(covered[j])
-                metro = self._data.city_name(m)
-                reach = metro_radius_km(int(self._population[m]))
-                central = self._km(float(covered_d2[j])) <= reach / 4
+        metro, central = self._metro_of(q)
         if metro == city:
             metro, central = None, False
-        return replace(self._place(nearest, city, metro, distance), central=central)
+        return self._place(nearest, city, metro, distance, central)
+
+    def _metro_of(self, q: tuple[float, float, float]) -> tuple[str | None, bool]:
+        """The most populous big city whose reach covers ``q``, and whether ``q`` is central.
+
+        A handful of candidates: plain Python beats NumPy's per-call cost here.
+        """
+        big, big_d2 = self._metro.near(q)
+        best, best_pop, best_d2 = -1, -1, 0.0
+        for m, d2 in zip(big.tolist(), big_d2.tolist(), strict=True):
+            if d2 <= self._metro_reach2[m] and self._city_pop[m] > best_pop:
+                best, best_pop, best_d2 = m, self._city_pop[m], d2
+        if best < 0:
+            return None, False
+        central = self._km(best_d2) <= metro_radius_km(best_pop) / 4
+        return self._data.city_name(best), central
 
     def _far_grid(self) -> _Grid:
         """Built on first need: most photos have a place within 20 km."""
@@ -382,7 +393,9 @@ class Geocoder:
     def lookup_many(self, coordinates: Iterable[tuple[float, float]]) -> list[Place | None]:
         return [self.lookup(lat, lon) for lat, lon in coordinates]
 
-    def _place(self, index: int, city: str | None, metro: str | None, km: float) -> Place:
+    def _place(
+        self, index: int, city: str | None, metro: str | None, km: float, central: bool
+    ) -> Place:
         d = self._data
         region = int(self._city_region[index])
         country = int(self._region_country[region])
@@ -395,6 +408,7 @@ class Geocoder:
             continent=d.continent[country] or None,
             metro=metro,
             distance_km=round(km, 3),
+            central=central,
         )
 
     @staticmethod
