@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from picfind import places
+from picfind import placenames, places
 from picfind.metadata import read_capture
 from picfind.places import CITY_KM, REGION_KM, Place, country_key, explain, place_key
 
@@ -42,8 +42,8 @@ def geo() -> places.Geocoder:
 
 
 @pytest.fixture(scope="module")
-def gaz() -> places.Gazetteer:
-    return places.gazetteer()
+def gaz() -> placenames.Gazetteer:
+    return placenames.gazetteer()
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,9 @@ def test_any_coordinate_follows_the_distance_rules(lat: float, lon: float) -> No
     assert all(k == place_key(k) for k in place.keys)
 
 
-def test_every_photo_key_is_a_gazetteer_word(geo: places.Geocoder, gaz: places.Gazetteer) -> None:
+def test_every_photo_key_is_a_gazetteer_word(
+    geo: places.Geocoder, gaz: placenames.Gazetteer
+) -> None:
     """What a photo stores must be findable by typing it: photo keys ⊆ gazetteer keys."""
     rng = random.Random(3)
     points = [(w[0], w[1]) for w in WHERE] + [
@@ -210,11 +212,11 @@ def test_metadata_gps_to_place_end_to_end() -> None:
 # --------------------------------------------------------------------------- the gazetteer
 
 
-def kinds(gaz: places.Gazetteer, phrase: str, **kw: bool) -> dict[str, str]:
+def kinds(gaz: placenames.Gazetteer, phrase: str, **kw: bool) -> dict[str, str]:
     return {r.kind: r.key for r in gaz.lookup(phrase, **kw)}
 
 
-def test_gazetteer_cities_regions_countries_continents(gaz: places.Gazetteer) -> None:
+def test_gazetteer_cities_regions_countries_continents(gaz: placenames.Gazetteer) -> None:
     paris = gaz.lookup("Paris")
     assert paris[0].kind == "city" and paris[0].key == "paris"
     assert paris[0].example == "Paris, Île-de-France, FR" and paris[0].population > 2_000_000
@@ -245,18 +247,18 @@ def test_gazetteer_cities_regions_countries_continents(gaz: places.Gazetteer) ->
         ("Côte d'Ivoire", "ivory coast"),
     ],
 )
-def test_common_english_country_names(gaz: places.Gazetteer, typed: str, key: str) -> None:
+def test_common_english_country_names(gaz: placenames.Gazetteer, typed: str, key: str) -> None:
     assert kinds(gaz, typed)["country"] == key
 
 
 @pytest.mark.parametrize(
     ("a", "b"), [("são paulo", "sao paulo"), ("zürich", "zurich"), ("Reykjavík", "reykjavik")]
 )
-def test_accents_fold_on_the_query_side(gaz: places.Gazetteer, a: str, b: str) -> None:
+def test_accents_fold_on_the_query_side(gaz: placenames.Gazetteer, a: str, b: str) -> None:
     assert gaz.lookup(a) == gaz.lookup(b) != ()
 
 
-def test_ambiguous_words_say_they_are_places(gaz: places.Gazetteer) -> None:
+def test_ambiguous_words_say_they_are_places(gaz: placenames.Gazetteer) -> None:
     for word in ("china", "turkey", "jersey", "georgia"):
         assert "country" in kinds(gaz, word), word
     assert {"country", "region"} <= set(kinds(gaz, "georgia"))  # the country and the US state
@@ -266,14 +268,14 @@ def test_ambiguous_words_say_they_are_places(gaz: places.Gazetteer) -> None:
     assert beach and beach[0].kind == "city" and beach[0].population < 10_000
 
 
-def test_codes_only_when_asked(gaz: places.Gazetteer) -> None:
+def test_codes_only_when_asked(gaz: placenames.Gazetteer) -> None:
     assert "country" not in kinds(gaz, "fr") and "country" not in kinds(gaz, "can")
     assert kinds(gaz, "fr", codes=True)["country"] == "france"
     assert kinds(gaz, "FRA", codes=True)["country"] == "france"
     assert kinds(gaz, "can", codes=True)["country"] == "canada"
 
 
-def test_longest_match(gaz: places.Gazetteer) -> None:
+def test_longest_match(gaz: placenames.Gazetteer) -> None:
     n, readings = gaz.longest_match(["new", "york", "city", "dog"])
     assert n == 3 and readings[0].key == "new york city"
     assert gaz.longest_match(["rio", "de", "janeiro", "beach"])[0] == 3
@@ -283,9 +285,9 @@ def test_longest_match(gaz: places.Gazetteer) -> None:
 def test_nothing_is_loaded_at_import() -> None:
     """``picfind search dog`` must not pay for 155,000 places: the data loads on first use."""
     code = (
-        "import picfind.places as p\n"
-        "assert not (p._data_singleton or p._geocoder_singleton or p._gazetteer_singleton)\n"
-        "p.gazetteer()\n"
+        "import picfind.places as p, picfind.placenames as n\n"
+        "assert not (p._data_singleton or p._geocoder_singleton or n._singleton)\n"
+        "n.gazetteer()\n"
         "assert p._data_singleton and not p._geocoder_singleton\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

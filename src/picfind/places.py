@@ -26,7 +26,7 @@ periods dropped ("Xi'an" → "xian", "St. Louis" → "st louis"), hyphens and
 other punctuation a space ("Saint-Étienne" → "saint etienne"). A photo's keys
 are the folded names of its city, metro, region, country and continent;
 country codes and common English names ("usa", "uk", "holland") are resolved
-to the country's key on the query side (:class:`Gazetteer`), so a photo stores
+to the country's key on the query side (:mod:`picfind.placenames`), so a photo stores
 each place once and an alias can be added without re-indexing.
 
 Thread safety: the data is loaded once, under a lock; lookups only read.
@@ -34,17 +34,16 @@ Thread safety: the data is loaded once, under a lock; lookups only read.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -67,47 +66,7 @@ CONTINENTS: dict[str, str] = {
     "SA": "South America",
 }
 
-#: Common English names of countries that GeoNames names otherwise (query side
-#: only: each maps to the ISO 3166-1 alpha-2 code whose country key a photo
-#: carries). "america" is the United States, as most people who type it mean;
-#: England, Scotland, Wales and Northern Ireland are regions of GB in GeoNames.
-COUNTRY_ALIASES: dict[str, str] = {
-    "america": "US",
-    "usa": "US",
-    "united states of america": "US",
-    "uk": "GB",
-    "britain": "GB",
-    "great britain": "GB",
-    "holland": "NL",
-    "netherlands": "NL",
-    "uae": "AE",
-    "emirates": "AE",
-    "czech republic": "CZ",
-    "russian federation": "RU",
-    "korea": "KR",
-    "republic of korea": "KR",
-    "cote divoire": "CI",
-    "burma": "MM",
-    "macedonia": "MK",
-    "swaziland": "SZ",
-    "cape verde": "CV",
-    "east timor": "TL",
-    "vatican city": "VA",
-    "holy see": "VA",
-    "turkiye": "TR",
-    "viet nam": "VN",
-    "dr congo": "CD",
-    "drc": "CD",
-    "congo kinshasa": "CD",
-    "congo brazzaville": "CG",
-    "palestine": "PS",
-    "bosnia": "BA",
-}
-
 T = TypeVar("T")
-Kind = Literal["country", "continent", "region", "city"]
-_KIND_ORDER: dict[str, int] = {"country": 0, "continent": 1, "region": 2, "city": 3}
-
 # Letters that Unicode does not decompose into a base letter and a mark.
 _SPECIAL = str.maketrans(
     {
@@ -223,7 +182,7 @@ def explain(lat: float, lon: float, label: str) -> str:
     return f"GPS {lat:.2f}, {lon:.2f}, {label}" if label else f"GPS {lat:.2f}, {lon:.2f}"
 
 
-class _Data:
+class PlaceData:
     """The arrays of ``places.npz``, read once; names are decoded on first use (a race at
     first use only decodes twice: the values are the same)."""
 
@@ -323,8 +282,8 @@ class _Grid:
 class Geocoder:
     """Reverse geocoding from the bundled GeoNames data; build once (≈0.1 s), share freely."""
 
-    def __init__(self, data: _Data | None = None) -> None:
-        self._data = data or _Data()
+    def __init__(self, data: PlaceData | None = None) -> None:
+        self._data = data or PlaceData()
         a = self._data.arrays
         self._population = a["city_population"].astype(np.int64)
         self._city_region = a["city_region"].astype(np.int64)
@@ -422,124 +381,9 @@ class Geocoder:
         return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(chord2) / 2.0))
 
 
-@dataclass(frozen=True)
-class PlaceName:
-    """One reading of a typed place name: what to match, and how to explain it."""
-
-    key: str  # the photo place key to match ("united states" for "usa")
-    kind: Kind
-    name: str  # as GeoNames writes it: "São Paulo", "United States"
-    population: int  # of the most populous place of that name (0 when unknown)
-    example: str  # "Paris, Île-de-France, FR": the most populous place of that name
-
-
-class Gazetteer:
-    """Tells whether a word or phrase (up to :data:`MAX_WORDS` words) names a known place.
-
-    Answers with every reading (country, continent, region, city), so that the
-    query engine can weigh a place against a concept of the same name ("china",
-    "turkey", "jersey") by kind and population. Loads in tens of milliseconds.
-    """
-
-    MAX_WORDS = 4
-
-    def __init__(self, data: _Data | None = None) -> None:
-        d = self._data = data or _Data()
-        a = d.arrays
-        self._keys = a["key_text"].tobytes().decode("utf-8").split("\n")
-        self._key_city = a["key_city"]
-        self._population = a["city_population"]
-        self._city_region = a["city_region"]
-        self._region_country = a["region_country"]
-        region_pop = np.bincount(
-            self._city_region.astype(np.int64),
-            weights=self._population.astype(np.float64),
-            minlength=len(self._region_country),
-        )
-        self._names: dict[str, list[PlaceName]] = {}
-        self._codes: dict[str, PlaceName] = {}
-        for c, name in enumerate(d.country_names):
-            reading = PlaceName(
-                country_key(name),
-                "country",
-                name,
-                int(a["country_population"][c]),
-                name,
-            )
-            self._add(reading.key, reading)
-            self._add(place_key(name), reading)  # "the netherlands" as well as "netherlands"
-            self._codes[d.iso2[c].lower()] = reading
-            self._codes[d.iso3[c].lower()] = reading
-        by_code = {d.iso2[c]: self._codes[d.iso2[c].lower()] for c in range(len(d.iso2))}
-        for alias, code in COUNTRY_ALIASES.items():
-            if code in by_code:
-                self._add(alias, by_code[code])
-        for name in CONTINENTS.values():
-            self._add(place_key(name), PlaceName(place_key(name), "continent", name, 0, name))
-        for r, name in enumerate(d.region_names):
-            if not name:
-                continue
-            country = int(self._region_country[r])
-            reading = PlaceName(
-                place_key(name), "region", name, int(region_pop[r]), f"{name}, {d.iso2[country]}"
-            )
-            self._add(reading.key, reading)
-
-    def _add(self, typed: str, reading: PlaceName) -> None:
-        readings = self._names.setdefault(typed, [])
-        same = [r for r in readings if r.kind == reading.kind and r.key == reading.key]
-        if not same:
-            readings.append(reading)
-        elif reading.population > same[0].population:
-            readings[readings.index(same[0])] = reading
-
-    def lookup(self, phrase: str, *, codes: bool = False) -> tuple[PlaceName, ...]:
-        """Every reading of ``phrase`` as a place, most general first; empty if none.
-
-        ``codes=True`` also accepts ISO 3166 codes ("fr", "fra"): off by default,
-        since many are words ("can", "pan", "arm", "fin").
-        """
-        key = place_key(phrase)
-        if not key or key.count(" ") >= self.MAX_WORDS:
-            return ()
-        readings = list(self._names.get(key, ()))
-        if codes and key in self._codes and self._codes[key] not in readings:
-            readings.append(self._codes[key])
-        city = self._city(key)
-        if city is not None:
-            readings.append(city)
-        return tuple(sorted(readings, key=lambda r: _KIND_ORDER[r.kind]))
-
-    def longest_match(
-        self, words: Sequence[str], *, codes: bool = False
-    ) -> tuple[int, tuple[PlaceName, ...]]:
-        """The longest place name that ``words`` starts with: (number of words, readings)."""
-        for n in range(min(self.MAX_WORDS, len(words)), 0, -1):
-            readings = self.lookup(" ".join(words[:n]), codes=codes)
-            if readings:
-                return n, readings
-        return 0, ()
-
-    def is_place(self, phrase: str) -> bool:
-        return bool(self.lookup(phrase))
-
-    def _city(self, key: str) -> PlaceName | None:
-        i = bisect.bisect_left(self._keys, key)
-        if i == len(self._keys) or self._keys[i] != key:
-            return None
-        d = self._data
-        city = int(self._key_city[i])
-        region = int(self._city_region[city])
-        country = int(self._region_country[region])
-        name = d.city_name(city)
-        label = ", ".join(p for p in (name, d.region_names[region], d.iso2[country]) if p)
-        return PlaceName(key, "city", name, int(self._population[city]), label)
-
-
 _lock = threading.Lock()
-_data_singleton: list[_Data] = []
+_data_singleton: list[PlaceData] = []
 _geocoder_singleton: list[Geocoder] = []
-_gazetteer_singleton: list[Gazetteer] = []
 
 
 def _once(slot: list[T], make: Callable[[], T]) -> T:
@@ -550,20 +394,15 @@ def _once(slot: list[T], make: Callable[[], T]) -> T:
         return slot[0]
 
 
-def _shared_data() -> _Data:
-    return _once(_data_singleton, _Data)
+def shared_data() -> PlaceData:
+    """The bundled data, read once (thread-safe); the geocoder and the gazetteer share it."""
+    return _once(_data_singleton, PlaceData)
 
 
 def geocoder() -> Geocoder:
     """The shared :class:`Geocoder`, built on first call (thread-safe)."""
-    data = _shared_data()
+    data = shared_data()
     return _once(_geocoder_singleton, lambda: Geocoder(data))
-
-
-def gazetteer() -> Gazetteer:
-    """The shared :class:`Gazetteer`, built on first call (thread-safe)."""
-    data = _shared_data()
-    return _once(_gazetteer_singleton, lambda: Gazetteer(data))
 
 
 def reverse_geocode(lat: float, lon: float) -> Place | None:
@@ -572,20 +411,19 @@ def reverse_geocode(lat: float, lon: float) -> Place | None:
 
 
 __all__ = [
+    "ANTARCTIC_LATITUDE",
     "CITY_KM",
     "CONTINENTS",
-    "COUNTRY_ALIASES",
     "METRO_POPULATION",
     "REGION_KM",
-    "Gazetteer",
     "Geocoder",
     "Place",
-    "PlaceName",
+    "PlaceData",
     "country_key",
     "explain",
-    "gazetteer",
     "geocoder",
     "metro_radius_km",
     "place_key",
     "reverse_geocode",
+    "shared_data",
 ]
