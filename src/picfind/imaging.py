@@ -15,7 +15,7 @@ Thread safety: decode threads call these functions concurrently. Per call,
 nothing global is touched. At import, and only then, this module calls
 ``PIL.Image.init()`` (registers every plugin, which Pillow would otherwise do
 lazily and racily on first use), adds a ``NullHandler`` to the ``PIL`` logger
-(see below) and, when ``pillow_heif`` is installed, registers its HEIF opener.
+(see below) and registers the HEIF opener of ``pi_heif`` (or ``pillow_heif``).
 It deliberately leaves ``Image.MAX_IMAGE_PIXELS``,
 ``ImageFile.LOAD_TRUNCATED_IMAGES`` and the warning filters alone: files are
 identified through Pillow's plugin registry directly (:func:`_identify`), which
@@ -37,17 +37,24 @@ from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageFile, features
+from PIL import Image, ImageFile, UnidentifiedImageError, features
 
+from picfind import heif
 from picfind.errors import ImageError
 
-try:  # optional extra: picfind[heif]
-    import pillow_heif  # type: ignore[import-not-found]
+try:  # a core dependency (pi-heif: libheif's decoder only, LGPL); pillow-heif also works
+    import pi_heif as _heif_plugin  # type: ignore[import-untyped,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the environment
-    HEIF_SUPPORTED = False
+    try:
+        import pillow_heif as _heif_plugin  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        HEIF_SUPPORTED = False
+    else:
+        HEIF_SUPPORTED = True
 else:  # pragma: no cover - depends on the environment
-    pillow_heif.register_heif_opener()
     HEIF_SUPPORTED = True
+if HEIF_SUPPORTED:
+    _heif_plugin.register_heif_opener()
 
 Image.init()
 # Pillow logs some refusals (e.g. a TIFF with absurd samples per pixel) at ERROR
@@ -157,10 +164,12 @@ def load_for_model(
             # The draft box is in stored (un-rotated) axes: swapped for 5–8.
             with _reasons(label):
                 im.draft("RGB", _oriented_size((size, size), orientation))
-        rgb, orientation = _decode_rgb(im, label, orientation)
+        rgb = _heif_thumbnail(im, size, label) if draft and fmt == "HEIF" else None
+        if rgb is None:
+            rgb, orientation = _decode_rgb(im, label, orientation, size if draft else None)
         with _reasons(label):
             resized = rgb.resize((size, size), Image.Resampling.BILINEAR)
-    width, height = _oriented_size(header_size, orientation)
+    width, height = _oriented_size(header_size, orientation or 1)
     pixels = np.asarray(resized, dtype=np.uint8)
     return Loaded(pixels=pixels, width=width, height=height, format=fmt)
 
@@ -231,8 +240,8 @@ def _opened(
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
             raise ImageError(label, "empty file")
-        with io.BytesIO(source) as fp:
-            yield _identify_checked(fp, label, max_pixels)
+        with io.BytesIO(source) as buffer:
+            yield _identify_checked(buffer, label, max_pixels)
         return
     try:
         fp = open(source, "rb")  # noqa: SIM115 - closed below, after decoding
@@ -297,9 +306,11 @@ def _unrecognised_reason(head: bytes) -> str:
         end = min(max(box_size, 16), len(head))
         brands.update(head[i : i + 4] for i in range(16, end - 3, 4))
         if brands & _AVIF_BRANDS and not AVIF_SUPPORTED:
-            return "unsupported format: AVIF (install picfind[heif])"
+            return "unsupported format: AVIF (this Pillow has no AVIF decoder)"
         if brands & _HEIC_BRANDS and not HEIF_SUPPORTED:
-            return "unsupported format: HEIC (install picfind[heif])"
+            return "unsupported format: HEIC (pi-heif is not installed)"
+        if brands & (_AVIF_BRANDS | _HEIC_BRANDS):
+            return "corrupt image"  # a HEIF/AVIF container the decoder refused (cut short?)
     if head.startswith(b"%PDF-"):
         return "unsupported format: PDF"
     return "not an image"
@@ -322,7 +333,7 @@ def _reasons(label: str) -> Iterator[None]:
 def _reason_for(e: BaseException) -> str:
     if isinstance(e, OSError) and e.errno is not None:
         return _os_reason(e, None)  # the file system failed, not the image
-    if isinstance(e, Image.UnidentifiedImageError):
+    if isinstance(e, UnidentifiedImageError):
         return "not an image"
     message = str(e).lower()
     if isinstance(e, Image.DecompressionBombError | Image.DecompressionBombWarning):
@@ -367,21 +378,68 @@ def _orientation(im: Image.Image) -> int:
 
 
 def _decode_rgb(
-    im: ImageFile.ImageFile, label: str, orientation: int | None
+    im: ImageFile.ImageFile, label: str, orientation: int | None, shrink_to: int | None = None
 ) -> tuple[Image.Image, int]:
     """Force decoding (first frame only), normalise to 8-bit RGB, orient upright.
 
     ``orientation`` is read here (after loading) unless the caller already had it.
+    With ``shrink_to``, an image still larger than twice that on both sides is
+    first box-reduced by an integer factor (to no less than twice it): the mode
+    conversion, alpha flattening and transpose then work on the small image, so
+    no second full-size copy exists (a 12-MP PNG: 36 MB, not 3 × 36 MB).
     """
     with _reasons(label):
         im.load()
         if orientation is None:
             orientation = _orientation(im)
-        rgb = _to_rgb(im)
+        decoded: Image.Image = im if shrink_to is None else _shrunk(im, shrink_to)
+        rgb = _to_rgb(decoded)
         method = _TRANSPOSE[orientation]
         if method is not None:
             rgb = rgb.transpose(method)
     return rgb, orientation
+
+
+# Modes Image.reduce averages meaningfully (not palette indices, not bilevel, not
+# the I;16 variants it refuses). Alpha is averaged unpremultiplied: off only on
+# the soft edges of transparent regions, invisible at the model's size.
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
+
+
+def _shrunk(im: Image.Image, size: int) -> Image.Image:
+    factor = min(im.size) // (2 * size)
+    if factor < 2 or im.mode not in _REDUCIBLE or "transparency" in im.info:
+        return im
+    return im.reduce(factor)
+
+
+def _heif_thumbnail(im: ImageFile.ImageFile, size: int, label: str) -> Image.Image | None:
+    """The upright RGB of the file's smallest thumbnail ≥ ``size``, or None to decode in full.
+
+    Orientation: libheif applies the items' ``irot``/``imir`` itself and the
+    plugin resets the EXIF tag to 1 (HEIF's rule: the EXIF tag is informative
+    only), so nothing is rotated here; :mod:`picfind.heif` only picks thumbnails
+    with the primary's own transforms.
+    """
+    fp = im.fp
+    if fp is None:
+        return None
+    try:
+        fp.seek(0)
+        variant = heif.thumbnail_as_primary(fp.read(), size)
+    except OSError:
+        return None
+    if variant is None:
+        return None
+    try:
+        with io.BytesIO(variant) as thumb_fp:
+            thumb = _identify_checked(thumb_fp, label, None)
+            if thumb.format != "HEIF" or min(thumb.size) < size:
+                return None
+            rgb, _ = _decode_rgb(thumb, label, 1)
+    except ImageError:
+        return None  # a thumbnail libheif cannot decode: the full image may still be fine
+    return rgb
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -412,9 +470,11 @@ def _scale_16bit(values: np.ndarray) -> np.ndarray:
     """16 → 8 bits (÷257); data that never leaves 0–255 is 8-bit data widened
     without scaling (a common tool mistake) and is kept as it is, not blackened."""
     if values.size and int(values.max()) <= 255 and int(values.min()) >= 0:
-        return values.astype(np.uint8)
+        narrow: np.ndarray = values.astype(np.uint8)
+        return narrow
     wide = np.clip(values, 0, 65535).astype(np.uint32)  # 65535 * 255 fits in 32 bits
-    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    scaled: np.ndarray = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    return scaled
 
 
 def _scale_float(values: np.ndarray) -> np.ndarray:
