@@ -39,7 +39,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError, features
 
-from picfind import heif
+from picfind import heif, raw
 from picfind.errors import ImageError
 
 try:  # a core dependency (pi-heif: libheif's decoder only, LGPL); pillow-heif also works
@@ -155,6 +155,11 @@ def load_for_model(
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
     label = _label(source, name)
+    kind = _raw_kind(source, label)
+    if kind is not None:
+        from_raw = _load_raw(source, label, kind, size, max_pixels, draft)
+        if from_raw is not None:
+            return from_raw
     with _opened(source, label, max_pixels) as im:
         fmt = str(im.format)
         header_size = im.size  # draft() below shrinks im.size
@@ -183,6 +188,11 @@ def open_image(
     resizing. The result is detached from the file (safe to keep).
     """
     label = _label(source, name)
+    kind = _raw_kind(source, label)
+    if kind is not None:
+        with _raw_opened(source, label, kind, max_pixels) as img:
+            if img is not None:
+                return _demosaiced(img, label)
     with _opened(source, label, max_pixels) as im:
         rgb, _ = _decode_rgb(im, label, None)
         if rgb is im:
@@ -211,6 +221,12 @@ def probe(source: SourceType, *, name: str | None = None) -> tuple[str, int, int
     described truthfully); only unreadable and non-image files raise.
     """
     label = _label(source, name)
+    kind = _raw_kind(source, label)
+    if kind is not None:
+        with _raw_opened(source, label, kind, None) as img:
+            if img is not None:
+                width, height = _oriented_size((img.width, img.height), img.orientation)
+                return _raw_format(kind, label), width, height
     with _opened(source, label, None) as im:
         fmt = str(im.format)
         # PNG keeps EXIF anywhere in the file: Pillow's getexif() would decode
@@ -314,6 +330,105 @@ def _unrecognised_reason(head: bytes) -> str:
     if head.startswith(b"%PDF-"):
         return "unsupported format: PDF"
     return "not an image"
+
+
+# --------------------------------------------------------------------------- camera RAW
+
+
+def _raw_kind(source: SourceType, label: str) -> str | None:
+    """What :func:`picfind.raw.sniff` makes of the file (None: not RAW)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = source
+        return raw.sniff(lambda offset, n: bytes(data[offset : offset + n]), label)
+    try:
+        with open(source, "rb") as fp:
+
+            def read(offset: int, n: int) -> bytes:
+                fp.seek(offset)
+                return fp.read(n)
+
+            return raw.sniff(read, label)
+    except OSError:
+        return None  # _opened reports it with its reason
+
+
+def _raw_format(kind: str, label: str) -> str:
+    """'DNG', 'CR2', …; a TIFF-based RAW known by its extension is named by it ('NEF')."""
+    return os.path.splitext(label)[1][1:].upper() if kind == "RAW?" else kind
+
+
+@contextmanager
+def _raw_opened(
+    source: SourceType, label: str, kind: str, max_pixels: int | None
+) -> Iterator[raw.RawImage | None]:
+    """The RAW file opened by LibRaw, or None for a TIFF LibRaw does not take as RAW."""
+    try:
+        img = raw.open_raw(bytes(source) if isinstance(source, bytearray | memoryview) else source)
+    except raw.RawReadError as e:
+        if kind == "RAW?" and (e.reason == "unsupported" or not raw.RAW_SUPPORTED):
+            yield None  # only the name said RAW: read it as the TIFF it is
+            return
+        raise ImageError(
+            label, "corrupt image" if e.reason == "unsupported" else e.reason
+        ) from None
+    try:
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise ImageError(label, f"too many pixels ({img.width}×{img.height} > {max_pixels})")
+        yield img
+    finally:
+        img.close()
+
+
+def _load_raw(
+    source: SourceType, label: str, kind: str, size: int, max_pixels: int, draft: bool
+) -> Loaded | None:
+    """A RAW file for the model: its embedded preview when large enough, else demosaiced."""
+    with _raw_opened(source, label, kind, max_pixels) as img:
+        if img is None:
+            return None
+        rgb = _raw_preview(img, label, size, max_pixels) if draft else None
+        if rgb is None:
+            rgb = _demosaiced(img, label)
+        with _reasons(label):
+            resized = rgb.resize((size, size), Image.Resampling.BILINEAR)
+        width, height = _oriented_size((img.width, img.height), img.orientation)
+    pixels = np.asarray(resized, dtype=np.uint8)
+    return Loaded(pixels=pixels, width=width, height=height, format=_raw_format(kind, label))
+
+
+def _raw_preview(img: raw.RawImage, label: str, size: int, max_pixels: int) -> Image.Image | None:
+    """The embedded preview, upright, if it is at least ``size`` on both sides (else None).
+
+    Previews are stored like the raw data (unrotated), so the RAW's orientation
+    applies, unless the preview JPEG carries an orientation of its own.
+    """
+    if img.preview_rgb is not None:
+        if min(img.preview_rgb.shape[:2]) < size:
+            return None
+        method = _TRANSPOSE[img.orientation]
+        bitmap = Image.fromarray(np.ascontiguousarray(img.preview_rgb))
+        return bitmap.transpose(method) if method is not None else bitmap
+    if img.preview is None:
+        return None
+    try:
+        with _opened(img.preview, label, max_pixels) as im:
+            if im.format != "JPEG" or min(im.size) < size:
+                return None
+            own = _orientation(im)
+            orientation = own if own != 1 else img.orientation
+            with _reasons(label):
+                im.draft("RGB", _oriented_size((size, size), orientation))
+            rgb, _ = _decode_rgb(im, label, orientation, size)
+    except ImageError:
+        return None  # a broken preview: the raw data may still be fine
+    return rgb
+
+
+def _demosaiced(img: raw.RawImage, label: str) -> Image.Image:
+    try:
+        return Image.fromarray(img.demosaic())
+    except raw.RawReadError as e:
+        raise ImageError(label, e.reason) from None
 
 
 # --------------------------------------------------------------------------- decoding
