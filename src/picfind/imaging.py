@@ -516,16 +516,31 @@ def _decode_rgb(
 
 
 # Modes Image.reduce averages meaningfully (not palette indices, not bilevel, not
-# the I;16 variants it refuses). Alpha is averaged unpremultiplied: off only on
-# the soft edges of transparent regions, invisible at the model's size.
+# the I;16 variants it refuses).
 _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
+_STRIP_ROWS = 256  # rows of a full-size image premultiplied at a time (see _shrunk)
 
 
 def _shrunk(im: Image.Image, size: int) -> Image.Image:
+    """``im`` box-reduced by the largest integer factor that keeps it ≥ 2 × ``size``.
+
+    Pillow reduces RGBA and LA correctly, premultiplying alpha first, which makes
+    a full-size premultiplied copy; so those are reduced in horizontal strips
+    (row counts a multiple of the factor: the same result), and only one strip
+    is ever copied.
+    """
     factor = min(im.size) // (2 * size)
     if factor < 2 or im.mode not in _REDUCIBLE or "transparency" in im.info:
         return im
-    return im.reduce(factor)
+    if im.mode not in ("RGBA", "LA"):
+        return im.reduce(factor)
+    width, height = im.size
+    out = Image.new(im.mode, (-(-width // factor), -(-height // factor)))
+    step = max(1, _STRIP_ROWS // factor) * factor
+    for top in range(0, height, step):
+        strip = im.crop((0, top, width, min(height, top + step))).reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
 
 
 def _heif_thumbnail(im: ImageFile.ImageFile, size: int, label: str) -> Image.Image | None:
