@@ -21,7 +21,7 @@ alone (batch 32); ``bound``: 1 / (1/decode + 1/model) — what a pipeline that
 keeps every core busy, decoding and inferring with no other cost, would reach;
 ``end_to_end``: ``picfind index SET --json`` in a fresh index (its
 ``images_per_second``), and ``ratio`` = end_to_end / bound. ``peak_rss_mb`` is the
-index run's peak resident memory (``wait4``'s ``ru_maxrss``).
+index run's peak resident memory (its ``VmHWM``: tests/procmem.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from picfind.models import DEFAULT_MODEL, Model
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from dngfile import dng_bytes  # noqa: E402
+from procmem import run_measured  # noqa: E402
 
 SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))
 SIZE = (4032, 3024)
@@ -106,8 +106,12 @@ def generate(work: Path, kind: str, count: int) -> Path:
     sources = sorted((SHARED / "data" / "catsdogs").glob("*.jpg"))
     step = max(1, len(sources) // count)
     for i, source in enumerate(sources[::step][:count]):
-        ext, data = encode(kind, camera_picture(source, seed=i))
-        (folder / f"{source.stem}{ext}").write_bytes(data)
+        ext = {"jpeg12": ".jpg", "png12": ".png"}.get(kind, ".heic" if "heic" in kind else ".dng")
+        target = folder / f"{source.stem}{ext}"
+        if not target.exists():  # an interrupted run resumes
+            part = target.with_suffix(".part")
+            part.write_bytes(encode(kind, camera_picture(source, seed=i))[1])
+            part.replace(target)
     done.touch()
     return folder
 
@@ -138,15 +142,10 @@ def index_run(folder: Path, model: str) -> tuple[dict[str, Any], float]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "picfind", "index", str(folder)]
         cmd += ["--index", tmp, "--model", model, "--json"]
-        with tempfile.TemporaryFile() as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode != 0:
-                raise SystemExit(f"picfind index {folder} failed ({proc.returncode})")
-            out.seek(0)
-            report = json.loads(out.read())
-    return report, usage.ru_maxrss / 1024  # Linux: kilobytes
+        code, out, err, peak_mb = run_measured(cmd)
+    if code != 0:
+        raise SystemExit(f"picfind index {folder} failed ({code}): {err.strip()}")
+    return json.loads(out), peak_mb
 
 
 def main() -> None:

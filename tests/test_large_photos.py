@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 import pillow_heif
 import pytest
 from PIL import Image
+from procmem import run_measured
 
 from picfind.imaging import load_for_model
 
@@ -121,12 +120,8 @@ def test_peak_memory_indexing_12_megapixel_photos(tmp_path: Path) -> None:
         (photos / f"img{i:02}.jpg").write_bytes(data[:2] + segment + data[2:])
     cmd = [sys.executable, "-m", "picfind", "index", str(photos)]
     cmd += ["--index", str(tmp_path / "index"), "--json"]
-    with (tmp_path / "out").open("w+b") as out, (tmp_path / "err").open("w+b") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, (tmp_path / "err").read_text()
-    report = json.loads((tmp_path / "out").read_text())
+    code, out, err, peak_mb = run_measured(cmd)
+    assert code == 0, err
+    report = json.loads(out)
     assert report["indexed"] == 40 and not report["skipped"]
-    peak_mb = usage.ru_maxrss / 1024
     assert peak_mb <= 600, peak_mb  # measured: see bench/results/library.json
