@@ -42,6 +42,9 @@ class Settings:
 
     #: Long side, in pixels, the photo is scaled to for the detector (multiple of 32).
     detector_side: int = 640
+    #: When the first detection finds text, detect again at this long side (None: don't)
+    #: — more detail where there is text, no cost where there is none.
+    second_side: int | None = None
     #: Long side, in pixels, the line images are cut from (larger photos are scaled down).
     max_side: int = 2048
     #: Run the direction classifier (turns upside-down lines, so 90°/270° text reads).
@@ -181,7 +184,7 @@ class Reader:
             raise TextReadError(name, f"{type(e).__name__}: {reason}"[:300]) from None
 
     def _read(self, image: np.ndarray | Image.Image, name: str) -> ReadText:
-        from picfind.ocr import detect, recognise
+        from picfind.ocr import recognise
 
         cv2 = self._cv2
         s = self.settings
@@ -196,15 +199,17 @@ class Reader:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # the models were trained on BGR
-        h, w = bgr.shape[:2]
-        x, sx, sy = detect.detector_input(bgr, s.detector_side)
         t1 = time.perf_counter()
-        prob = self._detector.run(None, {"x": x})[0][0, 0]
-        found = detect.boxes_from_map(prob, sx, sy, w, h)
+        found = self._detect(bgr, s.detector_side)
+        runs = 1
+        if found and s.second_side is not None and s.second_side > s.detector_side:
+            found = self._detect(bgr, s.second_side)
+            runs += 1
         t3 = time.perf_counter()
-        self._add(photos=1, detector_runs=1, boxes=len(found), prepare=t1 - t0, detect=t3 - t1)
+        self._add(photos=1, detector_runs=runs, boxes=len(found), prepare=t1 - t0, detect=t3 - t1)
         if not found:
             return ReadText((), width, height)
+        h, w = bgr.shape[:2]
 
         crops = [recognise.crop(bgr, box) for box, _ in found]
         if s.classify:
@@ -226,6 +231,13 @@ class Reader:
             lines.append(TextLine(text, d.confidence, _normalised(c.corners, w, h), words))
         self._add(lines=len(lines))
         return ReadText(tuple(lines), width, height)
+
+    def _detect(self, bgr: np.ndarray, side: int) -> list[tuple[np.ndarray, float]]:
+        from picfind.ocr import detect
+
+        x, sx, sy = detect.detector_input(bgr, side)
+        prob = self._detector.run(None, {"x": x})[0][0, 0]
+        return detect.boxes_from_map(prob, sx, sy, bgr.shape[1], bgr.shape[0])
 
     def _classify(self, crops: list[Any]) -> None:
         from picfind.ocr import recognise
