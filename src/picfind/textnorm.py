@@ -76,14 +76,14 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The folded words of ``text``, in order (see the module's rules)."""
-    return [fold(w) for w in _split_words(text)]
+    return [w for w in map(fold, _split_words(text)) if w]
 
 
 def parts(text: str) -> list[str]:
     """The folded parts of ``text``'s words, in order (see the module's rules)."""
     out: list[str] = []
     for raw in _split_words(text):
-        out.extend(fold(p) for p in _split_parts(raw))
+        out.extend(p for p in map(fold, _split_parts(raw)) if p)
     return out
 
 

@@ -44,6 +44,6 @@ def available() -> bool:
 
     try:
         model_files()
-    except OcrUnavailableError:
+        return importlib.util.find_spec("cv2") is not None
+    except (OcrUnavailableError, ImportError, ValueError):
         return False
-    return importlib.util.find_spec("cv2") is not None
