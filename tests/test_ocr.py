@@ -203,6 +203,12 @@ def test_photos_without_text_stop_after_detection(
     assert fresh.counts.recogniser_runs == 1
 
 
+def test_version_names_the_models_and_settings(reader: Reader) -> None:
+    assert reader.version.startswith("PP-OCRv6_det_small+PP-OCRv6_rec_small+")
+    assert reader.with_settings(detector_side=960).version != reader.version
+    assert reader.with_settings().version == reader.version
+
+
 def test_second_detection_only_where_the_first_found_text(reader: Reader, font_file: Path) -> None:
     cascade = reader.with_settings(detector_side=480, second_side=960)
     cascade.read(np.full((480, 640, 3), 90, np.uint8))

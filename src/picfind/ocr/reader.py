@@ -81,8 +81,10 @@ class Reader:
         alphabet: Sequence[str],
         settings: Settings,
         cv2: ModuleType,
+        models: str = "custom",
     ) -> None:
         self.settings = settings
+        self._models = models
         self._detector = detector
         self._classifier = classifier
         self._recogniser = recogniser
@@ -135,6 +137,7 @@ class Reader:
             alphabet,
             settings or Settings(),
             cv2,
+            "+".join(p.stem for p in (files.detector, files.recogniser, files.classifier)),
         )
 
     def with_settings(self, **changes: Any) -> Reader:
@@ -146,6 +149,17 @@ class Reader:
             self._alphabet,
             replace(self.settings, **changes),
             self._cv2,
+            self._models,
+        )
+
+    @property
+    def version(self) -> str:
+        """Which models and settings read the text: store it beside the text, and read
+        again the photos read by another version when it changes."""
+        s = self.settings
+        return (
+            f"{self._models}/det{s.detector_side}-{s.second_side or 0}/max{s.max_side}"
+            f"/cls{int(s.classify)}/min{s.min_confidence:g}"
         )
 
     @property
