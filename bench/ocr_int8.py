@@ -109,9 +109,7 @@ def main() -> None:
                 },
             }
             print(name, json.dumps(out[name]), flush=True)
-    results = json.loads(ocr.RESULTS.read_text()) if ocr.RESULTS.exists() else {}
-    results["int8"] = out
-    ocr.RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    ocr.merge(ocr.RESULTS, "int8", out)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Most photos show no text, so the order of the work is what makes a pass over a
 collection fast: the detector runs once, on the photo scaled to a long side of
-``Settings.detector_side`` pixels (640 by default; docs/ocr.md shows the
+``Settings.detector_side`` pixels (576 by default; docs/ocr.md shows the
 measurements behind it), and when it finds no box nothing else runs. Only the
 boxes found are cut out — from the photo at up to ``Settings.max_side``
 pixels, so small print keeps its detail — turned upright (direction
@@ -41,7 +41,7 @@ class Settings:
     """How a :class:`Reader` works; the defaults are the tuned ones (docs/ocr.md)."""
 
     #: Long side, in pixels, the photo is scaled to for the detector (multiple of 32).
-    detector_side: int = 640
+    detector_side: int = 576
     #: When the first detection finds text, detect again at this long side (None: don't)
     #: — more detail where there is text, no cost where there is none.
     second_side: int | None = None
