@@ -1,16 +1,18 @@
 """Would an int8 detector pay? ONNX Runtime's quantisations of PP-OCRv6's detector, measured.
 
-``python bench/ocr_int8.py`` builds two int8 copies of the bundled detector in a
-temporary folder — dynamic (weights only; convolutions become ConvInteger) and
-static QDQ (weights and activations, calibrated on 40 catsdogs photos and 40
-rendered text photos of another seed than the benchmark's) — and, for each and
-for the float32 original, measures CPU seconds per detection at 640 pixels and
-the read-back on the rendered set (bench/ocr.py's measure). Results are merged
-into bench/results/ocr.json under ``int8``.
+``python bench/ocr_int8.py [--calibration N] [--out FILE]`` builds two int8
+copies of the bundled detector in a temporary folder: dynamic (weights only;
+convolutions become ConvInteger) and static QDQ (weights and activations,
+calibrated on N catsdogs photos and N rendered text photos of another seed than
+the benchmark's, N = 40). For each, and for the float32 original, it measures
+CPU seconds per detection at 640×480 and the read-back on the rendered set
+(bench/ocr.py's measure). Results are merged into bench/results/ocr.json
+under ``int8``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -31,9 +33,9 @@ from picfind.ocr import Reader, detect  # noqa: E402
 from picfind.ocr.bundle import ModelFiles, model_files  # noqa: E402
 
 
-def calibration_inputs(folder: Path) -> list[np.ndarray]:
-    photos = sorted((ocr.SHARED / "data" / "catsdogs").glob("*.jpg"))[500:540]
-    truth = textphotos.generate(folder, count=40, seed=99)
+def calibration_inputs(folder: Path, count: int) -> list[np.ndarray]:
+    photos = sorted((ocr.SHARED / "data" / "catsdogs").glob("*.jpg"))[500 : 500 + count]
+    truth = textphotos.generate(folder, count=count, seed=99)
     inputs = []
     for path in [*photos, *(folder / p.file for p in truth)]:
         rgb = np.asarray(open_image(path))
@@ -42,7 +44,7 @@ def calibration_inputs(folder: Path) -> list[np.ndarray]:
     return inputs
 
 
-def quantise(source: Path, folder: Path) -> dict[str, Path]:
+def quantise(source: Path, folder: Path, calibration: int) -> dict[str, Path]:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -52,7 +54,7 @@ def quantise(source: Path, folder: Path) -> dict[str, Path]:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    inputs = calibration_inputs(folder / "calibration")
+    inputs = calibration_inputs(folder / "calibration", calibration)
 
     class Reader_(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -89,10 +91,14 @@ def detection_cpu_seconds(reader: Reader, runs: int = 20) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calibration", type=int, default=40, help="photos of each kind")
+    parser.add_argument("--out", type=Path, default=ocr.RESULTS)
+    args = parser.parse_args()
     bundled = model_files()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        variants = quantise(bundled.detector, Path(tmp))
+        variants = quantise(bundled.detector, Path(tmp), args.calibration)
         for name, path in variants.items():
             files = ModelFiles(path, bundled.recogniser, bundled.classifier)
             reader = Reader.load(files=files, threads=2)
@@ -109,7 +115,7 @@ def main() -> None:
                 },
             }
             print(name, json.dumps(out[name]), flush=True)
-    ocr.merge(ocr.RESULTS, "int8", out)
+    ocr.merge(args.out, "int8", out)
 
 
 if __name__ == "__main__":
