@@ -7,10 +7,12 @@ and an exit code (``UsageError`` and its children → 2, anything else → 1)::
     ├── UsageError                 the user asked for something that cannot be done
     │   ├── NotFoundError          a path, index or image id that does not exist
     │   ├── ImageError             a file that cannot be read as an image (.path, .reason)
+    │   │   └── TextReadError      its pixels decode, but its text cannot be read
     │   ├── UnknownModelError      a model name picfind does not know
     │   ├── ModelMismatchError     an index built with another model
     │   ├── QuerySyntaxError       a keyword query that does not parse
-    │   └── UnknownConceptError    a word that names no known concept (.suggestions)
+    │   ├── UnknownConceptError    a word that names no known concept (.suggestions)
+    │   └── OcrUnavailableError    reading text was asked for without picfind[ocr]
     ├── ModelError                 weights missing, refused (unsafe pickle) or malformed
     └── StoreError                 the index is damaged or cannot be written
 """
@@ -39,6 +41,21 @@ class ImageError(UsageError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class TextReadError(ImageError):
+    """An image whose pixels could be decoded but whose text could not be read.
+
+    A child of ImageError so that a pass over many photos skips it with its
+    reason (``path: reading text failed: …``) like any unreadable file.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, f"reading text failed: {reason}")
+
+
+class OcrUnavailableError(UsageError):
+    """Reading text needs the ``ocr`` extra (its models and OpenCV); says how to install it."""
 
 
 class UnknownModelError(UsageError):
