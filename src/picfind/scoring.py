@@ -139,7 +139,8 @@ class Postings:
         Each class's list holds its rows in ascending order (``build`` sorts stably),
         so one binary search per class with w_j ≠ 0 finds the rows' entries.
         """
-        rows = np.asarray(rows, dtype=np.int64)
+        # the lists' own dtype: searchsorted would otherwise copy each list to convert it
+        rows = np.asarray(rows).astype(self.rows.dtype, copy=False)
         out = np.zeros(rows.shape[0], dtype=np.float64)
         for j in np.flatnonzero(weights):
             lo, hi = int(self.offsets[j]), int(self.offsets[j + 1])
