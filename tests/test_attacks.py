@@ -12,21 +12,34 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import http.client
 import io
+import json
+import os
 import pickle
+import selectors
+import shutil
+import signal
+import socket
 import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
+import urllib.parse
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
+import picfind
 from picfind import torchfile
 from picfind.errors import ModelError
 from picfind.torchfile import load_state_dict
@@ -326,3 +339,618 @@ def test_attack_weights_every_malformation_is_a_model_error(tmp_path: Path) -> N
                     load_state_dict(path)
                 variants += 1
     assert variants > 1000
+
+
+# --------------------------------------------------------------------------- the web server
+
+PICFIND = (sys.executable, "-m", "picfind")
+
+
+def _photo(path: Path, seed: int, size: tuple[int, int] = (320, 240)) -> Path:
+    """A real JPEG made with Pillow: smooth colour fields, so it compresses like a photo."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    Image.fromarray(small).resize(size, Image.Resampling.BICUBIC).save(path, quality=85)
+    return path
+
+
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+class Server:
+    """``picfind serve`` in a process of its own, on a free loopback port."""
+
+    def __init__(self, index: Path, *args: str) -> None:
+        from webserver import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("PICFIND_INDEX", "PICFIND_TOKEN")}
+        command = [*PICFIND, "serve", "--index", str(index)]
+        self.proc = subprocess.Popen(
+            [*command, "--port", str(self.port), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.token = args[args.index("--token") + 1] if "--token" in args else None
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_until_up(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                assert self.proc.stderr is not None
+                raise RuntimeError(
+                    f"server exited {self.proc.returncode}: {self.proc.stderr.read()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                r = httpx.get(self.url + "/api/stats", headers=self.headers(), timeout=5)
+                if r.status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"server at {self.url} did not come up in {timeout} s")
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def rss_mb(self) -> float:
+        return _rss_mb(self.proc.pid)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def serving(index: Path, *args: str) -> Iterator[Server]:
+    server = Server(index, *args)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+class PeakRss:
+    """The server's resident memory sampled every 20 ms while the block runs."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.before = server.rss_mb()
+        self.peak = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            with contextlib.suppress(OSError, AssertionError):
+                self.peak = max(self.peak, self.server.rss_mb())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.before
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A folder of 6 photos (the server's --root) and an index of it; and one image id."""
+    base = tmp_path_factory.mktemp("site")
+    photos = base / "photos"
+    photos.mkdir()
+    for i in range(6):
+        _photo(photos / f"p{i}.jpg", seed=i)
+    index = base / "index"
+    done = subprocess.run(
+        [*PICFIND, "index", str(photos), "--index", str(index), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    with picfind.open_index(index) as idx:
+        image_id = next(iter(idx.store.iter_files())).id
+    return photos, index, image_id
+
+
+@pytest.fixture(scope="module")
+def server(site: tuple[Path, Path, str]) -> Iterator[Server]:
+    """A server without a token (loopback only), with one --root."""
+    photos, index, _ = site
+    with serving(index, "--root", str(photos)) as s:
+        yield s
+
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def token_server(site: tuple[Path, Path, str]) -> Iterator[Server]:
+    _, index, _ = site
+    with serving(index, "--token", TOKEN) as s:
+        yield s
+
+
+def raw_request(
+    url: str, method: str, target: str, headers: dict[str, str], body: bytes = b""
+) -> http.client.HTTPResponse:
+    """Exactly this request line and these headers (no client-side normalisation)."""
+    parsed = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    if body:
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body or None)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+REBINDING_HOSTS = [
+    "127.evil.example",
+    "127.0.0.1.nip.io",
+    "127.0.0.1.evil.example:8000",
+    "localhost.evil.example",
+    "localhost.",
+    "evil.example",
+    "[::1].evil.example",
+    "127.0.0.1:80@evil.example",
+    "0.0.0.0",
+    "",
+]
+
+
+@pytest.mark.parametrize("host", REBINDING_HOSTS)
+def test_attack_dns_rebinding_host_names(
+    server: Server, site: tuple[Path, Path, str], host: str
+) -> None:
+    """Without a token, 'Host: 127.evil.example' got search results, the original photo's
+    bytes and started an indexing job (202). Only loopback names are answered now."""
+    _, _, image_id = site
+    for target in ("/api/stats", f"/api/images/{image_id}/file", "/api/search?q=dog", "/"):
+        r = raw_request(server.url, "GET", target, {"Host": host})
+        assert r.status == 421, (host, target, r.status)
+    job = raw_request(
+        server.url,
+        "POST",
+        "/api/jobs",
+        {"Host": host, "Origin": f"http://{host}", "Content-Type": "application/json"},
+        b'{"root": 0}',
+    )
+    assert job.status == 421
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:{port}", "localhost:{port}", "LocalHost", "127.0.0.2:{port}", "[::1]:{port}"],
+)
+def test_loopback_host_names_are_answered(server: Server, host: str) -> None:
+    r = raw_request(server.url, "GET", "/api/stats", {"Host": host.format(port=server.port)})
+    assert r.status == 200
+
+
+def test_attack_serve_on_a_rebinding_name_needs_a_token(site: tuple[Path, Path, str]) -> None:
+    """``serve --host 127.evil.example`` was taken for loopback: it needs a token now."""
+    _, index, _ = site
+    done = subprocess.run(
+        [*PICFIND, "serve", "--index", str(index), "--host", "127.evil.example", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "PICFIND_TOKEN"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "needs a token" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def browser_target(base: str, location: str) -> urllib.parse.SplitResult:
+    """Where a browser goes for this Location (WHATWG URL parsing: tabs and newlines are
+    removed, a backslash is a slash in http URLs, leading C0 controls and spaces go)."""
+    cleaned = location.strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x1f ")
+    cleaned = cleaned.replace("\t", "").replace("\n", "").replace("\r", "").replace("\\", "/")
+    return urllib.parse.urlsplit(urllib.parse.urljoin(base + "/", cleaned))
+
+
+OFF_SITE_TARGETS = [
+    "/%5Cevil.example?token=" + TOKEN,
+    "/%5C%5Cevil.example?token=" + TOKEN,
+    "/%09/evil.example?token=" + TOKEN,
+    "/%0A/evil.example?token=" + TOKEN,
+    "/%0D%0A/evil.example?token=" + TOKEN,
+    "//evil.example?token=" + TOKEN,
+    "///evil.example?token=" + TOKEN,
+    "/%2F%2Fevil.example?token=" + TOKEN,
+    "/%2F/evil.example?token=" + TOKEN,
+    "/%20/evil.example?token=" + TOKEN,
+    "/%00/evil.example?token=" + TOKEN,
+    "/.%2F%2Fevil.example?token=" + TOKEN,
+    "/http:%2F%2Fevil.example?token=" + TOKEN,
+    "/api/stats/?token=" + TOKEN,
+    "/static/?token=" + TOKEN,
+]
+
+
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS)
+def test_attack_redirect_off_site(token_server: Server, target: str) -> None:
+    """``/%5Cevil.example?token=T`` redirected to ``/\\evil.example``, which browsers read as
+    ``//evil.example``. Every Location is now a normalised path on this site."""
+    for headers in ({}, token_server.headers(), {"Host": "evil.example"}):
+        r = raw_request(
+            token_server.url, "GET", target, {"Host": f"127.0.0.1:{token_server.port}", **headers}
+        )
+        location = r.getheader("location")
+        if location is None:
+            continue
+        goes = browser_target(token_server.url, location)
+        assert (goes.scheme, goes.netloc) == ("http", f"127.0.0.1:{token_server.port}"), location
+        assert location.startswith("/") and location[1:2] not in ("/", "\\"), location
+        assert all(0x20 < ord(c) < 0x7F for c in location), location
+
+
+def test_token_redirect_still_sets_the_cookie(token_server: Server) -> None:
+    r = raw_request(
+        token_server.url,
+        "GET",
+        f"/images/x%20y?q=dog&token={TOKEN}",
+        {"Host": f"127.0.0.1:{token_server.port}"},
+    )
+    assert r.status == 303
+    assert r.getheader("location") == "/images/x%20y?q=dog"
+    assert "picfind_token=" in (r.getheader("set-cookie") or "")
+
+
+def test_attack_missing_image_page_is_404(server: Server) -> None:
+    """``/images/<missing id>`` answered 200 with an error page."""
+    for image_id in ("0123456789abcdef", "no-such-id", "a.b"):
+        r = httpx.get(f"{server.url}/images/{image_id}", timeout=30)
+        assert r.status_code == 404, (image_id, r.status_code)
+        assert r.headers["content-type"].startswith("text/html")
+        assert "no indexed image" in r.text
+
+
+def test_attack_unexpected_exception_is_json(site: tuple[Path, Path, str], tmp_path: Path) -> None:
+    """An exception no handler expects (the thumbnail folder replaced by a file) gave
+    plain-text 'Internal Server Error'; now JSON like every other error."""
+    _, index, image_id = site
+    own = tmp_path / "index"
+    shutil.copytree(index, own)
+    shutil.rmtree(own / "thumbs", ignore_errors=True)
+    (own / "thumbs").write_text("not a folder")
+    with serving(own) as s:
+        r = httpx.get(f"{s.url}/api/images/{image_id}/thumbnail?size=128", timeout=60)
+        assert s.proc.poll() is None
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["code"] == "internal_error" and body["error"].startswith("internal error")
+    assert str(own) not in body["error"]  # no server paths to the client
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"root": true}',
+        b'{"root": "0"}',
+        b'{"root": 0.0}',
+        b'{"root": [0]}',
+        b'{"root": null}',
+        b'{"root": 0, "path": "/etc"}',
+        b"[0]",
+        b"0",
+    ],
+)
+def test_attack_job_root_types(server: Server, body: bytes) -> None:
+    """``{"root": true}`` was read as root 1 and ``{"root": "0"}`` started a job."""
+    r = httpx.post(
+        f"{server.url}/api/jobs",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 422, (body, r.status_code, r.text)
+    assert r.json()["code"] == "invalid_request"
+    assert httpx.get(f"{server.url}/api/jobs", timeout=30).json() == {"jobs": []}
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(65536) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except BlockingIOError:
+        return False
+
+
+def test_attack_slow_headers_half_open_connections(server: Server) -> None:
+    """1,000 connections that never finish their headers were all still held after 10 s
+    (some trickling a byte a second, which reset uvicorn's keep-alive timer)."""
+    socks = []
+    for i in range(1000):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        if i % 2:
+            sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        sock.setblocking(False)
+        socks.append(sock)
+    opened = time.monotonic()
+    try:
+        # The server still answers meanwhile.
+        assert httpx.get(server.url + "/api/stats", timeout=30).status_code == 200
+        selector = selectors.DefaultSelector()
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+        open_ = set(socks)
+        while open_ and time.monotonic() < opened + 10:
+            for key, _ in selector.select(timeout=1.0):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if _closed(sock):
+                    selector.unregister(sock)
+                    open_.discard(sock)
+            for sock in list(open_)[::7]:  # trickle: a header byte now and then
+                with contextlib.suppress(OSError):
+                    sock.send(b"X")
+        held = len(open_)
+        selector.close()
+    finally:
+        for sock in socks:
+            sock.close()
+    assert held == 0, f"{held} of 1000 half-open connections still held after 10 s"
+    assert httpx.get(server.url + "/api/stats", timeout=30).status_code == 200
+
+
+def upload_head(port: int, request: str = "POST /api/search/image") -> bytes:
+    """A request's headers announcing a 100,000-byte multipart body."""
+    return (
+        f"{request} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 100000\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+    ).encode()
+
+
+def _trickle(port: int, head: bytes, seconds: float) -> tuple[bytes, float]:
+    """Send ``head``, then one body byte a second; what the server said, and when."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+    sock.sendall(head)
+    started = time.monotonic()
+    answer = b""
+    try:
+        while time.monotonic() < started + seconds:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                with contextlib.suppress(OSError):
+                    sock.send(b"-")
+                continue
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    finally:
+        sock.close()
+    return answer, time.monotonic() - started
+
+
+def test_attack_slow_body(server: Server) -> None:
+    """A body sent at 1 byte/s was waited for forever; now 408 after the grace period."""
+    answer, seconds = _trickle(server.port, upload_head(server.port), 40)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == "too_slow"
+    assert seconds < 20, f"answered after {seconds:.1f} s"
+
+
+def test_attack_slow_body_the_app_does_not_read(server: Server) -> None:
+    """A GET with a body trickled after the answer kept the connection open."""
+    head = upload_head(server.port, "GET /api/stats").replace(b"multipart", b"text")
+    answer, seconds = _trickle(server.port, head, 40)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert seconds < 15, f"connection held {seconds:.1f} s"
+
+
+def _upload(url: str, name: str, data: bytes) -> httpx.Response:
+    return httpx.post(url + "/api/search/image", files={"file": (name, data)}, timeout=600)
+
+
+def _parallel(count: int, call: Callable[[], httpx.Response]) -> list[httpx.Response]:
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: call(), range(count)))
+
+
+@pytest.fixture
+def fresh_server(site: tuple[Path, Path, str]) -> Iterator[Server]:
+    """A server of its own (memory is measured), with the model loaded by one upload."""
+    photos, index, _ = site
+    with serving(index) as s:
+        assert _upload(s.url, "p.jpg", (photos / "p0.jpg").read_bytes()).status_code == 200
+        yield s
+
+
+@pytest.mark.slow
+def test_attack_uploads_held_in_memory(fresh_server: Server) -> None:
+    """40 uploads of 20 MiB less a byte at once grew the server from 339 to 1,230 MB: the
+    guard held whole bodies in memory. Now spooled to disk past 1 MiB, read one by one."""
+    junk = bytes(20 * 1024 * 1024 - 1024)  # the whole multipart body stays under 20 MiB
+    with PeakRss(fresh_server) as rss:
+        answers = _parallel(40, lambda: _upload(fresh_server.url, "junk.jpg", junk))
+    assert [r.status_code for r in answers] == [422] * 40, answers[0].text
+    assert answers[0].json()["code"] == "unreadable_image"
+    assert rss.growth < 250, f"server grew {rss.growth:.0f} MB (from {rss.before:.0f})"
+
+
+def long_png(width: int, height: int) -> bytes:
+    """A 1-bit greyscale PNG, every pixel black: tiny, whatever its size."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    row = bytes(1 + (width + 7) // 8)
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    idat = zlib.compress(row * height, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_attack_long_png_upload(fresh_server: Server) -> None:
+    """A 1×60,000,000 PNG (60 MP: under the area limit) took 9 s and 1.2 GB to shrink,
+    four at once 4.8 GB. Refused from its header now."""
+    png = long_png(60_000_000, 1)
+    assert len(png) < 10_000
+    started = time.monotonic()
+    with PeakRss(fresh_server) as rss:
+        answers = _parallel(4, lambda: _upload(fresh_server.url, "long.png", png))
+    seconds = time.monotonic() - started
+    for r in answers:
+        assert r.status_code == 413, r.text
+        assert r.json()["code"] == "too_many_pixels"
+        assert "a side over 65536" in r.json()["error"]
+    assert seconds < 5, f"{seconds:.1f} s"
+    assert rss.growth < 60, f"server grew {rss.growth:.0f} MB"
+
+
+@pytest.mark.slow
+def test_attack_parallel_decodes_are_capped(fresh_server: Server) -> None:
+    """Eight 25-megapixel PNGs at once were decoded at once (each ~100 MB of pixels);
+    at most two are decoded at a time now."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (5000, 5000), (200, 120, 40)).save(buf, "PNG")
+    with PeakRss(fresh_server) as rss:
+        answers = _parallel(8, lambda: _upload(fresh_server.url, "big.png", buf.getvalue()))
+    assert [r.status_code for r in answers] == [200] * 8, answers[0].text
+    assert rss.growth < 450, f"server grew {rss.growth:.0f} MB (from {rss.before:.0f})"
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def many_photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        _photo(folder / f"m{i:03d}.jpg", seed=1000 + i, size=(160, 120))
+    return folder
+
+
+def _start_job(server: Server) -> dict[str, object]:
+    job = httpx.post(server.url + "/api/jobs", json={"root": 0}, timeout=30)
+    assert job.status_code == 202, job.text
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{server.url}/api/jobs/{job.json()['id']}", timeout=30).json()
+        if state["done"] > 0:
+            assert state["state"] == "running", state
+            return state  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError("the job made no progress in 300 s")
+
+
+def _stats(index: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [*PICFIND, "stats", "--index", str(index), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_attack_sigterm_with_a_stuck_job_and_a_slow_upload(
+    many_photos: Path, tmp_path: Path
+) -> None:
+    """SIGTERM did not stop the server while a job hung and a request was open. Now it
+    exits within seconds: the job (here a stopped process: it answers nothing) is
+    killed, the open request is dropped, committed batches are kept."""
+    index = tmp_path / "index"
+    server = Server(index, "--root", str(many_photos))
+    try:
+        _start_job(server)
+        [child] = _children(server.proc.pid)
+        os.kill(child, signal.SIGSTOP)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        slow.sendall(upload_head(server.port) + b"--")
+        time.sleep(0.5)
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the server still runs 30 s after SIGTERM")
+        seconds = time.monotonic() - started
+        slow.close()
+    finally:
+        server.close()
+    assert seconds < 10, f"stopped after {seconds:.1f} s"
+    assert not _alive(child), "the job's process outlived the server"
+    stats = _stats(index)
+    assert isinstance(stats["images"], int) and 0 < stats["images"] < 300
+
+
+@pytest.mark.slow
+def test_sigterm_interrupts_a_running_job_cleanly(many_photos: Path, tmp_path: Path) -> None:
+    """A job that still answers is interrupted like Ctrl-C: recorded, resumable."""
+    index = tmp_path / "index"
+    with serving(index, "--root", str(many_photos)) as server:
+        _start_job(server)
+        [child] = _children(server.proc.pid)
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=30)
+        seconds = time.monotonic() - started
+    assert seconds < 10, f"stopped after {seconds:.1f} s"
+    assert not _alive(child)
+    stats = _stats(index)
+    last = stats["last_run"]
+    assert isinstance(last, dict) and last["interrupted"] is True, stats
+    kept = stats["images"]
+    assert isinstance(kept, int) and 0 < kept < 300
+    with serving(index, "--root", str(many_photos)) as server:
+        job = httpx.post(server.url + "/api/jobs", json={"root": 0}, timeout=30).json()
+        deadline = time.monotonic() + 600
+        while job["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = httpx.get(f"{server.url}/api/jobs/{job['id']}", timeout=30).json()
+    assert job["state"] == "done", job
+    assert job["report"]["unchanged"] == kept and job["report"]["indexed"] == 300 - kept
