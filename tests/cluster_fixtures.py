@@ -4,7 +4,8 @@
 starts one itself from Maven Central's jars (``tools/opensearch/node.py``), so
 ``make test`` works on a fresh machine. In CI (``CI=true``) a node that cannot
 be had is a failure, never a skip. Elasticsearch tests run when
-``PICFIND_TEST_ES_URL`` is set.
+``PICFIND_TEST_ES_URL`` is set. A node that is named but does not answer is a
+failure everywhere: it was asked for.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from ci_honesty import missing
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_SCRIPT = REPO / "tools" / "opensearch" / "node.py"
@@ -38,14 +40,23 @@ def node_module() -> ModuleType:
     return module
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def no_node(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"OpenSearch node required in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    missing(f"OpenSearch node: {reason}")
+
+
+def answering(url: str, variable: str) -> str:
+    """``url`` if a node answers there; a failure (never a skip) if it does not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            r.read()
+    except urllib.error.HTTPError:
+        pass  # it answers (a secured node says 401)
+    except OSError as exc:
+        pytest.fail(f"{variable}={url} does not answer: {exc}", pytrace=False)
+    return url
 
 
 def can_start_nodes() -> str | None:
@@ -63,7 +74,7 @@ def can_start_nodes() -> str | None:
 def opensearch_url() -> Iterator[str]:
     url = os.environ.get("PICFIND_TEST_OPENSEARCH_URL")
     if url:
-        yield url
+        yield answering(url, "PICFIND_TEST_OPENSEARCH_URL")
         return
     why = can_start_nodes()
     if why:
@@ -84,7 +95,7 @@ def es_url() -> str:
     url = os.environ.get("PICFIND_TEST_ES_URL")
     if not url:
         pytest.skip("PICFIND_TEST_ES_URL is not set (no Elasticsearch node here)")
-    return url
+    return answering(url, "PICFIND_TEST_ES_URL")
 
 
 @pytest.fixture
