@@ -345,6 +345,54 @@ def test_attack_weights_every_malformation_is_a_model_error(tmp_path: Path) -> N
     assert variants > 1000
 
 
+def _keras_file(path: Path, **dataset: object) -> Path:
+    """A Keras 2 legacy weights file with one layer ``dense`` and one kernel."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"dense"])
+        group = f.create_group("dense")
+        group.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+        group.create_dataset("dense/kernel:0", **dataset)
+    return path
+
+
+def test_attack_keras_dataset_of_unwritten_chunks(tmp_path: Path) -> None:
+    """A 3.6 KB .h5 whose kernel declares 2 GiB of never-written chunks was read into
+    2 GiB (23 s); refused now before reading."""
+    from picfind.kerasfile import read_keras_weights
+
+    bomb = _keras_file(
+        tmp_path / "bomb.h5", shape=(2**15, 2**14), dtype="f4", chunks=(1024, 1024), fillvalue=1
+    )
+    assert bomb.stat().st_size < 10_000
+    started = time.perf_counter()
+    with pytest.raises(ModelError, match="declares 2147483648 bytes and the file stores 0"):
+        read_keras_weights(bomb)
+    assert time.perf_counter() - started < 2
+    kernel = np.arange(12, dtype="f4").reshape(3, 4)
+    (layer,) = read_keras_weights(_keras_file(tmp_path / "ok.h5", data=kernel))
+    np.testing.assert_array_equal(layer.arrays[0], kernel)
+
+
+def test_attack_keras_malformed_file_is_a_model_error(tmp_path: Path) -> None:
+    """Whatever a malformed file raises (here weight names that are not UTF-8: a
+    UnicodeDecodeError escaped) is a ModelError."""
+    import h5py
+
+    from picfind.kerasfile import read_keras_weights
+
+    path = _keras_file(tmp_path / "odd.h5", data=np.zeros(3, dtype="f4"))
+    with h5py.File(path, "r+") as f:
+        f["dense"].attrs["weight_names"] = np.array([b"\xff\xfe kernel"])
+    with pytest.raises(ModelError):
+        read_keras_weights(path)
+    truncated = tmp_path / "cut.h5"
+    truncated.write_bytes(path.read_bytes()[:1500])
+    with pytest.raises(ModelError):
+        read_keras_weights(truncated)
+
+
 # --------------------------------------------------------------------------- the web server
 
 PICFIND = (sys.executable, "-m", "picfind")
