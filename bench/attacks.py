@@ -90,17 +90,10 @@ def attack_decodes(server: t.Server) -> Result:
 
 
 def attack_half_open(server: t.Server) -> Result:
-    socks = []
-    for i in range(1000):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-        if i % 2:
-            sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        socks.append(sock)
+    socks = t.half_open(server.port, 1000)
     time.sleep(10)
-    held = 0
+    held = sum(not t._closed(sock) for sock in socks)
     for sock in socks:
-        sock.setblocking(False)
-        held += not t._closed(sock)
         sock.close()
     return {"connections": 1000, "held_after_10_s": held}
 

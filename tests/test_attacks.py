@@ -743,16 +743,22 @@ def _closed(sock: socket.socket) -> bool:
         return False
 
 
-def test_attack_slow_headers_half_open_connections(server: Server) -> None:
-    """1,000 connections that never finish their headers were all still held after 10 s
-    (some trickling a byte a second, which reset uvicorn's keep-alive timer)."""
+def half_open(port: int, count: int) -> list[socket.socket]:
+    """Non-blocking connections that never finish their headers (half send none)."""
     socks = []
-    for i in range(1000):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    for i in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         if i % 2:
             sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         sock.setblocking(False)
         socks.append(sock)
+    return socks
+
+
+def test_attack_slow_headers_half_open_connections(server: Server) -> None:
+    """1,000 connections that never finish their headers were all still held after 10 s
+    (some trickling a byte a second, which reset uvicorn's keep-alive timer)."""
+    socks = half_open(server.port, 1000)
     opened = time.monotonic()
     try:
         # The server still answers meanwhile.
