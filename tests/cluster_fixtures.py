@@ -11,6 +11,7 @@ tests get the node ``tools/elasticsearch/node.py`` assembles from Maven
 Central's jars (or ``PICFIND_TEST_ES_CORE_URL``, one started already), which
 lacks the modules Maven Central does not serve (rank_features, painless), and
 the tests of the whole store on Elasticsearch (``es_url``) skip.
+A node that is named but does not answer is a failure everywhere: it was asked for.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from ci_honesty import missing
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_SCRIPT = REPO / "tools" / "opensearch" / "node.py"
@@ -45,14 +47,23 @@ def node_module(script: Path = NODE_SCRIPT) -> ModuleType:
     return module
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def no_node(reason: str, engine: str = "OpenSearch") -> None:
-    if in_ci():
-        pytest.fail(f"{engine} node required in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    missing(f"{engine} node: {reason}")
+
+
+def answering(url: str, variable: str) -> str:
+    """``url`` if a node answers there; a failure (never a skip) if it does not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            r.read()
+    except urllib.error.HTTPError:
+        pass  # it answers (a secured node says 401)
+    except OSError as exc:
+        pytest.fail(f"{variable}={url} does not answer: {exc}", pytrace=False)
+    return url
 
 
 def can_start_nodes(script: Path = NODE_SCRIPT, built: str = "knn") -> str | None:
@@ -70,7 +81,7 @@ def can_start_nodes(script: Path = NODE_SCRIPT, built: str = "knn") -> str | Non
 def opensearch_url() -> Iterator[str]:
     url = os.environ.get("PICFIND_TEST_OPENSEARCH_URL")
     if url:
-        yield url
+        yield answering(url, "PICFIND_TEST_OPENSEARCH_URL")
         return
     why = can_start_nodes()
     if why:
@@ -108,7 +119,7 @@ def es_url() -> str:
             "PICFIND_TEST_ES_URL is not set: the whole store needs a distribution's node "
             "(Maven Central serves no mapper-extras or lang-painless for 8.x/9.x)"
         )
-    return url
+    return answering(url, "PICFIND_TEST_ES_URL")
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +127,7 @@ def es_core_url() -> Iterator[str]:
     """An Elasticsearch node with at least the server and HTTP (see the module doc)."""
     url = os.environ.get("PICFIND_TEST_ES_URL") or os.environ.get("PICFIND_TEST_ES_CORE_URL")
     if url:
-        yield url
+        yield answering(url, "PICFIND_TEST_ES_URL or PICFIND_TEST_ES_CORE_URL")
         return
     why = can_start_nodes(ES_NODE_SCRIPT, "home")
     if why:

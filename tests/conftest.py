@@ -1,9 +1,15 @@
-"""Shared fixtures: the ../shared data, the model, and small real indexes."""
+"""Shared fixtures: the ../shared data, the model, and small real indexes.
+
+Without ../shared the tests that need it skip on a developer's machine and fail
+in CI (``CI=true``): the ``shared`` fixture, the ``shared_data`` marker and, for
+every other skip, the ``ci_honesty`` plugin.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +18,31 @@ import picfind
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["cluster_fixtures"]  # the OpenSearch node of the cluster tests
+# Skips that are failures in CI (first: the others use it); the OpenSearch node.
+pytest_plugins = ["ci_honesty", "cluster_fixtures"]
 
 
 def shared_dir() -> Path:
     return Path(os.environ.get("PICFIND_SHARED", REPO.parent / "shared"))
 
 
-@pytest.fixture(scope="session")
-def shared() -> Path:
+def _require_shared() -> Path:
+    from ci_honesty import missing  # a plugin: imported once pytest has registered it
+
     path = shared_dir()
     if not (path / "data").is_dir():
-        pytest.skip(f"shared data not found at {path} (set PICFIND_SHARED)")
+        missing(f"shared data not found at {path} (set PICFIND_SHARED)")
     return path
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("shared_data") is not None:
+        _require_shared()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return _require_shared()
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +71,7 @@ def small_index(small_photos: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def fresh_index(tmp_path: Path) -> picfind.Index:
+def fresh_index(tmp_path: Path) -> Iterator[picfind.Index]:
     idx = picfind.open_index(tmp_path / "index", create=True)
     yield idx
     idx.close()

@@ -140,8 +140,8 @@ def test_interrupted_index_keeps_what_was_committed(photos: Path, tmp_path: Path
         assert stats.returncode == 0, err
         data = json.loads(out)
         assert data["images"] == kept
-        if "last_run" in data:
-            assert data["last_run"]["interrupted"] is True
+        assert data["last_run"]["interrupted"] is True, data
+        assert data["last_run"]["indexed"] > 0, data
 
     finish(photos, index, expect_unchanged=kept)
 

@@ -21,6 +21,11 @@ Three layouts are understood:
 
 Only layers that have weights are returned, in model order, each as its
 arrays in the order Keras stored them (kernel, then bias).
+
+A dataset may declare far more bytes than the file stores (chunks never
+written read as the fill value: a 3.6 KB file held a 2 GiB "kernel"), so an
+array is read only if the file stores at least 1/``_MAX_INFLATION`` of it; and
+whatever h5py raises for a malformed file is a :class:`ModelError`.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ import numpy as np
 from picfind.errors import ModelError
 
 __all__ = ["KerasLayer", "keras_cache_dir", "read_keras_weights"]
+
+_MAX_INFLATION = 16
+"""Keras writes weights uncompressed; an array stored in far fewer bytes is a bomb."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ def _names_attr(group: Any, name: str) -> list[str] | None:
 
 
 def _array(group: Any, name: str, where: str) -> np.ndarray:
-    import h5py
+    import h5py  # type: ignore[import-untyped]
 
     try:
         node = group[name]
@@ -84,6 +92,12 @@ def _array(group: Any, name: str, where: str) -> np.ndarray:
         ) from None
     if not isinstance(node, h5py.Dataset):
         raise ModelError(f"malformed Keras weights: {where}/{name} is not an array")
+    stored = node.id.get_storage_size()
+    if node.nbytes > _MAX_INFLATION * max(stored, 64 * 1024):
+        raise ModelError(
+            f"malformed Keras weights: {where}/{name} declares {node.nbytes} bytes "
+            f"and the file stores {stored}"
+        )
     value = np.asarray(node[()])
     if value.dtype.kind != "f":
         raise ModelError(f"Keras weights {where}/{name} have dtype {value.dtype}, not float")
@@ -145,8 +159,12 @@ def read_keras_weights(path: str | os.PathLike[str]) -> list[KerasLayer]:
                 layers = _keras3(root)
             else:
                 raise ModelError(f"{path} is an HDF5 file but not Keras weights (no layer_names)")
+    except ModelError:
+        raise
     except OSError as e:  # not HDF5, truncated, unreadable
         raise ModelError(f"cannot read Keras weights {path}: {e}") from None
+    except Exception as e:  # KeyError, ValueError, TypeError, MemoryError… from a bad file
+        raise ModelError(f"malformed Keras weights {path}: {type(e).__name__}: {e}") from None
     if not layers:
         raise ModelError(f"{path} holds no layer weights")
     return layers

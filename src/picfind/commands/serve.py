@@ -46,11 +46,10 @@ def serve(
 ) -> None:
     """A local web page and REST API: search by words or by a photo (http://127.0.0.1:8000)."""
     try:
-        import uvicorn
-
         from picfind import api
         from picfind.web import Settings, create_app
         from picfind.web.security import is_loopback
+        from picfind.web.server import run
     except ImportError as exc:
         raise UsageError(
             f"picfind serve needs the web extra: pip install 'picfind[web]' ({exc})"
@@ -72,4 +71,4 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={quote(token)}" if token else "")
     click.echo(f"picfind: serving {index} at {address} (Ctrl-C to stop)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    run(app, host, port)

@@ -32,7 +32,7 @@ from picfind.errors import (
 )
 from picfind.web.jobs import JobBusyError, Jobs
 from picfind.web.security import Guard
-from picfind.web.service import ChangedFileError, EmptyIndexError, Service
+from picfind.web.service import BusyError, ChangedFileError, EmptyIndexError, Service
 from picfind.web.thumbs import Thumbnails
 
 HERE = Path(__file__).parent
@@ -72,6 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None if _swagger_assets() else "/docs",
         redoc_url=None,
     )
+    # A slash redirect would name the Host header's site; every address is exact instead.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.service = service
     app.state.thumbs = Thumbnails(Path(settings.index_dir).expanduser() / "thumbs")
@@ -117,8 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
-    app.state.jobs.wait(timeout=5)
-    app.state.service.index.close()
+    app.state.jobs.stop()  # a running job is interrupted, then killed: never waited for
+    app.state.service.close()
 
 
 def error_body(exc: Exception) -> tuple[int, dict[str, object]]:
@@ -137,6 +139,8 @@ def error_body(exc: Exception) -> tuple[int, dict[str, object]]:
         return 409, {"error": str(exc), "code": "empty_index"}
     if isinstance(exc, JobBusyError):
         return 409, {"error": str(exc), "code": "job_running"}
+    if isinstance(exc, BusyError):
+        return 503, {"error": str(exc), "code": "busy"}
     if isinstance(exc, ChangedFileError):
         return 404, {"error": str(exc), "code": "file_unavailable"}
     if isinstance(exc, NotFoundError):
@@ -173,6 +177,19 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, or the machine failing (disk, memory): the traceback goes to the
+        # server's log (uvicorn logs the exception after this answer), the client
+        # gets JSON like every other error, without the server's paths or details.
+        return JSONResponse(
+            {
+                "error": f"internal error ({type(exc).__name__}); see the server's log",
+                "code": "internal_error",
+            },
+            status_code=500,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
@@ -186,7 +203,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _swagger_assets() -> Path | None:
     """Swagger UI's files from the ``fastapi-offline`` package: the machine may be offline."""
     try:
-        import fastapi_offline  # type: ignore[import-untyped]
+        import fastapi_offline  # type: ignore[import-untyped, unused-ignore]
     except ImportError:  # FastAPI's own /docs then loads Swagger UI from a CDN
         return None
     folder = Path(fastapi_offline.__file__).parent / "static"

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from picfind.errors import PicfindError, UnknownConceptError
 from picfind.records import SearchResults
 from picfind.search import MODES
+from picfind.web.app import error_body
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
 
@@ -48,12 +49,15 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _page(title: str, body: str, service: Service, jobs: Jobs, q: str = "") -> HTMLResponse:
+def _page(
+    title: str, body: str, service: Service, jobs: Jobs, q: str = "", status: int = 200
+) -> HTMLResponse:
     text = _template("layout.html").substitute(
         title=e(title), q=e(q), body=body, stats=_stats_html(service, jobs)
     )
     return HTMLResponse(
         text,
+        status_code=status,
         headers={
             "Content-Security-Policy": CSP,
             "X-Content-Type-Options": "nosniff",
@@ -79,7 +83,7 @@ def home(
             found = service.search_words(q, size, offset)
             results = results_html(found, {"q": q}, offset, size, f"for {found.query or q}")
         elif similar:
-            found = service.search_similar(similar, mode, size, offset)  # type: ignore[arg-type]
+            found = service.search_similar(similar, mode, size, offset)
             params = {"similar": similar, "mode": mode}
             results = results_html(found, params, offset, size, "like this image", similar)
         elif service.image_count() == 0:
@@ -108,7 +112,8 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
         meta = service.metadata(image_id)
     except PicfindError as exc:
         body = f'<main id="main" tabindex="-1">{_exception_html(exc)}</main>'
-        return _page("Not found – picfind", body, service, jobs)
+        status, _ = error_body(exc)  # the status the API gives: 404 for an unknown id
+        return _page("Not found – picfind", body, service, jobs, status=status)
     labels = meta["labels"]
     assert isinstance(labels, list)
     rows = "".join(

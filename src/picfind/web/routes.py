@@ -27,9 +27,11 @@ MAX_LIMIT = 200
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": schemas.ErrorOut, "description": "unknown word (with suggestions), bad query"},
     404: {"model": schemas.ErrorOut, "description": "no such image id, or its file is gone"},
+    408: {"model": schemas.ErrorOut, "description": "the request body came too slowly"},
     409: {"model": schemas.ErrorOut, "description": "the index is empty"},
-    413: {"model": schemas.ErrorOut, "description": "upload too large (bytes or pixels)"},
+    413: {"model": schemas.ErrorOut, "description": "upload too large (bytes, pixels or a side)"},
     422: {"model": schemas.ErrorOut, "description": "unreadable upload, invalid parameters"},
+    503: {"model": schemas.ErrorOut, "description": "too many uploads waiting to be decoded"},
 }
 CACHE = "private, max-age=3600"
 
@@ -62,10 +64,10 @@ async def search_upload(
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
 ) -> dict[str, object]:
     """Search by an uploaded image (more like this); nothing is stored."""
-    data = await file.read()
     name = os.path.basename(file.filename or "upload")
+    # The spooled file, not its bytes: they are read when a decode slot is free.
     results = await run_in_threadpool(
-        _service(request).search_upload, data, name, mode, limit, offset
+        _service(request).search_upload, file.file, name, mode, limit, offset
     )
     return results.to_json()
 

@@ -7,7 +7,7 @@ are ``picfind stats --json``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LabelOut(BaseModel):
@@ -66,6 +66,9 @@ class RootsOut(BaseModel):
 
 
 class JobIn(BaseModel):
+    # Strict: ``true`` is not root 1 and ``"0"`` is not 0; unknown fields are refused.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     root: int = Field(0, description="the number of a configured root (GET /api/roots)")
 
 
