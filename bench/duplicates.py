@@ -38,7 +38,14 @@ from picfind.duplicates import (
     find_duplicates,
     rotated_embeddings,
 )
-from picfind.stored import StoredSet, read_index
+from picfind.store.base import Table as StoredSet
+
+
+def read_index(folder: Path, classes: bool = False) -> StoredSet:
+    """Every row of an embedded index with its features, read through the store."""
+    with picfind.open_index(folder, read_only=True) as idx:
+        return StoredSet.of(idx.store.rows(features=True))
+
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))
@@ -181,7 +188,8 @@ def mixed_images(tmp: Path) -> dict[str, object]:
     data = read_index(tmp / "mixed", classes=False)
     names = [os.path.basename(p) for p in data.paths]
     sims = data.embeddings @ data.embeddings.T
-    groups = duplicates_in_index(tmp / "mixed")
+    with picfind.open_index(tmp / "mixed", read_only=True) as idx:
+        groups = duplicates_in_index(idx.store)
     return {
         "cosine": {
             a: dict(zip(names, map(float, row), strict=True))

@@ -47,3 +47,15 @@ def digest(folder: Path) -> dict[str, str]:
         if p.is_file() and not p.name.startswith("picfind.db")
     }
     return {"picfind.db rows": hashlib.sha256(dump.encode()).hexdigest(), **files}
+
+
+def features_of(store, image_id):
+    """The stored features of one id (None when the store does not hold it)."""
+    row = next(store.rows(ids=[image_id], features=True), None)
+    return row.features if row is not None else None
+
+
+def id_at(store, path):
+    """The id of the row at a path (None when there is none)."""
+    row = next(store.rows(paths=[str(path)]), None)
+    return row.id if row is not None else None

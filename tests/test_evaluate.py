@@ -15,7 +15,7 @@ import picfind
 from picfind import evaluate
 from picfind.errors import UsageError
 from picfind.evaluate import WordQuery
-from picfind.stored import read_index
+from picfind.store.base import Table
 
 # --- metrics, by hand ------------------------------------------------------------------
 
@@ -111,37 +111,59 @@ def test_word_query_parsing() -> None:
             WordQuery.parse(bad)
 
 
-# --- the store's semantics, reproduced -----------------------------------------------------
+# --- what eval measures is what the store answers ------------------------------------------
+
+
+def _labels(paths: list[str]) -> list[str]:
+    return [Path(p).name.split(".")[0] for p in paths]
 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
-def test_scores_match_search_by_image(small_index: Path, mode: str) -> None:
-    data = read_index(small_index)
-    assert data.classes is not None
-    score = evaluate.scorers(data.embeddings, data.classes)[mode]
-    row = {image_id: i for i, image_id in enumerate(data.ids)}
+def test_eval_by_image_measures_the_stores_own_answers(
+    small_index: Path, small_photos: Path, mode: str
+) -> None:
+    asked = [0, 17, 41, 79]
     with picfind.open_index(small_index) as idx:
-        for q in (0, 17, 41, 79):
-            results = idx.search_image(data.ids[q], mode=mode, limit=10).results
-            s = score(np.array([q]))[0]
-            s[q] = -np.inf
-            best = np.sort(s)[::-1][:10]
-            assert [r.score for r in results] == pytest.approx(best.tolist(), abs=2e-4)
-            for r in results:
-                assert s[row[r.id]] == pytest.approx(r.score, abs=2e-4)
+        table = Table.of(idx.store.rows(under=str(small_photos), features=True))
+        labels = _labels(table.paths)
+        summary, lonely = evaluate.store_leave_one_out(
+            idx.store, table, labels, mode, str(small_photos), k=10, queries=asked
+        )
+        # By hand, from what a user gets: the first page of search by image, and the
+        # whole ranking for average precision.
+        label_of = dict(zip(table.ids, labels, strict=True))
+        precisions, aps = [], []
+        for q in asked:
+            page = idx.search_image(table.ids[q], mode=mode, limit=10).results
+            whole = idx.search_image(table.ids[q], mode=mode, limit=1000).results
+            assert [r.score for r in whole[:10]] == pytest.approx([r.score for r in page], abs=2e-4)
+            relevant = labels.count(labels[q]) - 1
+            precisions.append(sum(label_of[r.id] == labels[q] for r in page) / 10)
+            hits = np.array([label_of[r.id] == labels[q] for r in whole])
+            aps.append(evaluate.average_precision(hits, relevant))
+    assert lonely == 0 and summary.queries == len(asked)
+    assert summary.precision_at_k == pytest.approx(np.mean(precisions))
+    assert summary.map == pytest.approx(np.mean(aps))
 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("words", ["dog", "cat", "tabby", "dog -beagle"])
-def test_keyword_ranking_matches_search_by_words(small_index: Path, words: str) -> None:
-    data = read_index(small_index)
-    assert data.classes is not None
-    order = evaluate.keyword_ranking(WordQuery(words, ("x",)), data.classes)
+def test_eval_by_words_measures_search_by_words(
+    small_index: Path, small_photos: Path, words: str
+) -> None:
     with picfind.open_index(small_index) as idx:
+        result = evaluate.evaluate_index(
+            idx.store, small_photos, pattern=re.compile(r"^([a-z]+)\."), modes=(),
+            queries=[WordQuery(words, ("dog",))],
+        )  # fmt: skip
         results = idx.search_words(words, limit=1000)
-    assert results.total == order.size
-    assert [data.ids[i] for i in order] == [r.id for r in results.results]
+        table = Table.of(idx.store.rows(under=str(small_photos), features=True))
+    (w,) = result.words
+    assert w.matched == results.total
+    label_of = dict(zip(table.ids, _labels(table.paths), strict=True))
+    hits = np.array([label_of[r.id] == "dog" for r in results.results])
+    assert w.ap == pytest.approx(evaluate.average_precision(hits, 40))
 
 
 # --- the command ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import features_of, id_at
 
 import picfind
 from picfind import imaging
@@ -24,7 +25,7 @@ def photos(small_photos: Path, tmp_path: Path) -> Path:
 
 
 def paths(idx: picfind.Index) -> set[str]:
-    return {f.path for f in idx.store.iter_files()}
+    return {f.path for f in idx.store.rows()}
 
 
 def test_rerun_processes_nothing_and_does_not_load_the_model(
@@ -42,7 +43,7 @@ def test_rerun_processes_nothing_and_does_not_load_the_model(
 def test_modified_moved_copied_deleted(photos: Path, fresh_index: picfind.Index) -> None:
     fresh_index.add([photos])
     names = sorted(os.listdir(photos))
-    ids = {f.path: f.id for f in fresh_index.store.iter_files()}
+    ids = {f.path: f.id for f in fresh_index.store.rows()}
     # modified: another photo's bytes under the same name
     modified = photos / names[0]
     old_id = ids[str(modified)]
@@ -77,13 +78,13 @@ def test_modified_moved_copied_deleted(photos: Path, fresh_index: picfind.Index)
     assert report.indexed == 2  # the copy and the modified file
     assert report.unchanged == 20 - 4 + 1 - 0  # 16 untouched + the touched one
     assert calls == []  # every change was recognised by content: no inference
-    now = {f.path: f.id for f in fresh_index.store.iter_files()}
+    now = {f.path: f.id for f in fresh_index.store.rows()}
     assert now[str(moved_to)] == moved_id
     assert now[str(modified)] == old_id
     assert str(deleted) not in now and str(moved_from) not in now
     assert len(now) == 20
-    f_copy = fresh_index.store.features(now[str(copy)])
-    f_orig = fresh_index.store.features(now[str(photos / names[2])])
+    f_copy = features_of(fresh_index.store, now[str(copy)])
+    f_orig = features_of(fresh_index.store, now[str(photos / names[2])])
     assert f_copy is not None and f_orig is not None
     np.testing.assert_array_equal(f_copy.embedding, f_orig.embedding)
 
@@ -91,12 +92,12 @@ def test_modified_moved_copied_deleted(photos: Path, fresh_index: picfind.Index)
 def test_changed_content_is_inferred_again(photos: Path, fresh_index: picfind.Index) -> None:
     fresh_index.add([photos])
     target = photos / "cat.0.jpg"
-    before = fresh_index.store.features(fresh_index.store.find_id(str(target)))
+    before = features_of(fresh_index.store, id_at(fresh_index.store, target))
     im = imaging.open_image(target).transpose(imaging.Image.Transpose.FLIP_LEFT_RIGHT)
     im.save(target, quality=80)
     report = fresh_index.add([photos])
     assert (report.indexed, report.unchanged) == (1, 19)
-    after = fresh_index.store.features(fresh_index.store.find_id(str(target)))
+    after = features_of(fresh_index.store, id_at(fresh_index.store, target))
     assert before is not None and after is not None
     assert not np.array_equal(before.embedding, after.embedding)
     assert float(before.embedding @ after.embedding) > 0.8  # the same photo, flipped

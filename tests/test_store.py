@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from picfind.errors import NotFoundError, StoreError
+from picfind.matchers import WordsQuery
 from picfind.records import Features, ImageRecord
 from picfind.scoring import (
     NUM_CLASSES,
@@ -24,7 +25,6 @@ from picfind.store.base import (
     EmbeddingQuery,
     Filter,
     HybridQuery,
-    KeywordQuery,
 )
 from picfind.store.embedded import EmbeddedStore
 
@@ -131,7 +131,7 @@ def test_keyword_query_matches_brute_force(tmp_path: Path, layout: str) -> None:
     xi = truncated(probs)
     pos = (tuple(range(0, 70)),)
     neg = (tuple(range(70, 75)),)
-    total, hits = store.search(KeywordQuery(pos, neg), 20)
+    total, hits = store.search(WordsQuery.of_classes(pos, neg), 20)
     scores, match = keyword_scores([xi @ indicator(pos[0])], [xi @ indicator(neg[0])])
     assert total == int(match.sum())
     ranked = [i for i in np.argsort(-scores, kind="stable") if match[i]][:20]
@@ -224,9 +224,9 @@ def test_replacing_a_path_keeps_one_row_and_its_id(tmp_path: Path) -> None:
     )
     store.write(add=[changed])
     assert store.stats().images == 1
-    f = store.get_file(first.path)
+    f = next(store.rows(paths=[first.path]), None)
     assert f is not None and f.content_hash == "otherhash" and f.id == first.id
-    feats = store.features(first.id)
+    feats = next(store.rows(ids=[first.id], features=True)).features
     assert feats is not None
     np.testing.assert_allclose(feats.embedding, emb[1], atol=1e-3)
     store.close()

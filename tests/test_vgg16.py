@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from helpers import features_of, id_at
 from PIL import Image
 
 import picfind
@@ -499,7 +500,7 @@ def test_index_and_search_with_vgg16(
     assert cli.run(["search", "--image", str(outside), "--index", index, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 6
     with picfind.open_index(index) as idx:
-        feats = idx.store.features(idx.store.find_id(query))
+        feats = features_of(idx.store, id_at(idx.store, query))
         assert feats is not None and feats.embedding.shape == (512,)
         assert abs(float(np.linalg.norm(feats.embedding)) - 1) < 1e-2
     # the index belongs to vgg16: another model is a clear error, not mixed vectors

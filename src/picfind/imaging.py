@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageFile, features
+from PIL import Image, ImageFile, UnidentifiedImageError, features
 
 from picfind.errors import ImageError
 
 try:  # optional extra: picfind[heif]
-    import pillow_heif  # type: ignore[import-not-found]
+    import pillow_heif
 except ImportError:  # pragma: no cover - depends on the environment
     HEIF_SUPPORTED = False
 else:  # pragma: no cover - depends on the environment
@@ -231,8 +231,8 @@ def _opened(
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
             raise ImageError(label, "empty file")
-        with io.BytesIO(source) as fp:
-            yield _identify_checked(fp, label, max_pixels)
+        with io.BytesIO(source) as buffer:
+            yield _identify_checked(buffer, label, max_pixels)
         return
     try:
         fp = open(source, "rb")  # noqa: SIM115 - closed below, after decoding
@@ -322,7 +322,7 @@ def _reasons(label: str) -> Iterator[None]:
 def _reason_for(e: BaseException) -> str:
     if isinstance(e, OSError) and e.errno is not None:
         return _os_reason(e, None)  # the file system failed, not the image
-    if isinstance(e, Image.UnidentifiedImageError):
+    if isinstance(e, UnidentifiedImageError):
         return "not an image"
     message = str(e).lower()
     if isinstance(e, Image.DecompressionBombError | Image.DecompressionBombWarning):
@@ -414,7 +414,8 @@ def _scale_16bit(values: np.ndarray) -> np.ndarray:
     if values.size and int(values.max()) <= 255 and int(values.min()) >= 0:
         return values.astype(np.uint8)
     wide = np.clip(values, 0, 65535).astype(np.uint32)  # 65535 * 255 fits in 32 bits
-    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    scaled: np.ndarray = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    return scaled
 
 
 def _scale_float(values: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,7 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 class Vocabulary:
     """Classes, concepts and the term index; build with :meth:`load` (cached)."""
 
-    def __init__(self, document: dict) -> None:
+    def __init__(self, document: dict[str, Any]) -> None:
         self.classes: list[ClassInfo] = [
             ClassInfo(int(i), wnid, name, tuple(lemmas))
             for i, wnid, name, lemmas in document["classes"]
@@ -166,7 +167,7 @@ class Vocabulary:
             for form, bases in document["exceptions"].items()
         }
 
-    def _build_index(self, raw: dict[str, dict]) -> None:
+    def _build_index(self, raw: dict[str, dict[str, Any]]) -> None:
         """Key → concepts (sense order), display text per key, and phrase prefixes."""
         ranked: dict[str, list[tuple[int, str]]] = {}
         display: dict[str, tuple[int, str]] = {}

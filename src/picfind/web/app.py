@@ -23,16 +23,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from picfind import api, imaging
 from picfind.errors import (
+    ChangedFileError,
+    EmptyIndexError,
     ImageError,
+    JobBusyError,
     NotFoundError,
     PicfindError,
     QuerySyntaxError,
     UnknownConceptError,
     UsageError,
 )
-from picfind.web.jobs import JobBusyError, Jobs
+from picfind.web.jobs import Jobs
 from picfind.web.security import Guard
-from picfind.web.service import ChangedFileError, EmptyIndexError, Service
+from picfind.web.service import Service
 from picfind.web.thumbs import Thumbnails
 
 HERE = Path(__file__).parent
@@ -186,7 +189,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _swagger_assets() -> Path | None:
     """Swagger UI's files from the ``fastapi-offline`` package: the machine may be offline."""
     try:
-        import fastapi_offline  # type: ignore[import-untyped]
+        import fastapi_offline
     except ImportError:  # FastAPI's own /docs then loads Swagger UI from a CDN
         return None
     folder = Path(fastapi_offline.__file__).parent / "static"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from picfind import api
-from picfind.errors import PicfindError, UsageError
-from picfind.indexer import Progress
+from picfind.errors import JobBusyError, PicfindError, UsageError
+from picfind.records import Progress
 
 KEEP_FINISHED = 20
 """Finished jobs remembered for ``GET /api/jobs``."""
@@ -59,10 +59,6 @@ class Job:
             "report": self.report,
             "error": self.error,
         }
-
-
-class JobBusyError(UsageError):
-    """A job is already running on this index."""
 
 
 class Jobs:

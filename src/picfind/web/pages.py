@@ -79,7 +79,7 @@ def home(
             found = service.search_words(q, size, offset)
             results = results_html(found, {"q": q}, offset, size, f"for {found.query or q}")
         elif similar:
-            found = service.search_similar(similar, mode, size, offset)  # type: ignore[arg-type]
+            found = service.search_similar(similar, mode, size, offset)
             params = {"similar": similar, "mode": mode}
             results = results_html(found, params, offset, size, "like this image", similar)
         elif service.image_count() == 0:

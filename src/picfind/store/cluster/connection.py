@@ -3,21 +3,21 @@
 The endpoint says what it is (``GET /`` → ``version.distribution``): OpenSearch
 gets ``opensearch-py``, Elasticsearch 8/9 the ``elasticsearch`` client. Errors a
 user can fix (wrong URL, refused connection, wrong credentials, a bad CA file)
-become ``ClusterConnectionError``, a ``UsageError``: one line, exit 2.
+become ``ClusterConnectionError`` (``picfind.errors``), a ``UsageError``: one line,
+exit 2; everything else a ``StoreError``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from picfind.errors import StoreError, UsageError
+from picfind.errors import ClusterConnectionError, StoreError, UsageError
 
-
-class ClusterConnectionError(UsageError):
-    """The endpoint cannot be reached or refuses us (URL, credentials, TLS)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ClusterOptions:
     def from_env(cls, **overrides: Any) -> ClusterOptions:
         """Options from ``PICFIND_USER``, ``PICFIND_PASSWORD``, ``PICFIND_API_KEY``,
         ``PICFIND_CA_FILE``, ``PICFIND_CLUSTER_INDEX``; ``overrides`` that are not None win."""
-        env = {
+        env: dict[str, Any] = {
             "user": os.environ.get("PICFIND_USER"),
             "password": os.environ.get("PICFIND_PASSWORD"),
             "api_key": os.environ.get("PICFIND_API_KEY"),
@@ -117,7 +117,7 @@ def _elasticsearch(url: str, opts: ClusterOptions, major: int) -> Any:
     try:
         import elasticsearch
 
-        client_major = int(elasticsearch.__versionstr__.split(".")[0])
+        client_major = int(getattr(elasticsearch, "__versionstr__", "").split(".")[0])
     except (AttributeError, ValueError):
         client_major = major
     if major and client_major > major:
@@ -158,7 +158,7 @@ def connect(url: str, opts: ClusterOptions) -> Engine:
     return Engine(es, "elasticsearch", number, url)
 
 
-def guard(call: Any, url: str, *, opening: bool = False) -> Any:
+def guard(call: Callable[[], T], url: str, *, opening: bool = False) -> T:
     """Run one request; turn transport failures into picfind's errors.
 
     While opening, every failure is the user's to fix (exit 2); later, an
@@ -173,7 +173,7 @@ def guard(call: Any, url: str, *, opening: bool = False) -> Any:
 def translate(exc: Exception, url: str, *, opening: bool = False) -> Exception:
     """The picfind error for a client exception (of either client library)."""
     name = type(exc).__name__
-    status = _status(exc)
+    status = status_of(exc)
     text = _reason(exc)
     if isinstance(exc, UsageError | StoreError):
         return exc
@@ -193,7 +193,8 @@ def translate(exc: Exception, url: str, *, opening: bool = False) -> Exception:
     return StoreError(f"{url}: {text}")
 
 
-def _status(exc: Exception) -> int | None:
+def status_of(exc: Exception) -> int | None:
+    """The HTTP status of a client exception (either client library), if it has one."""
     for attr in ("status_code", "status"):
         value = getattr(exc, attr, None)
         if isinstance(value, int):
@@ -201,6 +202,12 @@ def _status(exc: Exception) -> int | None:
     meta = getattr(exc, "meta", None)
     value = getattr(meta, "status", None)
     return value if isinstance(value, int) else None
+
+
+def plain(resp: Any) -> Any:
+    """elasticsearch-py wraps bodies (``ObjectApiResponse``/``HeadApiResponse``); unwrap."""
+    body = getattr(resp, "body", resp)
+    return bool(body) if type(resp).__name__ == "HeadApiResponse" else body
 
 
 def _reason(exc: Exception) -> str:
