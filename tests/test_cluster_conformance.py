@@ -19,6 +19,7 @@ from helpers import features_of, id_at
 
 import picfind
 from picfind.cli import run
+from picfind.matchers import Clause, ConceptMatch, WordsQuery
 from picfind.query import parse_query
 from picfind.records import Features
 from picfind.search import image_query, keyword_query
@@ -250,3 +251,34 @@ def test_paper_layout_matches(both, opensearch_url: str, index_name: str) -> Non
             paper.search(image_query(f, "embedding"), 10)
     finally:
         paper.close()
+
+
+def test_a_clause_of_several_matchers_agrees(both) -> None:
+    """The matcher seam: a clause matches when any matcher does and scores the best of
+    them; both stores dispatch the same way (here two concept matchers in one clause,
+    and a negated one)."""
+    embedded, cluster = both
+    vocab = Vocabulary.load()
+    dog = tuple(int(i) for i in vocab.classes_for("dog"))
+    cat = tuple(int(i) for i in vocab.classes_for("cat"))
+    tabby = tuple(int(i) for i in vocab.classes_for("tabby"))
+    query = WordsQuery(
+        (
+            Clause((ConceptMatch(dog), ConceptMatch(cat))),
+            Clause((ConceptMatch(tabby),), negated=True),
+        )
+    )
+    ta, a = embedded.store.search(query, 20)
+    tb, b = cluster.store.search(query, 20)
+    assert ta == tb and ta > 0
+    assert [h.id for h in a][:10] == [h.id for h in b][:10]
+    for x, y in zip(a, b, strict=False):
+        if x.id == y.id:
+            assert x.score == pytest.approx(y.score, rel=1e-4, abs=1e-6)
+    # each score is the best matcher's mass (not the sum over the clause's classes)
+    for hit in a[:5]:
+        f = features_of(embedded.store, hit.id)
+        dense = np.zeros(1000)
+        dense[f.classes.ids.astype(int)] = f.classes.probs
+        best = max(dense[list(dog)].sum(), dense[list(cat)].sum())
+        assert hit.score == pytest.approx(best, rel=1e-5)

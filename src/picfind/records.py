@@ -29,8 +29,11 @@ class Features:
     embedding: npt.NDArray[np.float32]  # (D,), unit norm
 
     def finite(self) -> bool:
-        """Whether every number is finite: NaN or infinity never enter a store."""
-        return bool(np.isfinite(self.embedding).all() and np.isfinite(self.classes.probs).all())
+        """Whether every number is finite as a store keeps it (the embedding in float16):
+        NaN or infinity never enter a store."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            stored = np.asarray(self.embedding, dtype=np.float16)
+        return bool(np.isfinite(stored).all() and np.isfinite(self.classes.probs).all())
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ How to add a stage (docs/architecture.md has the longer version):
    ``item.fields`` (or ``item.skip(reason)`` for a file it cannot handle).
 2. Add the fields it writes to ``records.Fields`` and ``records.ImageRecord``,
    and their columns to each store (``store/schema.py`` migration, the cluster
-   mapping, and each store's ``UPDATABLE`` list).
+   mapping, and ``store.codec.UPDATABLE_FIELDS`` if a pass may update them).
 3. A cheap stage that every run should run inline: add it to
    :func:`inline_stages`. It then also runs alone over rows already indexed,
    without the model: ``Index.run_pass(paths, [YourStage()])`` (a header-only

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError
-from picfind.records import ImageRecord, SparseClasses
+from picfind.records import Fields, ImageRecord, SparseClasses
 from picfind.scoring import NUM_CLASSES, ConceptColumns
 from picfind.vocabulary import Vocabulary
 
@@ -159,6 +159,20 @@ def concept_columns() -> ConceptColumns:
     """The broad WordNet concepts (≥ 8 classes) whose masses both stores precompute."""
     vocab = Vocabulary.load()
     return ConceptColumns.from_concepts({w: c.classes for w, c in vocab.concepts.items()})
+
+
+UPDATABLE_FIELDS = ("format", "width", "height")
+"""Fields a stage may write on a stored row (a new signal adds its own, and its columns)."""
+
+
+def updated_fields(fields: Fields) -> dict[str, object]:
+    """What an update writes: the fields set, which must be updatable (features never are:
+    they change only with new content, which is a new row)."""
+    written = fields.written()
+    unknown = set(written) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)} of a stored row")
+    return written
 
 
 def refuse_non_finite(records: Iterable[ImageRecord]) -> None:

@@ -35,6 +35,7 @@ from picfind.store.codec import (
     encode_path,
     refuse_non_finite,
     under_prefix,
+    updated_fields,
 )
 from picfind.store.ranking import score_segment
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
@@ -43,8 +44,6 @@ __all__ = ["DB_NAME", "EmbeddedStore"]
 
 _FILE_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format"
 _FEATURE_COLUMNS = ", class_ids, class_probs, embedding"
-_UPDATABLE = ("format", "width", "height")
-"""Fields a stage may write on a stored row (a new signal adds its columns here)."""
 _CHUNK = 500
 """Values per ``IN (…)`` list: far below SQLite's variable limit."""
 
@@ -176,10 +175,7 @@ class EmbeddedStore:
                     (t.size, t.mtime_ns, t.id),
                 )
             for u in update:
-                written = u.fields.written()
-                unknown = set(written) - set(_UPDATABLE)
-                if unknown:
-                    raise ValueError(f"cannot update {sorted(unknown)} of a stored row")
+                written = updated_fields(u.fields)
                 if written:
                     sets = ", ".join(f"{name} = ?" for name in written)
                     conn.execute(

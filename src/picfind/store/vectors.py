@@ -307,6 +307,11 @@ def _write_projection(folder: Path, n: int, dim: int) -> None:
     rng = np.random.default_rng(0)
     sample_idx = np.sort(rng.choice(n, size=min(n, PCA_SAMPLE), replace=False))
     sample = np.asarray(emb[sample_idx], dtype=np.float64)
+    # A row that is not finite (stored by an older picfind) must not poison the fit: it
+    # projects to NaN itself and is masked out of every search, the others stay exact.
+    sample = sample[np.isfinite(sample).all(axis=1)]
+    if sample.shape[0] == 0:
+        sample = np.zeros((1, dim))
     mean = sample.mean(axis=0)
     centred = sample - mean
     cov = centred.T @ centred / max(1, sample.shape[0] - 1)

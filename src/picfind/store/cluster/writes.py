@@ -21,13 +21,11 @@ from picfind.store.base import Move, Touch, Update
 from picfind.store.cluster.connection import translate
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import document
-from picfind.store.codec import encode_path, refuse_non_finite
+from picfind.store.codec import encode_path, refuse_non_finite, updated_fields
 
 BULK_CHUNK = 500
 BULK_BYTES = 8 * 1024 * 1024
 RETRY_ROUNDS = 3
-UPDATABLE = ("format", "width", "height")
-"""Fields a stage may write on a stored document (a new signal adds its own)."""
 
 Action = dict[str, Any]
 
@@ -73,10 +71,7 @@ class Writer:
         for t in touch:
             actions.append(_partial(index, t.id, {"size": t.size, "mtime_ns": t.mtime_ns}))
         for u in update:
-            written = u.fields.written()
-            unknown = set(written) - set(UPDATABLE)
-            if unknown:
-                raise ValueError(f"cannot update {sorted(unknown)} of a stored document")
+            written = updated_fields(u.fields)
             if written:
                 actions.append(_partial(index, u.id, written))
         now_ms = int(time.time() * 1000)
