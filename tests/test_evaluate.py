@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import picfind
 from picfind import evaluate
 from picfind.errors import UsageError
 from picfind.evaluate import WordQuery
+from picfind.store import vectors
 from picfind.store.base import Table
 
 # --- metrics, by hand ------------------------------------------------------------------
@@ -238,3 +240,48 @@ def test_eval_usage_errors(
         code, out, err = run(capsys, *args)
         assert code == 2, (args, err)
         assert fragment in err and out == "" and "Traceback" not in err
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_eval_through_the_store_above_the_pca_threshold(
+    shared: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """8,202 real photos (the shared sets, mirrored, cropped, colour-shifted) put the
+    embedded store on its projected path (candidates from 128-d PCA, re-scored exactly).
+    Eval measures exactly what search answers there, and the store's embedding top 10
+    is compared with brute force over the same stored vectors (docs/evaluation.md)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import augment
+
+    tmp = tmp_path_factory.mktemp("above-pca")
+    folder = tmp / "augmented"
+    n = augment.write_set(shared, folder)
+    assert n > vectors.EXACT_LIMIT
+    asked = np.linspace(0, n - 1, 40).round().astype(int).tolist()
+    with picfind.open_index(tmp / "index", create=True) as idx:
+        assert idx.add([folder], batch_size=64).indexed == n
+        main = vectors.load_main(tmp / "index" / "cache")
+        assert main is not None and main.approximate and main.n == n
+        result = evaluate.evaluate_index(
+            idx.store, folder, modes=("embedding", "hybrid"), k=10, sample=len(asked)
+        )
+        table = Table.of(idx.store.rows(under=str(folder), features=True))
+        labels = [Path(p).parent.name for p in table.paths]
+        label_of = dict(zip(table.ids, labels, strict=True))
+        recalls = []
+        for mode in ("embedding", "hybrid"):
+            precisions = []
+            for q in asked:
+                page = idx.search_image(table.ids[q], mode=mode, limit=10, under=folder).results
+                precisions.append(np.mean([label_of[r.id] == labels[q] for r in page]))
+                if mode == "embedding":
+                    exact = table.embeddings @ table.embeddings[q]
+                    exact[q] = -np.inf
+                    truth = {table.ids[i] for i in np.argsort(-exact, kind="stable")[:10]}
+                    recalls.append(len(truth & {r.id for r in page}) / 10)
+            summary = result.by_image[mode]
+            assert summary.queries == len(asked)
+            assert summary.precision_at_k == pytest.approx(np.mean(precisions)), mode
+    assert result.images == n and 0.5 < result.by_image["embedding"].precision_at_k <= 1
+    assert np.mean(recalls) >= 0.95, recalls

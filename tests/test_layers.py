@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "picfind"
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("records",),
-    ("matchers", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
+    ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
     ("query", "walk", "reading", "imaging", "effnet", "vgg", "models"),
     ("store", "store.*"),
     ("pipeline",),

@@ -29,6 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from picfind.errors import UsageError
+from picfind.metrics import (
+    RECALL_LEVELS,
+    Summary,
+    average_precision,
+    interpolated_curve,
+    precision_recall_at,
+    summarise,
+)
 from picfind.models import Model
 from picfind.pipeline import Item, Pipeline, Source
 from picfind.query import parse_query
@@ -39,13 +47,10 @@ from picfind.stages.model import load_model
 from picfind.store.base import Filter, Store, StoreQuery, Table
 
 IMAGE_MODES = ("hybrid", "classes", "embedding", "paper")
-RECALL_LEVELS = np.linspace(0.0, 1.0, 21)
-"""Recall levels of the interpolated precision–recall curve."""
 BLOCK = 512
 """Queries scored per matrix product: bounds memory at BLOCK × N scores."""
 SEARCH_BLOCK = 64
 """Queries per ``search_many`` call."""
-STORE_MODES = ("hybrid", "classes", "embedding")
 
 
 # --- labels --------------------------------------------------------------------------
@@ -92,73 +97,6 @@ class WordQuery:
     def for_label(cls, label: str) -> WordQuery:
         """A label used as its own query: ``golden_retriever`` → "golden retriever"."""
         return cls(label.replace("_", " "), (label,))
-
-
-# --- metrics -------------------------------------------------------------------------
-
-
-def average_precision(hits: np.ndarray, relevant_total: int) -> float:
-    """AP of a ranking: ``hits`` marks relevant items in rank order; unretrieved ones count 0."""
-    if relevant_total <= 0:
-        return 0.0
-    hits = np.asarray(hits, dtype=bool)
-    ranks = np.flatnonzero(hits) + 1
-    return float((np.arange(1, ranks.size + 1) / ranks).sum() / relevant_total)
-
-
-def precision_recall_at(hits: np.ndarray, relevant_total: int, k: int) -> tuple[float, float]:
-    """Precision@k (over k places, empty places count as misses) and recall@k."""
-    found = int(np.count_nonzero(np.asarray(hits, dtype=bool)[:k]))
-    return found / k, (found / relevant_total if relevant_total else 0.0)
-
-
-def interpolated_curve(hits: np.ndarray, relevant_total: int) -> np.ndarray:
-    """Interpolated precision at RECALL_LEVELS (0 beyond the recall the ranking reaches)."""
-    hits = np.asarray(hits, dtype=bool)
-    out = np.zeros(RECALL_LEVELS.size)
-    if relevant_total <= 0 or hits.size == 0:
-        return out
-    found = np.cumsum(hits)
-    precision = found / np.arange(1, hits.size + 1)
-    recall = found / relevant_total
-    # best precision at any recall ≥ r: a running max from the end
-    best = np.maximum.accumulate(precision[::-1])[::-1]
-    idx = np.searchsorted(recall, RECALL_LEVELS - 1e-12, side="left")
-    ok = idx < hits.size
-    out[ok] = best[idx[ok]]
-    return out
-
-
-@dataclass
-class Summary:
-    """Averages over queries, and the mean interpolated precision–recall curve."""
-
-    queries: int
-    precision_at_k: float
-    recall_at_k: float
-    map: float
-    curve: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "queries": self.queries,
-            "precision_at_k": round(self.precision_at_k, 6),
-            "recall_at_k": round(self.recall_at_k, 6),
-            "map": round(self.map, 6),
-            "pr_curve": {
-                "recall": [round(float(r), 4) for r in RECALL_LEVELS],
-                "precision": [round(float(p), 6) for p in self.curve],
-            },
-        }
-
-
-def _summarise(rows: list[tuple[float, float, float, np.ndarray]]) -> Summary:
-    if not rows:
-        return Summary(0, 0.0, 0.0, 0.0, np.zeros(RECALL_LEVELS.size))
-    p, r, ap, curves = zip(*rows, strict=True)
-    return Summary(
-        len(rows), float(np.mean(p)), float(np.mean(r)), float(np.mean(ap)), np.mean(curves, 0)
-    )
 
 
 # --- by image ------------------------------------------------------------------------
@@ -219,7 +157,7 @@ def leave_one_out(
             rows.append(
                 (p, r, average_precision(hits[i], total), interpolated_curve(hits[i], total))
             )
-    return _summarise(rows), lonely
+    return summarise(rows), lonely
 
 
 def rank_by_store(
@@ -276,7 +214,7 @@ def store_leave_one_out(
         first = np.array([code_of.get(h.id) == mine for h in page], dtype=bool)
         p, r = precision_recall_at(first, total, k)
         rows.append((p, r, average_precision(hits, total), interpolated_curve(hits, total)))
-    return _summarise(rows), lonely
+    return summarise(rows), lonely
 
 
 # --- by words ------------------------------------------------------------------------
@@ -330,7 +268,7 @@ def word_result(
 
 def summarise_words(results: Sequence[WordResult]) -> Summary:
     rows = [(w.precision_at_k, w.recall_at_k, w.ap, w.curve) for w in results if w.relevant]
-    return _summarise(rows)
+    return summarise(rows)
 
 
 # --- the whole evaluation ------------------------------------------------------------
