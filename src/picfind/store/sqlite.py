@@ -94,12 +94,18 @@ class Database:
 
     def _connect(self) -> sqlite3.Connection:
         if not self.read_only:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # Each thread queries through its own connection only; another thread may
+            # close it (``close``), hence check_same_thread=False.
+            conn = sqlite3.connect(
+                self.path, timeout=60, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             return conn
         uri = f"{self.path.as_uri()}?mode=ro" + ("&immutable=1" if self.immutable else "")
-        conn = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False
+        )
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
