@@ -167,21 +167,18 @@ class Pipeline:
         total: int,
         sink: Sink,
         resolve: Resolve | None = None,
-        read: bool = True,
     ) -> None:
-        """Push ``items`` through; ``read=False`` for items that carry their bytes."""
+        """Push ``items`` through the stages, ``sink`` receiving each finished chunk."""
         started = time.perf_counter()
         done = indexed = skipped = 0
-        futures: list[Future[None]] = []
         window = max(2 * self.batch_size, 8)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="picfind-decode") as pool:
             try:
                 pending: deque[tuple[list[Item], list[Future[None]]]] = deque()
-                for chunk in self._chunks(pool, items, window, read, futures):
+                for chunk in self._chunks(pool, items, window):
                     if resolve is not None:
                         resolve([i for i in chunk if i.live])
                     prepared = [pool.submit(self._prepare, i) for i in chunk if i.live]
-                    futures += prepared
                     pending.append((chunk, prepared))
                     if len(pending) > 1:  # keep one chunk decoding while this one runs
                         n, k, s = self._finish(*pending.popleft(), sink)
@@ -191,39 +188,30 @@ class Pipeline:
                     n, k, s = self._finish(*pending.popleft(), sink)
                     done, indexed, skipped = done + n, indexed + k, skipped + s
                     self._report(done, total, indexed, skipped, started)
-            finally:
-                for f in futures:
-                    f.cancel()
+            except BaseException:  # an interrupt: drop the work not started, keep nothing
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
     # -- the steps ------------------------------------------------------------------
     def _chunks(
-        self,
-        pool: ThreadPoolExecutor,
-        items: Iterable[Item],
-        window: int,
-        read: bool,
-        futures: list[Future[None]],
+        self, pool: ThreadPoolExecutor, items: Iterable[Item], window: int
     ) -> Iterator[list[Item]]:
         """Chunks in order, with up to ``window`` reads in flight ahead of them."""
         it = iter(items)
-        inflight: deque[tuple[Item, Future[None] | None]] = deque()
+        inflight: deque[tuple[Item, Future[None]]] = deque()
 
         def top_up() -> None:
             while len(inflight) < window:
                 item = next(it, None)
                 if item is None:
                     return
-                fut = pool.submit(self._read, item) if read else None
-                if fut is not None:
-                    futures.append(fut)
-                inflight.append((item, fut))
+                inflight.append((item, pool.submit(self._read, item)))
 
         chunk: list[Item] = []
         top_up()
         while inflight:
             item, fut = inflight.popleft()
-            if fut is not None:
-                fut.result()
+            fut.result()
             top_up()
             chunk.append(item)
             if len(chunk) == self.batch_size:
