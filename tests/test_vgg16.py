@@ -25,10 +25,11 @@ from helpers import features_of, id_at
 from PIL import Image
 
 import picfind
-from picfind import api, cli, imaging, models, vgg
+from picfind import cli, imaging, models, vgg
 from picfind.errors import ModelError, ModelMismatchError
 from picfind.kerasfile import read_keras_weights
 from picfind.models import MODELS, Model, preprocess
+from picfind.stages import model as loaded
 
 TINY_WIDTHS = (4, 4, 8, 8, 8, 8, 8, 16, 16, 16, 8, 8, 8)
 TINY_FC = (32, 32, 1000)
@@ -178,15 +179,15 @@ def _no_user_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_vgg16_in_api() -> Iterator[None]:
-    """api keeps loaded models per process: no test sees another's vgg16 (or its 0.5 GB)."""
+    """load_model keeps loaded models per process: no test sees another's vgg16 (or its 0.5 GB)."""
     _drop_vgg16()
     yield
     _drop_vgg16()
 
 
 def _drop_vgg16() -> None:
-    for key in [k for k in api._models if k[0] == "vgg16"]:
-        del api._models[key]
+    for key in [k for k in loaded._models if k[0] == "vgg16"]:
+        del loaded._models[key]
 
 
 @pytest.fixture(scope="module")
