@@ -65,7 +65,7 @@ def recall(index: Path, n_queries: int) -> dict[str, object]:
         }
         for mode in ("embedding", "hybrid"):
             found = []
-            started = time.perf_counter()
+            searching = 0.0
             for q in asked:
                 features = table.features[q]
                 exact = table.embeddings @ table.embeddings[q]
@@ -73,15 +73,16 @@ def recall(index: Path, n_queries: int) -> dict[str, object]:
                     exact = exact + HYBRID_WEIGHT * (classes @ query_weights(features.classes))
                 exact[q] = -np.inf
                 truth = set(np.argsort(-exact, kind="stable")[:10].tolist())
-                _, hits = store.search(
-                    image_query(features, mode), 10, where=Filter(exclude=(table.ids[q],))
-                )
+                query = image_query(features, mode)
+                started = time.perf_counter()
+                _, hits = store.search(query, 10, where=Filter(exclude=(table.ids[q],)))
+                searching += time.perf_counter() - started
                 found.append(len(truth & {row[h.id] for h in hits}) / 10)
             out[mode] = {
                 "recall_at_10": round(float(np.mean(found)), 4),
                 "min": round(float(np.min(found)), 2),
                 "queries_below_1": int(sum(f < 1 for f in found)),
-                "ms_per_query": round(1000 * (time.perf_counter() - started) / asked.size, 2),
+                "search_ms_per_query": round(1000 * searching / asked.size, 2),
             }
     return out
 
