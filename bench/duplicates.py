@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tables import read_index  # bench/tables.py: this script's folder is on sys.path
 
 import picfind
 from picfind.duplicates import (
@@ -39,13 +40,6 @@ from picfind.duplicates import (
     rotated_embeddings,
 )
 from picfind.store.base import Table as StoredSet
-
-
-def read_index(folder: Path, classes: bool = False) -> StoredSet:
-    """Every row of an embedded index with its features, read through the store."""
-    with picfind.open_index(folder, read_only=True) as idx:
-        return StoredSet.of(idx.store.rows(features=True))
-
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))
@@ -185,7 +179,7 @@ def mixed_images(tmp: Path) -> dict[str, object]:
     folder = SHARED / "data" / "odd-images" / "mixed_images"
     with picfind.open_index(tmp / "mixed", create=True) as idx:
         idx.add([folder])
-    data = read_index(tmp / "mixed", classes=False)
+    data = read_index(tmp / "mixed")
     names = [os.path.basename(p) for p in data.paths]
     sims = data.embeddings @ data.embeddings.T
     with picfind.open_index(tmp / "mixed", read_only=True) as idx:
@@ -230,7 +224,7 @@ def main() -> int:
         made = make_copies(src, tmp / "copies")
         with picfind.open_index(tmp / "index", create=True) as idx:
             idx.add([src, tmp / "copies"])
-        data = read_index(tmp / "index", classes=False)
+        data = read_index(tmp / "index")
         out["images"] = len(data)
         # similarity of each copy to its original, per transform
         row = {p: i for i, p in enumerate(data.paths)}

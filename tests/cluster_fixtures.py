@@ -3,8 +3,14 @@
 ``PICFIND_TEST_OPENSEARCH_URL`` names a running node; otherwise the session
 starts one itself from Maven Central's jars (``tools/opensearch/node.py``), so
 ``make test`` works on a fresh machine. In CI (``CI=true``) a node that cannot
-be had is a failure, never a skip. Elasticsearch tests run when
-``PICFIND_TEST_ES_URL`` is set.
+be had is a failure, never a skip.
+
+Elasticsearch: ``PICFIND_TEST_ES_URL`` names a node of a real distribution;
+every Elasticsearch test runs against it. Without it, the ``elasticsearch``
+tests get the node ``tools/elasticsearch/node.py`` assembles from Maven
+Central's jars (or ``PICFIND_TEST_ES_CORE_URL``, one started already), which
+lacks the modules Maven Central does not serve (rank_features, painless), and
+the tests of the whole store on Elasticsearch (``es_url``) skip.
 """
 
 from __future__ import annotations
@@ -23,14 +29,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_SCRIPT = REPO / "tools" / "opensearch" / "node.py"
+ES_NODE_SCRIPT = REPO / "tools" / "elasticsearch" / "node.py"
 
 
-def node_module() -> ModuleType:
-    """``tools/opensearch/node.py``, imported by path (it is not part of the package)."""
-    name = "picfind_opensearch_node"
+def node_module(script: Path = NODE_SCRIPT) -> ModuleType:
+    """``tools/<engine>/node.py``, imported by path (it is not part of the package)."""
+    name = f"picfind_{script.parent.name}_node"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, NODE_SCRIPT)
+    spec = importlib.util.spec_from_file_location(name, script)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -42,18 +49,18 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def no_node(reason: str) -> None:
+def no_node(reason: str, engine: str = "OpenSearch") -> None:
     if in_ci():
-        pytest.fail(f"OpenSearch node required in CI: {reason}", pytrace=False)
+        pytest.fail(f"{engine} node required in CI: {reason}", pytrace=False)
     pytest.skip(reason)
 
 
-def can_start_nodes() -> str | None:
+def can_start_nodes(script: Path = NODE_SCRIPT, built: str = "knn") -> str | None:
     """None when this machine can start nodes itself, else why not."""
-    if shutil.which("mvn") is None and not (NODE_SCRIPT.parent / "target" / "knn").is_dir():
-        return "no mvn to fetch OpenSearch from Maven Central (or set PICFIND_TEST_OPENSEARCH_URL)"
+    if shutil.which("mvn") is None and not (script.parent / "target" / built).is_dir():
+        return f"no mvn to fetch {script.parent.name} from Maven Central (or set its test URL)"
     try:
-        node_module().java()
+        node_module(script).java()
     except RuntimeError as exc:
         return str(exc)
     return None
@@ -79,12 +86,50 @@ def opensearch_url() -> Iterator[str]:
         cluster.close()
 
 
+def _conformance_engines() -> list[str]:
+    es = ["elasticsearch"] if os.environ.get("PICFIND_TEST_ES_URL") else []
+    return ["opensearch", *es]
+
+
+@pytest.fixture(scope="session", params=_conformance_engines())
+def cluster_url(request: pytest.FixtureRequest) -> str:
+    """The conformance suite's node: OpenSearch, and also a distribution's Elasticsearch
+    node when ``PICFIND_TEST_ES_URL`` names one (the same tests, once per engine)."""
+    name = "opensearch_url" if request.param == "opensearch" else "es_url"
+    return str(request.getfixturevalue(name))
+
+
 @pytest.fixture(scope="session")
 def es_url() -> str:
+    """A node of an Elasticsearch distribution: Maven Central cannot assemble one."""
     url = os.environ.get("PICFIND_TEST_ES_URL")
     if not url:
-        pytest.skip("PICFIND_TEST_ES_URL is not set (no Elasticsearch node here)")
+        pytest.skip(
+            "PICFIND_TEST_ES_URL is not set: the whole store needs a distribution's node "
+            "(Maven Central serves no mapper-extras or lang-painless for 8.x/9.x)"
+        )
     return url
+
+
+@pytest.fixture(scope="session")
+def es_core_url() -> Iterator[str]:
+    """An Elasticsearch node with at least the server and HTTP (see the module doc)."""
+    url = os.environ.get("PICFIND_TEST_ES_URL") or os.environ.get("PICFIND_TEST_ES_CORE_URL")
+    if url:
+        yield url
+        return
+    why = can_start_nodes(ES_NODE_SCRIPT, "home")
+    if why:
+        no_node(why, "Elasticsearch")
+    try:
+        node = node_module(ES_NODE_SCRIPT).start_node()
+    except Exception as exc:  # build or start failed
+        no_node(f"could not start Elasticsearch: {exc}", "Elasticsearch")
+        raise
+    try:
+        yield node.url
+    finally:
+        node.close()
 
 
 @pytest.fixture
@@ -94,7 +139,7 @@ def index_name(request: pytest.FixtureRequest) -> Iterator[str]:
     yield name
     urls = [
         request.getfixturevalue(f)
-        for f in ("opensearch_url", "es_url")
+        for f in ("opensearch_url", "es_url", "es_core_url", "cluster_url")
         if f in request.fixturenames
     ]
     for url in urls:

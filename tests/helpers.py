@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def committed(db: Path) -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
         try:
-            return conn.execute("SELECT count(*) FROM images").fetchone()[0]
+            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.OperationalError:  # no table yet, or the file is being created
@@ -59,3 +60,21 @@ def id_at(store, path):
     """The id of the row at a path (None when there is none)."""
     row = next(store.rows(paths=[str(path)]), None)
     return row.id if row is not None else None
+
+
+def copy_catsdogs(catsdogs: Path, folder: Path, per_kind: int) -> Path:
+    """``folder`` holding cat.0…, dog.0… (``per_kind`` of each), made for a test to change."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("cat", "dog"):
+        for i in range(per_kind):
+            shutil.copy2(catsdogs / f"{kind}.{i}.jpg", folder / f"{kind}.{i}.jpg")
+    return folder
+
+
+def table_of(index: Path):
+    """Every row of an embedded index as arrays (``store.base.Table``), read-only."""
+    import picfind
+    from picfind.store.base import Table
+
+    with picfind.open_index(index, read_only=True) as idx:
+        return Table.of(idx.store.rows(features=True))

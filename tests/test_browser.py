@@ -118,7 +118,7 @@ def test_type_a_word_and_see_the_right_photos(page, server: str) -> None:
 
 
 def test_unknown_word_shows_suggestions(page, server: str) -> None:
-    page.goto(server + "/?q=doggg")
+    page.goto(server + "/?q=dgi")
     alert = page.locator("[role=alert]")
     assert "Unknown word" in alert.text_content()
     shot(page, "04-unknown-word")

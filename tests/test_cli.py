@@ -479,8 +479,9 @@ def test_multi_word_lemma_is_one_concept(pf, small_index: Path) -> None:
 
 
 def test_unknown_word_suggests_close_words(pf, small_index: Path) -> None:
-    r = pf("search", "doggg", "--index", small_index)
-    assert_user_error(r, "doggg", "did you mean", "'dog'")
+    # "dgi": no known word is within one edit (a clear typo like "doggg" is corrected)
+    r = pf("search", "dgi", "--index", small_index)
+    assert_user_error(r, "dgi", "did you mean", "'dog'")
 
 
 def test_query_syntax_error(pf, small_index: Path) -> None:
@@ -705,7 +706,7 @@ def test_process_search_image_and_stats(small_index: Path, small_photos: Path) -
 @pytest.mark.parametrize(
     "args",
     [
-        ["search", "doggg", "--index", "{index}"],
+        ["search", "dgi", "--index", "{index}"],
         ["search", "--image", "{odd}/not-an-image.jpg", "--index", "{index}"],
         ["index", "{tmp}/missing", "--index", "{tmp}/idx"],
         ["search", "dog", "--url", "http://127.0.0.1:9"],

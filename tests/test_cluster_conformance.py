@@ -1,4 +1,5 @@
-"""The cluster store answers like the embedded store, on a real OpenSearch node.
+"""The cluster store answers like the embedded store, on a real OpenSearch node
+(and on Elasticsearch too when ``PICFIND_TEST_ES_URL`` names a distribution's node).
 
 200 photos of catsdogs go through the real indexer into both stores; keyword
 and ``classes`` top-10 must agree in at least 9 of 10 places with the same
@@ -43,12 +44,12 @@ def photos(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def both(photos: Path, opensearch_url: str, tmp_path_factory: pytest.TempPathFactory):
+def both(photos: Path, cluster_url: str, tmp_path_factory: pytest.TempPathFactory):
     """(embedded Index, cluster Index), the same photos through the real indexer."""
     name = f"conf-{tmp_path_factory.getbasetemp().name[-8:]}".lower().replace("_", "-")
     embedded = picfind.open_index(tmp_path_factory.mktemp("emb"), create=True)
     cluster = picfind.open_index(
-        url=opensearch_url, cluster=ClusterOptions(name=name, replicas=0), create=True
+        url=cluster_url, cluster=ClusterOptions(name=name, replicas=0), create=True
     )
     try:
         r1 = embedded.add([photos])
@@ -143,14 +144,14 @@ def test_pages_and_exclusion(both) -> None:
 
 
 def test_filter_under_is_a_folder_not_a_prefix(
-    tmp_path: Path, catsdogs: Path, opensearch_url: str, index_name: str
+    tmp_path: Path, catsdogs: Path, cluster_url: str, index_name: str
 ) -> None:
     for folder, names in {"a/cat": ["cat.1", "dog.1"], "a/cats": ["cat.2", "dog.2"]}.items():
         (tmp_path / folder).mkdir(parents=True)
         for n in names:
             shutil.copy2(catsdogs / f"{n}.jpg", tmp_path / folder / f"{n}.jpg")
     with picfind.open_index(
-        url=opensearch_url, cluster=ClusterOptions(name=index_name), create=True
+        url=cluster_url, cluster=ClusterOptions(name=index_name), create=True
     ) as idx:
         idx.add([tmp_path])
         for mode in ("classes", "embedding", "hybrid"):
@@ -164,14 +165,14 @@ def test_filter_under_is_a_folder_not_a_prefix(
 
 
 def test_moves_touches_and_prune(
-    tmp_path: Path, catsdogs: Path, opensearch_url: str, index_name: str
+    tmp_path: Path, catsdogs: Path, cluster_url: str, index_name: str
 ) -> None:
     src = tmp_path / "p"
     src.mkdir()
     for i in range(4):
         shutil.copy2(catsdogs / f"cat.{i}.jpg", src / f"cat.{i}.jpg")
     opts = ClusterOptions(name=index_name)
-    with picfind.open_index(url=opensearch_url, cluster=opts, create=True) as idx:
+    with picfind.open_index(url=cluster_url, cluster=opts, create=True) as idx:
         assert idx.add([src]).indexed == 4
         old_id = id_at(idx.store, src / "cat.0.jpg")
         (src / "cat.0.jpg").rename(src / "moved.jpg")
@@ -189,10 +190,10 @@ def test_moves_touches_and_prune(
 
 
 def test_model_recorded_and_mismatch_is_exit_2(
-    tmp_path: Path, catsdogs: Path, opensearch_url: str, index_name: str, capsys
+    tmp_path: Path, catsdogs: Path, cluster_url: str, index_name: str, capsys
 ) -> None:
     shutil.copy2(catsdogs / "cat.0.jpg", tmp_path / "cat.0.jpg")
-    base = ["--url", opensearch_url, "--cluster-index", index_name]
+    base = ["--url", cluster_url, "--cluster-index", index_name]
     assert run(["index", str(tmp_path), *base, "--json", "-q"]) == 0
     capsys.readouterr()
     assert run(["index", str(tmp_path), *base, "--model", "lite1"]) == 2
@@ -200,17 +201,17 @@ def test_model_recorded_and_mismatch_is_exit_2(
     assert err.count("\n") == 0 and "efficientnet-lite0" in err and "efficientnet-lite1" in err
     assert run(["stats", *base, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "efficientnet-lite0"
-    assert run(["search", "--cluster-index", "no-such-index", "--url", opensearch_url, "cat"]) == 2
+    assert run(["search", "--cluster-index", "no-such-index", "--url", cluster_url, "cat"]) == 2
     assert "no picfind index" in capsys.readouterr().err
 
 
-def test_reindex_swaps_the_alias(both, opensearch_url: str, capsys) -> None:
+def test_reindex_swaps_the_alias(both, cluster_url: str, capsys) -> None:
     _embedded, cluster = both
     store = cluster.store
     assert isinstance(store, ClusterStore)
     before = _ids(cluster.search_words("dog", limit=10))
     old = store.concrete
-    assert run(["reindex", "--url", opensearch_url, "--cluster-index", store.alias, "--json"]) == 0
+    assert run(["reindex", "--url", cluster_url, "--cluster-index", store.alias, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["old"] == old and out["new"] != old and out["documents"] == N_PHOTOS
     store.handle.meta = store.handle.read_meta()
@@ -219,14 +220,12 @@ def test_reindex_swaps_the_alias(both, opensearch_url: str, capsys) -> None:
     assert _ids(cluster.search_words("dog", limit=10)) == before
 
 
-def test_paper_layout_matches(both, opensearch_url: str, index_name: str) -> None:
+def test_paper_layout_matches(both, cluster_url: str, index_name: str) -> None:
     """The paper's script_score over match_all ranks like picfind's rank_feature query."""
     embedded, cluster = both
     store = cluster.store
     assert isinstance(store, ClusterStore)
-    paper = ClusterStore(
-        opensearch_url, ClusterOptions(name=index_name, layout="paper"), create=True
-    )
+    paper = ClusterStore(cluster_url, ClusterOptions(name=index_name, layout="paper"), create=True)
     try:
         paper.set_model("efficientnet-lite0")
         assert paper.load(store.records()) == N_PHOTOS

@@ -54,6 +54,7 @@ def test_mapping_records_schema_model_and_engine_specific_vectors() -> None:
         "dims": 1280,
         "index": True,
         "similarity": "cosine",
+        "index_options": {"type": "hnsw"},  # float vectors: the default quantises them
     }
     for body in (os_body, es_body):
         props = body["mappings"]["properties"]

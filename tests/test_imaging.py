@@ -596,12 +596,12 @@ def test_bomb_limits_without_shared_data() -> None:
 )
 def test_recognised_but_unsupported_formats(data: bytes, reason: str) -> None:
     if reason == "HEIC" and imaging.HEIF_SUPPORTED:
-        pytest.skip("pillow_heif is installed: HEIC is supported")
+        pytest.skip("pi-heif is installed (a core dependency): HEIC is supported")
     with pytest.raises(ImageError) as info:
         load_for_model(data, SIZE)
     assert info.value.reason.startswith(f"unsupported format: {reason}")
     if reason == "HEIC":
-        assert info.value.reason == "unsupported format: HEIC (install picfind[heif])"
+        assert info.value.reason == "unsupported format: HEIC (pi-heif is not installed)"
 
 
 @pytest.mark.parametrize(

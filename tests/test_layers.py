@@ -18,8 +18,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "picfind"
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("records",),
+    ("heif", "raw", "exif", "cameras", "places", "nouns", "textnorm", "quantize", "dates"),
     ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
-    ("query", "walk", "reading", "imaging", "effnet", "vgg", "models"),
+    ("photowords", "spelling", "placenames", "containers"),
+    ("resolve", "metadata", "imaging", "effnet", "vgg"),
+    ("query", "walk", "reading", "models", "ocr", "ocr.*"),
     ("store", "store.*"),
     ("pipeline",),
     ("stages", "stages.*", "passes"),

@@ -201,7 +201,11 @@ def test_default_cache_dir_follows_environment(
 
 def test_names_and_aliases() -> None:
     assert DEFAULT_MODEL == "efficientnet-lite0"
-    assert set(MODELS) == {*NAMES, "vgg16"}  # vgg16: tests/test_vgg16.py
+    assert set(MODELS) == {
+        *NAMES,
+        "efficientnet-lite0-int8",
+        "vgg16",
+    }  # tests/test_int8.py, …vgg16.py
     for n in range(3):
         assert resolve_model_name(f"lite{n}") == f"efficientnet-lite{n}"
         assert MODELS[f"efficientnet-lite{n}"].embedding_dim == 1280

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from picfind.errors import QuerySyntaxError, UnknownConceptError
 from picfind.query import ConceptQuery, Term, parse_query, tokenize
+from picfind.resolve import Resolver
 from picfind.vocabulary import Vocabulary
 
 VOCAB = Vocabulary.load()
@@ -114,11 +115,20 @@ def test_syntax_errors(text: str) -> None:
 
 def test_unknown_word_suggests() -> None:
     with pytest.raises(UnknownConceptError) as info:
-        parse_query("dog dgo", VOCAB)
-    assert info.value.term == "dgo"
-    assert info.value.suggestions[0] == "dog"
-    with pytest.raises(UnknownConceptError):
-        parse_query('"sports bar"', VOCAB)
+        parse_query("dog brid", VOCAB)  # bird? bride? neither is clearly best
+    assert info.value.term == "brid"
+    assert info.value.suggestions[:2] == ["bird", "bride"]
+    with pytest.raises(UnknownConceptError) as info:
+        parse_query('"sports bar"', VOCAB)  # quoted: taken as typed, never corrected
+    assert "sports car" in info.value.suggestions
+
+
+def test_clear_misspelling_is_corrected_and_says_so() -> None:
+    q = parse_query("dog dgo", VOCAB)
+    assert q == parse_query("dog", VOCAB)  # the same clause twice is one clause
+    (correction,) = q.corrections
+    assert (correction.typed, correction.corrected, correction.distance) == ("dgo", "dog", 1)
+    assert str(q) == "dog"
 
 
 def test_tokenize() -> None:
@@ -136,8 +146,10 @@ def test_terms_are_hashable_values() -> None:
 
 # --- property-based tests ------------------------------------------------------
 
-SINGLE = sorted(k for k in VOCAB.keys if " " not in k)
-MULTI = sorted(k for k in VOCAB.keys if " " in k)
+# Every searchable key of the core vocabulary ("entity", "object"... are too general).
+SEARCHABLE = [k for k in VOCAB.keys if Resolver.load().lookup(k) is not None]
+SINGLE = sorted(k for k in SEARCHABLE if " " not in k)
+MULTI = sorted(k for k in SEARCHABLE if " " in k)
 keys = st.one_of(st.sampled_from(SINGLE), st.sampled_from(MULTI))
 
 
@@ -212,3 +224,67 @@ def test_and_order_does_not_change_the_clauses(parts: list[str], rnd: object) ->
     a = parse_query(" ".join(parts), VOCAB)
     b = parse_query(" AND ".join(shuffled), VOCAB)
     assert set(a.clauses) == set(b.clauses)
+
+
+# --- words people type ------------------------------------------------------------------
+
+
+def test_photo_words_wordnet_nouns_and_stop_words() -> None:
+    q = parse_query("photos of my living room -dog", VOCAB)
+    assert texts(q) == [["living room"], ["dog"]]
+    term = q.positive[0].terms[0]
+    assert term.resolution is not None and term.resolution.route == "photo"
+    puppy = parse_query("puppies", VOCAB).terms[0]
+    assert puppy.text == "puppy" and puppy.class_indices == tuple(range(151, 269))
+    assert puppy.resolution is not None and puppy.resolution.route == "hypernym"
+
+
+def test_phrase_is_spelt_before_its_words() -> None:
+    q = parse_query("golden retreiver dog", VOCAB)
+    assert texts(q) == [["golden retriever"], ["dog"]]
+    (correction,) = q.corrections
+    assert (correction.typed, correction.corrected) == ("golden retreiver", "golden retriever")
+    assert str(q) == '"golden retriever" dog'
+    assert parse_query(str(q), VOCAB) == q and parse_query(str(q), VOCAB).corrections == ()
+
+
+def test_unweighted_classes_are_the_typical_ones_and_weights_are_kept() -> None:
+    (clause,) = parse_query("restaurant", VOCAB).positive
+    (term,) = clause.terms
+    assert term.resolution is not None
+    weights = dict(term.weighted)
+    assert set(term.class_indices) == {i for i, w in weights.items() if w >= 0.7}
+    assert set(term.class_indices) < set(weights)  # plate 0.5 is kept for a weighted store
+    vector = clause.weight_vector()
+    assert vector.shape == (1000,) and vector[VOCAB.index_of("n07579787")] == 0.5
+    (tree,) = parse_query("tree", VOCAB).positive  # no class of "tree" is typical: the heaviest
+    heaviest = dict(tree.terms[0].weighted)
+    assert max(heaviest.values()) == 0.5
+    assert set(tree.class_indices) == {i for i, w in heaviest.items() if w == 0.5}
+
+
+def test_weight_vector_of_an_or_clause_takes_the_heaviest() -> None:
+    (clause,) = parse_query("beach OR seashore", VOCAB).positive
+    vector = clause.weight_vector()
+    seashore = VOCAB.index_of("n09428293")
+    sunscreen = VOCAB.index_of("n04357314")
+    assert vector[seashore] == 1.0 and vector[sunscreen] == 0.5
+    assert set(np.flatnonzero(vector)) >= set(clause.class_indices)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["puppy", "harbour", "kitchn", "living room", "beach", "-dog",
+                                 "OR", "bathroom", "retreiver", "my", "photos", "of"]),
+                min_size=1, max_size=6).map(" ".join))  # fmt: skip
+def test_every_term_explains_itself(text: str) -> None:
+    try:
+        q = parse_query(text, VOCAB)
+    except (QuerySyntaxError, UnknownConceptError):
+        return
+    for term in q.terms:
+        res = term.resolution
+        assert res is not None and res.key == term.text
+        assert term.class_indices and set(term.class_indices) <= set(res.classes)
+        assert res.concepts == term.concepts
+    assert len(q.corrections) <= len(text.split())
+    assert parse_query(str(q), VOCAB) == q

@@ -8,13 +8,15 @@ and an exit code (``UsageError`` and its children → 2, anything else → 1)::
     │   ├── NotFoundError          a path, index or image id that does not exist
     │   │   └── ChangedFileError   an indexed file that is no longer the content indexed
     │   ├── ImageError             a file that cannot be read as an image (.path, .reason)
+    │   │   └── TextReadError      its pixels decode, but its text cannot be read
     │   ├── UnknownModelError      a model name picfind does not know
     │   ├── ModelMismatchError     an index built with another model
     │   ├── QuerySyntaxError       a keyword query that does not parse
     │   ├── UnknownConceptError    a word that names no known concept (.suggestions)
     │   ├── EmptyIndexError        a search on an index that holds no images yet
     │   ├── JobBusyError           an indexing job is already running (web page)
-    │   └── ClusterConnectionError an endpoint that cannot be reached or refuses us
+    │   ├── ClusterConnectionError an endpoint that cannot be reached or refuses us
+    │   └── OcrUnavailableError    reading text was asked for without picfind[ocr]
     ├── ModelError                 weights missing, refused (unsafe pickle) or malformed
     └── StoreError                 the index is damaged or cannot be read or written
                                    (every sqlite3 and cluster failure becomes one)
@@ -50,6 +52,21 @@ class ImageError(UsageError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class TextReadError(ImageError):
+    """An image whose pixels could be decoded but whose text could not be read.
+
+    A child of ImageError so that a pass over many photos skips it with its
+    reason (``path: reading text failed: …``) like any unreadable file.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, f"reading text failed: {reason}")
+
+
+class OcrUnavailableError(UsageError):
+    """Reading text needs the ``ocr`` extra (its models and OpenCV); says how to install it."""
+
+
 class UnknownModelError(UsageError):
     """A model name that is not in the registry."""
 
@@ -63,13 +80,19 @@ class QuerySyntaxError(UsageError):
 
 
 class UnknownConceptError(UsageError):
-    """A query word that matches no concept; carries close known concepts."""
+    """A query word that matches no concept; carries close known concepts.
 
-    def __init__(self, term: str, suggestions: list[str]) -> None:
+    ``reason`` says why a word that is known (a WordNet noun) still cannot be searched
+    ("names nothing a photo shows within 3 steps"); None for a word nobody knows.
+    """
+
+    def __init__(self, term: str, suggestions: list[str], reason: str | None = None) -> None:
         self.term = term
         self.suggestions = suggestions
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown word {term!r}{hint}")
+        super().__init__(f"unknown word {term!r}{why}{hint}")
 
 
 class EmptyIndexError(UsageError):
@@ -101,9 +124,11 @@ __all__ = [
     "ModelError",
     "ModelMismatchError",
     "NotFoundError",
+    "OcrUnavailableError",
     "PicfindError",
     "QuerySyntaxError",
     "StoreError",
+    "TextReadError",
     "UnknownConceptError",
     "UnknownModelError",
     "UsageError",

@@ -15,7 +15,7 @@ Thread safety: decode threads call these functions concurrently. Per call,
 nothing global is touched. At import, and only then, this module calls
 ``PIL.Image.init()`` (registers every plugin, which Pillow would otherwise do
 lazily and racily on first use), adds a ``NullHandler`` to the ``PIL`` logger
-(see below) and, when ``pillow_heif`` is installed, registers its HEIF opener.
+(see below) and registers the HEIF opener of ``pi_heif`` (or ``pillow_heif``).
 It deliberately leaves ``Image.MAX_IMAGE_PIXELS``,
 ``ImageFile.LOAD_TRUNCATED_IMAGES`` and the warning filters alone: files are
 identified through Pillow's plugin registry directly (:func:`_identify`), which
@@ -39,15 +39,22 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError, features
 
+from picfind import heif, raw
 from picfind.errors import ImageError
 
-try:  # optional extra: picfind[heif]
-    import pillow_heif
+try:  # a core dependency (pi-heif: libheif's decoder only, LGPL); pillow-heif also works
+    import pi_heif as _heif_plugin  # type: ignore[import-untyped,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the environment
-    HEIF_SUPPORTED = False
+    try:
+        import pillow_heif as _heif_plugin  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        HEIF_SUPPORTED = False
+    else:
+        HEIF_SUPPORTED = True
 else:  # pragma: no cover - depends on the environment
-    pillow_heif.register_heif_opener()
     HEIF_SUPPORTED = True
+if HEIF_SUPPORTED:
+    _heif_plugin.register_heif_opener()
 
 Image.init()
 # Pillow logs some refusals (e.g. a TIFF with absurd samples per pixel) at ERROR
@@ -148,6 +155,11 @@ def load_for_model(
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
     label = _label(source, name)
+    kind = _raw_kind(source, label)
+    if kind is not None:
+        from_raw = _load_raw(source, label, kind, size, max_pixels, draft)
+        if from_raw is not None:
+            return from_raw
     with _opened(source, label, max_pixels) as im:
         fmt = str(im.format)
         header_size = im.size  # draft() below shrinks im.size
@@ -157,10 +169,12 @@ def load_for_model(
             # The draft box is in stored (un-rotated) axes: swapped for 5–8.
             with _reasons(label):
                 im.draft("RGB", _oriented_size((size, size), orientation))
-        rgb, orientation = _decode_rgb(im, label, orientation)
+        rgb = _heif_thumbnail(im, size, label) if draft and fmt == "HEIF" else None
+        if rgb is None:
+            rgb, orientation = _decode_rgb(im, label, orientation, size if draft else None)
         with _reasons(label):
             resized = rgb.resize((size, size), Image.Resampling.BILINEAR)
-    width, height = _oriented_size(header_size, orientation)
+    width, height = _oriented_size(header_size, orientation or 1)
     pixels = np.asarray(resized, dtype=np.uint8)
     return Loaded(pixels=pixels, width=width, height=height, format=fmt)
 
@@ -174,6 +188,11 @@ def open_image(
     resizing. The result is detached from the file (safe to keep).
     """
     label = _label(source, name)
+    kind = _raw_kind(source, label)
+    if kind is not None:
+        with _raw_opened(source, label, kind, max_pixels) as img:
+            if img is not None:
+                return _demosaiced(img, label)
     with _opened(source, label, max_pixels) as im:
         rgb, _ = _decode_rgb(im, label, None)
         if rgb is im:
@@ -202,6 +221,12 @@ def probe(source: SourceType, *, name: str | None = None) -> tuple[str, int, int
     described truthfully); only unreadable and non-image files raise.
     """
     label = _label(source, name)
+    kind = _raw_kind(source, label)
+    if kind is not None:
+        with _raw_opened(source, label, kind, None) as img:
+            if img is not None:
+                width, height = _oriented_size((img.width, img.height), img.orientation)
+                return _raw_format(kind, label), width, height
     with _opened(source, label, None) as im:
         fmt = str(im.format)
         # PNG keeps EXIF anywhere in the file: Pillow's getexif() would decode
@@ -297,12 +322,113 @@ def _unrecognised_reason(head: bytes) -> str:
         end = min(max(box_size, 16), len(head))
         brands.update(head[i : i + 4] for i in range(16, end - 3, 4))
         if brands & _AVIF_BRANDS and not AVIF_SUPPORTED:
-            return "unsupported format: AVIF (install picfind[heif])"
+            return "unsupported format: AVIF (this Pillow has no AVIF decoder)"
         if brands & _HEIC_BRANDS and not HEIF_SUPPORTED:
-            return "unsupported format: HEIC (install picfind[heif])"
+            return "unsupported format: HEIC (pi-heif is not installed)"
+        if brands & (_AVIF_BRANDS | _HEIC_BRANDS):
+            return "corrupt image"  # a HEIF/AVIF container the decoder refused (cut short?)
     if head.startswith(b"%PDF-"):
         return "unsupported format: PDF"
     return "not an image"
+
+
+# --------------------------------------------------------------------------- camera RAW
+
+
+def _raw_kind(source: SourceType, label: str) -> str | None:
+    """What :func:`picfind.raw.sniff` makes of the file (None: not RAW)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = source
+        return raw.sniff(lambda offset, n: bytes(data[offset : offset + n]), label)
+    try:
+        with open(source, "rb") as fp:
+
+            def read(offset: int, n: int) -> bytes:
+                fp.seek(offset)
+                return fp.read(n)
+
+            return raw.sniff(read, label)
+    except OSError:
+        return None  # _opened reports it with its reason
+
+
+def _raw_format(kind: str, label: str) -> str:
+    """'DNG', 'CR2', …; a TIFF-based RAW known by its extension is named by it ('NEF')."""
+    return os.path.splitext(label)[1][1:].upper() if kind == "RAW?" else kind
+
+
+@contextmanager
+def _raw_opened(
+    source: SourceType, label: str, kind: str, max_pixels: int | None
+) -> Iterator[raw.RawImage | None]:
+    """The RAW file opened by LibRaw, or None for a TIFF LibRaw does not take as RAW."""
+    try:
+        img = raw.open_raw(bytes(source) if isinstance(source, bytearray | memoryview) else source)
+    except raw.RawReadError as e:
+        if kind == "RAW?" and (e.reason == "unsupported" or not raw.RAW_SUPPORTED):
+            yield None  # only the name said RAW: read it as the TIFF it is
+            return
+        raise ImageError(
+            label, "corrupt image" if e.reason == "unsupported" else e.reason
+        ) from None
+    try:
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise ImageError(label, f"too many pixels ({img.width}×{img.height} > {max_pixels})")
+        yield img
+    finally:
+        img.close()
+
+
+def _load_raw(
+    source: SourceType, label: str, kind: str, size: int, max_pixels: int, draft: bool
+) -> Loaded | None:
+    """A RAW file for the model: its embedded preview when large enough, else demosaiced."""
+    with _raw_opened(source, label, kind, max_pixels) as img:
+        if img is None:
+            return None
+        rgb = _raw_preview(img, label, size, max_pixels) if draft else None
+        if rgb is None:
+            rgb = _demosaiced(img, label)
+        with _reasons(label):
+            resized = rgb.resize((size, size), Image.Resampling.BILINEAR)
+        width, height = _oriented_size((img.width, img.height), img.orientation)
+    pixels = np.asarray(resized, dtype=np.uint8)
+    return Loaded(pixels=pixels, width=width, height=height, format=_raw_format(kind, label))
+
+
+def _raw_preview(img: raw.RawImage, label: str, size: int, max_pixels: int) -> Image.Image | None:
+    """The embedded preview, upright, if it is at least ``size`` on both sides (else None).
+
+    Previews are stored like the raw data (unrotated), so the RAW's orientation
+    applies, unless the preview JPEG carries an orientation of its own.
+    """
+    if img.preview_rgb is not None:
+        if min(img.preview_rgb.shape[:2]) < size:
+            return None
+        method = _TRANSPOSE[img.orientation]
+        bitmap = Image.fromarray(np.ascontiguousarray(img.preview_rgb))
+        return bitmap.transpose(method) if method is not None else bitmap
+    if img.preview is None:
+        return None
+    try:
+        with _opened(img.preview, label, max_pixels) as im:
+            if im.format != "JPEG" or min(im.size) < size:
+                return None
+            own = _orientation(im)
+            orientation = own if own != 1 else img.orientation
+            with _reasons(label):
+                im.draft("RGB", _oriented_size((size, size), orientation))
+            rgb, _ = _decode_rgb(im, label, orientation, size)
+    except ImageError:
+        return None  # a broken preview: the raw data may still be fine
+    return rgb
+
+
+def _demosaiced(img: raw.RawImage, label: str) -> Image.Image:
+    try:
+        return Image.fromarray(img.demosaic())
+    except raw.RawReadError as e:
+        raise ImageError(label, e.reason) from None
 
 
 # --------------------------------------------------------------------------- decoding
@@ -367,21 +493,83 @@ def _orientation(im: Image.Image) -> int:
 
 
 def _decode_rgb(
-    im: ImageFile.ImageFile, label: str, orientation: int | None
+    im: ImageFile.ImageFile, label: str, orientation: int | None, shrink_to: int | None = None
 ) -> tuple[Image.Image, int]:
     """Force decoding (first frame only), normalise to 8-bit RGB, orient upright.
 
     ``orientation`` is read here (after loading) unless the caller already had it.
+    With ``shrink_to``, an image still larger than twice that on both sides is
+    first box-reduced by an integer factor (to no less than twice it): the mode
+    conversion, alpha flattening and transpose then work on the small image, so
+    no second full-size copy exists (a 12-MP PNG: 36 MB, not 3 × 36 MB).
     """
     with _reasons(label):
         im.load()
         if orientation is None:
             orientation = _orientation(im)
-        rgb = _to_rgb(im)
+        decoded: Image.Image = im if shrink_to is None else _shrunk(im, shrink_to)
+        rgb = _to_rgb(decoded)
         method = _TRANSPOSE[orientation]
         if method is not None:
             rgb = rgb.transpose(method)
     return rgb, orientation
+
+
+# Modes Image.reduce averages meaningfully (not palette indices, not bilevel, not
+# the I;16 variants it refuses).
+_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
+_STRIP_ROWS = 256  # rows of a full-size image premultiplied at a time (see _shrunk)
+
+
+def _shrunk(im: Image.Image, size: int) -> Image.Image:
+    """``im`` box-reduced by the largest integer factor that keeps it ≥ 2 × ``size``.
+
+    Pillow reduces RGBA and LA correctly, premultiplying alpha first, which makes
+    a full-size premultiplied copy; so those are reduced in horizontal strips
+    (row counts a multiple of the factor: the same result), and only one strip
+    is ever copied.
+    """
+    factor = min(im.size) // (2 * size)
+    if factor < 2 or im.mode not in _REDUCIBLE or "transparency" in im.info:
+        return im
+    if im.mode not in ("RGBA", "LA"):
+        return im.reduce(factor)
+    width, height = im.size
+    out = Image.new(im.mode, (-(-width // factor), -(-height // factor)))
+    step = max(1, _STRIP_ROWS // factor) * factor
+    for top in range(0, height, step):
+        strip = im.crop((0, top, width, min(height, top + step))).reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
+
+
+def _heif_thumbnail(im: ImageFile.ImageFile, size: int, label: str) -> Image.Image | None:
+    """The upright RGB of the file's smallest thumbnail ≥ ``size``, or None to decode in full.
+
+    Orientation: libheif applies the items' ``irot``/``imir`` itself and the
+    plugin resets the EXIF tag to 1 (HEIF's rule: the EXIF tag is informative
+    only), so nothing is rotated here; :mod:`picfind.heif` only picks thumbnails
+    with the primary's own transforms.
+    """
+    fp = im.fp
+    if fp is None:
+        return None
+    try:
+        fp.seek(0)
+        variant = heif.thumbnail_as_primary(fp.read(), size)
+    except OSError:
+        return None
+    if variant is None:
+        return None
+    try:
+        with io.BytesIO(variant) as thumb_fp:
+            thumb = _identify_checked(thumb_fp, label, None)
+            if thumb.format != "HEIF" or min(thumb.size) < size:
+                return None
+            rgb, _ = _decode_rgb(thumb, label, 1)
+    except ImageError:
+        return None  # a thumbnail libheif cannot decode: the full image may still be fine
+    return rgb
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -412,7 +600,8 @@ def _scale_16bit(values: np.ndarray) -> np.ndarray:
     """16 → 8 bits (÷257); data that never leaves 0–255 is 8-bit data widened
     without scaling (a common tool mistake) and is kept as it is, not blackened."""
     if values.size and int(values.max()) <= 255 and int(values.min()) >= 0:
-        return values.astype(np.uint8)
+        narrow: np.ndarray = values.astype(np.uint8)
+        return narrow
     wide = np.clip(values, 0, 65535).astype(np.uint32)  # 65535 * 255 fits in 32 bits
     scaled: np.ndarray = ((wide * 255 + 32767) // 65535).astype(np.uint8)
     return scaled

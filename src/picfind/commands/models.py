@@ -51,7 +51,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json({"models": rows})
         return
-    out(f"{'model':<20} {'input':>5} {'embedding':>9} {'parameters':>11}  weights")
+    out(f"{'model':<25} {'input':>5} {'embedding':>9} {'parameters':>11}  weights")
     for r in rows:
         name = f"{r['name']}{' *' if r['default'] else ''}"
         params = f"{int(r['parameters']) / 1e6:.1f} M"  # type: ignore[call-overload]
@@ -60,7 +60,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
             weights = f"present, {size:.1f} MB, {r['weights_path']}"
         else:
             weights = f"missing: {r['get_weights']}"
-        out(f"{name:<20} {r['input_size']:>5} {r['embedding_dim']:>9} {params:>11}  {weights}")
+        out(f"{name:<25} {r['input_size']:>5} {r['embedding_dim']:>9} {params:>11}  {weights}")
     click.echo("* default model", err=True)
 
 

@@ -75,7 +75,9 @@ def next_name(handle: IndexHandle) -> str:
 
 def records(handle: IndexHandle) -> Iterator[ImageRecord]:
     """Every stored image as a record (features from ``_source``), in path order."""
-    for src in handle.scan({"match_all": {}}, True, page=500):
+    # named, not `_source: true`: Elasticsearch 9.2+ leaves vectors out of that
+    fields = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
+    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding"], page=500):
         yield ImageRecord(
             src["id"],
             decode_path(src["path"]),

@@ -33,6 +33,9 @@ from picfind.store.base import Filter
 from picfind.store.cluster.mapping import class_wnids, paper_field_names
 from picfind.store.codec import concept_columns, encode_path, folder_prefix
 
+ES_MAX_CANDIDATES = 10_000
+"""Elasticsearch refuses a kNN ``num_candidates`` above this."""
+
 KEYWORD_CLAUSE_SCRIPT = (
     "double m = _score; return m >= params.t ? 1.0 + Math.log(m / params.t) : 0.0;"
 )
@@ -174,8 +177,10 @@ def knn_query(
             body["filter"] = filt
         return {"knn": {field: body}}
     # Elasticsearch's knn query takes its k from the search's size (``k`` only exists
-    # from 8.15 on); num_candidates is the HNSW search's breadth per shard.
-    es: dict[str, Any] = {"field": field, "query_vector": vec, "num_candidates": max(k, 100) * 2}
+    # from 8.15 on); num_candidates is the HNSW search's breadth per shard, at most
+    # 10,000 (more is a 400, where OpenSearch takes a k of up to 10,000).
+    breadth = min(max(k, 100) * 2, ES_MAX_CANDIDATES)
+    es: dict[str, Any] = {"field": field, "query_vector": vec, "num_candidates": breadth}
     if "match_all" not in filt:
         es["filter"] = filt
     return {"knn": es}

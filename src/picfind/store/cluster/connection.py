@@ -10,8 +10,10 @@ exit 2; everything else a ``StoreError``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -115,16 +117,38 @@ def _elasticsearch(url: str, opts: ClusterOptions, major: int) -> Any:
         kw["api_key"] = opts.api_key
     client = Elasticsearch(**kw)
     try:
-        import elasticsearch
-
-        client_major = int(getattr(elasticsearch, "__versionstr__", "").split(".")[0])
-    except (AttributeError, ValueError):
+        client_major = int(package_version("elasticsearch").split(".")[0])
+    except (PackageNotFoundError, ValueError):
         client_major = major
     if major and client_major > major:
-        # A newer client asks for its own major's API; ask for the server's instead.
-        mime = f"application/vnd.elasticsearch+json; compatible-with={major}"
-        client = client.options(headers={"accept": mime, "content-type": mime})
+        pin_compatible_with(client.transport, client_major, major)
     return client
+
+
+def pin_compatible_with(transport: Any, client_major: int, server_major: int) -> None:
+    """Make every request ask for the server's REST API major, not the client's.
+
+    A client of major N sends ``Accept``/``Content-Type:
+    application/vnd.elasticsearch+json; compatible-with=N`` on every request, and
+    the endpoint's own headers override ``client.options(headers=...)``; a server
+    of major N-1 refuses that (400 ``media_type_header_exception``). The headers
+    are rewritten where they leave, in the transport the client's copies share.
+    """
+    old = f"compatible-with={client_major}"
+    new = f"compatible-with={server_major}"
+    send = transport.perform_request
+
+    def perform_request(method: str, target: str, **kwargs: Any) -> Any:
+        headers = kwargs.get("headers")
+        if isinstance(headers, Mapping):
+            pinned = headers.copy() if hasattr(headers, "copy") else dict(headers)
+            for key, value in headers.items():
+                if isinstance(value, str) and old in value:
+                    pinned[key] = value.replace(old, new)
+            kwargs["headers"] = pinned
+        return send(method, target, **kwargs)
+
+    transport.perform_request = perform_request
 
 
 def connect(url: str, opts: ClusterOptions) -> Engine:

@@ -4,7 +4,7 @@
   classes as a ``rank_features`` field ``classes.<wnid>`` and the masses of the
   broad WordNet concepts as ``concepts.<wnid>`` (both read by ``rank_feature``
   queries through the inverted index); the embedding as ``knn_vector`` (Lucene
-  HNSW, OpenSearch) or ``dense_vector`` indexed for kNN (Elasticsearch).
+  HNSW, OpenSearch) or ``dense_vector`` with float HNSW (Elasticsearch).
 * ``paper``: the LIARR paper's layout, ``synset.<words>.{wnid,words,score}``
   objects for all 1000 classes with ``index.mapping.total_fields.limit`` raised,
   searched with ``script_score`` over ``match_all``. Kept as a baseline for
@@ -98,11 +98,15 @@ def mapping(
                 "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
             }
         else:
+            # Float HNSW, like OpenSearch's Lucene engine: Elasticsearch's default
+            # (int8_hnsw from 8.14, bbq_hnsw from 9.0 for ≥ 384 dims) quantises the
+            # vectors, and its scores then stray from (1 + cos) / 2 and reorder results.
             props["embedding"] = {
                 "type": "dense_vector",
                 "dims": dim,
                 "index": True,
                 "similarity": "cosine",
+                "index_options": {"type": "hnsw"},
             }
     else:
         settings["index.mapping.total_fields.limit"] = PAPER_FIELDS_LIMIT

@@ -1,0 +1,205 @@
+"""Indexing a real-looking photo library: 12-MP JPEGs, HEIC, PNG and camera RAW (DNG).
+
+Usage: ``.venv/bin/python bench/library.py [--count 40] [--work DIR] [--model NAME]``
+(needs ../shared, or $PICFIND_SHARED, and the dev extra: pillow-heif writes the
+HEICs). Writes bench/results/library.json.
+
+The sets are generated deterministically from shared catsdogs photos, into
+``--work`` (default: a folder under the system temp dir, reused by later runs):
+
+* ``jpeg12``: 4032×3024 JPEGs (quality 92) of upscaled photos with Gaussian noise
+  (σ = 4 levels, seeded), so they are 3–5 MB and decode like camera files;
+* ``heic12``: the same pictures as HEIC, with a 320-pixel thumbnail as iPhones
+  store (picfind decodes the thumbnail); ``heic12_nothumb``: without one;
+* ``png12``: the same pictures as PNG (no reduced-size decoding exists);
+* ``dng12``: DNGs (16-bit Bayer mosaic, tests/dngfile.py) with a 2016×1512 JPEG
+  preview, as cameras embed; ``dng12_nopreview``: no preview (LibRaw demosaics).
+
+For each set, in one run: ``decode``: ``imaging.load_for_model`` (draft mode)
+from bytes already in memory, on as many threads as cores; ``model``: the model
+alone (batch 32); ``bound``: 1 / (1/decode + 1/model) — what a pipeline that
+keeps every core busy, decoding and inferring with no other cost, would reach;
+``end_to_end``: ``picfind index SET --json`` in a fresh index (its
+``images_per_second``), and ``ratio`` = end_to_end / bound. ``peak_rss_mb`` is the
+index run's peak resident memory (its ``VmHWM``: tests/procmem.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from picfind import imaging
+from picfind.models import DEFAULT_MODEL, Model
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from dngfile import dng_bytes  # noqa: E402
+from procmem import run_measured  # noqa: E402
+
+SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))
+SIZE = (4032, 3024)
+SETS = ("jpeg12", "heic12", "heic12_nothumb", "png12", "dng12", "dng12_nopreview")
+SMALL_SETS = {"png12": 4, "dng12": 2, "dng12_nopreview": 4}  # count // this: big or slow files
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def camera_picture(source: Path, seed: int) -> Image.Image:
+    """A photo upscaled to 12 MP with sensor-like noise (seeded: the same on every run)."""
+    with Image.open(source) as im:
+        big = im.convert("RGB").resize(SIZE, Image.Resampling.BICUBIC)
+    rng = np.random.default_rng(seed)
+    noisy = np.asarray(big, dtype=np.float32) + rng.normal(0, 4, (SIZE[1], SIZE[0], 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def encode(kind: str, img: Image.Image) -> tuple[str, bytes]:
+    buf = io.BytesIO()
+    if kind == "jpeg12":
+        img.save(buf, "JPEG", quality=92)
+        return ".jpg", buf.getvalue()
+    if kind.startswith("heic12"):
+        import pillow_heif
+
+        thumbs = [] if kind.endswith("nothumb") else [320]
+        pillow_heif.from_pillow(img).save(
+            buf, quality=80, thumbnails=thumbs, enc_params={"preset": "ultrafast"}
+        )
+        return ".heic", buf.getvalue()
+    if kind == "png12":
+        img.save(buf, "PNG", compress_level=1)
+        return ".png", buf.getvalue()
+    rgb = np.asarray(img)
+    preview = None
+    if kind == "dng12":
+        img.resize((SIZE[0] // 2, SIZE[1] // 2), Image.Resampling.BILINEAR).save(
+            buf, "JPEG", quality=85
+        )
+        preview = buf.getvalue()
+    return ".dng", dng_bytes(rgb, preview=preview)
+
+
+def generate(work: Path, kind: str, count: int) -> Path:
+    folder = work / f"{kind}-{count}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((SHARED / "data" / "catsdogs").glob("*.jpg"))
+    step = max(1, len(sources) // count)
+    for i, source in enumerate(sources[::step][:count]):
+        ext = {"jpeg12": ".jpg", "png12": ".png"}.get(kind, ".heic" if "heic" in kind else ".dng")
+        target = folder / f"{source.stem}{ext}"
+        if not target.exists():  # an interrupted run resumes
+            part = target.with_suffix(".part")
+            part.write_bytes(encode(kind, camera_picture(source, seed=i))[1])
+            part.replace(target)
+    done.touch()
+    return folder
+
+
+def decode_rate(blobs: list[bytes], threads: int) -> float:
+    def one(blob: bytes) -> None:
+        imaging.load_for_model(blob, 224)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, blobs))
+    return len(blobs) / (time.perf_counter() - start)
+
+
+def model_rate(model: Model, rounds: int = 3, batch: int = 32) -> float:
+    x = np.random.default_rng(0).integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)
+    model.run(x)
+    rates = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.run(x)
+        rates.append(batch / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def index_run(folder: Path, model: str) -> tuple[dict[str, Any], float]:
+    """``picfind index`` in a fresh index: (its JSON report, peak RSS in MB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "picfind", "index", str(folder)]
+        cmd += ["--index", tmp, "--model", model, "--json"]
+        code, out, err, peak_mb = run_measured(cmd)
+    if code != 0:
+        raise SystemExit(f"picfind index {folder} failed ({code}): {err.strip()}")
+    return json.loads(out), peak_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=40, help="photos per set (default 40)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "picfind-lib")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated subset")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "library.json")
+    args = parser.parse_args()
+    if not (SHARED / "data" / "catsdogs").is_dir():
+        sys.exit(f"shared data not found at {SHARED} (set PICFIND_SHARED)")
+
+    n_cores = cores()
+    model = Model.load(args.model, threads=n_cores)
+    result: dict[str, Any] = {
+        "machine": f"{n_cores} cores, shared with other jobs: rates are provisional, "
+        "ratios are measured within one run",
+        "model": model.name,
+        "bound": "1 / (1/decode + 1/model): decode on all cores, then the model on all cores",
+        "sets": {},
+    }
+    for kind in args.sets.split(","):
+        count = max(2, args.count // SMALL_SETS.get(kind, 1))
+        t = time.perf_counter()
+        folder = generate(args.work, kind, count)
+        files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        blobs = [p.read_bytes() for p in files]
+        made = time.perf_counter() - t
+        print(f"{kind}: {len(files)} files ({made:.0f} s to make)", file=sys.stderr)
+        decode_1 = decode_rate(blobs, 1)
+        decode_n = decode_rate(blobs, n_cores)
+        m_rate = model_rate(model)
+        report, rss = index_run(folder, model.name)
+        e2e = report["images_per_second"]
+        bound = 1 / (1 / decode_n + 1 / m_rate)
+        result["sets"][kind] = {
+            "files": len(files),
+            "mean_file_mb": round(sum(map(len, blobs)) / len(blobs) / 1e6, 2),
+            "decode_1_thread": round(decode_1, 1),
+            f"decode_{n_cores}_threads": round(decode_n, 1),
+            "model": round(m_rate, 1),
+            "bound": round(bound, 1),
+            "end_to_end": round(e2e, 1),
+            "ratio": round(e2e / bound, 2),
+            "peak_rss_mb": round(rss, 0),
+            "skipped": len(report["skipped"]),
+        }
+        print(json.dumps({kind: result["sets"][kind]}), file=sys.stderr)
+        del blobs
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
