@@ -24,6 +24,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix src tests bench scripts

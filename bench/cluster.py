@@ -42,8 +42,7 @@ from synthetic import records  # noqa: E402
 
 from picfind.query import parse_query  # noqa: E402
 from picfind.search import image_query, keyword_query  # noqa: E402
-from picfind.store.cluster import ClusterStore  # noqa: E402
-from picfind.store.cluster_conn import ClusterOptions  # noqa: E402
+from picfind.store.cluster import ClusterOptions, ClusterStore  # noqa: E402
 from picfind.vocabulary import Vocabulary  # noqa: E402
 
 MODEL = "efficientnet-lite0"
@@ -95,7 +94,7 @@ def measure(url: str, n: int, n_queries: int, seed: int) -> dict:
 
     rng = np.random.default_rng(seed + 1)
     query_ids = [f"s{int(i):09d}" for i in rng.choice(n, n_queries, replace=False)]
-    feats = [picfind_store.features(i) for i in query_ids]
+    feats = [r.features for r in picfind_store.rows(ids=query_ids, features=True)]
     image_queries = {
         m: [image_query(f, m) for f in feats] for m in ("classes", "embedding", "hybrid")
     }

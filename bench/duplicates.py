@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tables import read_index  # bench/tables.py: this script's folder is on sys.path
 
 import picfind
 from picfind.duplicates import (
@@ -38,7 +39,7 @@ from picfind.duplicates import (
     find_duplicates,
     rotated_embeddings,
 )
-from picfind.stored import StoredSet, read_index
+from picfind.store.base import Table as StoredSet
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))
@@ -178,10 +179,11 @@ def mixed_images(tmp: Path) -> dict[str, object]:
     folder = SHARED / "data" / "odd-images" / "mixed_images"
     with picfind.open_index(tmp / "mixed", create=True) as idx:
         idx.add([folder])
-    data = read_index(tmp / "mixed", classes=False)
+    data = read_index(tmp / "mixed")
     names = [os.path.basename(p) for p in data.paths]
     sims = data.embeddings @ data.embeddings.T
-    groups = duplicates_in_index(tmp / "mixed")
+    with picfind.open_index(tmp / "mixed", read_only=True) as idx:
+        groups = duplicates_in_index(idx.store)
     return {
         "cosine": {
             a: dict(zip(names, map(float, row), strict=True))
@@ -222,7 +224,7 @@ def main() -> int:
         made = make_copies(src, tmp / "copies")
         with picfind.open_index(tmp / "index", create=True) as idx:
             idx.add([src, tmp / "copies"])
-        data = read_index(tmp / "index", classes=False)
+        data = read_index(tmp / "index")
         out["images"] = len(data)
         # similarity of each copy to its original, per transform
         row = {p: i for i, p in enumerate(data.paths)}

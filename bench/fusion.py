@@ -1,7 +1,7 @@
 """Issue 16: fusing the two signals of search by image, every method side by side.
 
 Each shared set is indexed once (``picfind index``, kept under bench/.cache/fusion)
-and read back with ``read_index`` (the stored top-64 classes and float16
+and read back with ``tables.read_index`` (the stored top-64 classes and float16
 embeddings); the methods (bench/fusion_methods.py) are computed with NumPy from
 exactly what the stores score, and measured like ``picfind eval``: each photo
 queries all the others, precision@10 and mAP over the full ranking.
@@ -57,6 +57,7 @@ from fusion_methods import (
     per_query,
     rank_order,
 )
+from tables import read_index
 
 from picfind.scoring import (
     DEFAULT_FUSION,
@@ -70,7 +71,6 @@ from picfind.scoring import (
     fused_rerank,
     top_k,
 )
-from picfind.stored import read_index
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))

@@ -169,7 +169,7 @@ def through_the_index(set_name: str, out: dict) -> None:
         folder = SHARED / "data" / set_name
         started = time.perf_counter()
         idx.add([folder / "images" if set_name == "pets" else folder])
-        files = list(idx.store.iter_files())
+        files = list(idx.store.rows())
         labels = {f.id: label_of(set_name, Path(f.path)) for f in files}
         res: dict = {"images": len(files), "index_seconds": time.perf_counter() - started}
         for mode in ("hybrid", "classes", "embedding"):

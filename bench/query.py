@@ -56,7 +56,7 @@ def exact_top10(folder: Path, queries: np.ndarray, weights: np.ndarray | None) -
     from picfind.scoring import HYBRID_WEIGHT
 
     idx = picfind.open_index(folder)
-    conn = idx.store._conn
+    conn = idx.store.db.conn
     best_s = np.full((queries.shape[0], 10), -np.inf)
     best_r = np.zeros((queries.shape[0], 10), dtype=np.int64)
     cur = conn.execute("SELECT rowid, embedding, class_ids, class_probs FROM images")
@@ -94,7 +94,7 @@ def measure(folder: Path, n_queries: int) -> dict:
     idx.search_words("dog", limit=10)  # loads (or builds) the NumPy side
     open_s = time.perf_counter() - t0
     rng = np.random.default_rng(1)
-    conn = idx.store._conn
+    conn = idx.store.db.conn
     max_rowid = conn.execute("SELECT max(rowid) FROM images").fetchone()[0]
     qids = [
         conn.execute("SELECT id FROM images WHERE rowid = ?", (int(r),)).fetchone()[0]
@@ -124,7 +124,8 @@ def measure(folder: Path, n_queries: int) -> dict:
     out["rss_bytes_per_image"] = rss * 1024 / images
     out["rss_above_baseline_bytes_per_image"] = (rss - base_rss) * 1024 / images
     # recall@10 of embedding and hybrid against brute force, on 30 queries
-    feats = [idx.store.features(q) for q in qids[:30]]
+    by_id = {r.id: r.features for r in idx.store.rows(ids=qids[:30], features=True)}
+    feats = [by_id[q] for q in qids[:30]]
     vecs = np.stack([f.embedding for f in feats])
     weights = np.stack([query_weights(f.classes) for f in feats])
     got = {"embedding": [], "hybrid": []}

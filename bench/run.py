@@ -6,7 +6,9 @@
 2. quality: bench/quality.py (bench/results/quality.json);
    duplicate finding: bench/duplicates.py (bench/results/duplicates.json);
 3. query latency and memory on synthetic indexes: bench/query.py
-   (bench/results/query.json). ``--quick`` stops at 100k images.
+   (bench/results/query.json). ``--quick`` stops at 100k images;
+4. embedding recall@10 against brute force on real photos, above and below the
+   PCA threshold: bench/recall.py (bench/results/recall.json).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def main() -> int:
     py = [sys.executable]
     subprocess.run([*py, str(HERE / "quality.py")], check=True)
     subprocess.run([*py, str(HERE / "duplicates.py")], check=True)
+    subprocess.run([*py, str(HERE / "recall.py")], check=True)
     sizes = "10000,100000" if "--quick" in sys.argv else "10000,100000,1000000"
     subprocess.run([*py, str(HERE / "query.py"), "--sizes", sizes], check=True)
     return 0

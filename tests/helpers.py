@@ -50,6 +50,18 @@ def digest(folder: Path) -> dict[str, str]:
     return {"picfind.db rows": hashlib.sha256(dump.encode()).hexdigest(), **files}
 
 
+def features_of(store, image_id):
+    """The stored features of one id (None when the store does not hold it)."""
+    row = next(store.rows(ids=[image_id], features=True), None)
+    return row.features if row is not None else None
+
+
+def id_at(store, path):
+    """The id of the row at a path (None when there is none)."""
+    row = next(store.rows(paths=[str(path)]), None)
+    return row.id if row is not None else None
+
+
 def copy_catsdogs(catsdogs: Path, folder: Path, per_kind: int) -> Path:
     """``folder`` holding cat.0…, dog.0… (``per_kind`` of each), made for a test to change."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,3 +69,12 @@ def copy_catsdogs(catsdogs: Path, folder: Path, per_kind: int) -> Path:
         for i in range(per_kind):
             shutil.copy2(catsdogs / f"{kind}.{i}.jpg", folder / f"{kind}.{i}.jpg")
     return folder
+
+
+def table_of(index: Path):
+    """Every row of an embedded index as arrays (``store.base.Table``), read-only."""
+    import picfind
+    from picfind.store.base import Table
+
+    with picfind.open_index(index, read_only=True) as idx:
+        return Table.of(idx.store.rows(features=True))

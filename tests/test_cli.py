@@ -747,3 +747,25 @@ def test_process_help() -> None:
     assert p.returncode == 0 and "Commands:" in p.stdout
     for command in COMMANDS:
         assert command in p.stdout
+
+
+def test_attack_a_newline_in_a_file_name_stays_on_one_line(pf, catsdogs: Path, tmp_path) -> None:
+    """A name with a newline broke the plain-text output (one result read as two lines).
+    Plain text escapes it; --json keeps the exact name."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    tricky = photos / "two\nlines\t.jpg"
+    shutil.copy(catsdogs / "cat.3.jpg", tricky)
+    shutil.copy(catsdogs / "cat.4.jpg", photos / "plain.jpg")
+    index = tmp_path / "idx"
+    assert pf("index", photos, "--index", index).code == 0
+    r = pf("search", "cat", "--index", index)
+    assert r.code == 0, r
+    lines = r.out.splitlines()
+    assert len(lines) == 2  # one line per result
+    assert any(line.endswith("]") and "two\\nlines\\t.jpg" in line for line in lines), lines
+    r = pf("search", "cat", "--index", index, "--json")
+    assert str(tricky) in [x["path"] for x in r.json["results"]]
+    (photos / "plain.jpg").write_bytes(b"no image")
+    r = pf("index", photos, "--index", index)
+    assert r.code == 0 and f"skipping {photos}/plain.jpg: not an image" in r.err

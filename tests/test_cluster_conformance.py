@@ -16,15 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import features_of, id_at
 
 import picfind
 from picfind.cli import run
+from picfind.matchers import Clause, ConceptMatch, WordsQuery
 from picfind.query import parse_query
 from picfind.records import Features
 from picfind.search import image_query, keyword_query
 from picfind.store.base import Filter
-from picfind.store.cluster import ClusterStore
-from picfind.store.cluster_conn import ClusterOptions
+from picfind.store.cluster import ClusterOptions, ClusterStore
 from picfind.vocabulary import Vocabulary
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.shared_data, pytest.mark.slow]
@@ -73,7 +74,7 @@ def _agree(a: list[str], b: list[str]) -> int:
 
 
 def _query_ids(embedded: picfind.Index, n: int = 10) -> list[str]:
-    files = sorted(embedded.store.iter_files(), key=lambda f: f.path)
+    files = sorted(embedded.store.rows(), key=lambda f: f.path)
     return [files[i].id for i in np.linspace(0, len(files) - 1, n).astype(int)]
 
 
@@ -173,14 +174,14 @@ def test_moves_touches_and_prune(
     opts = ClusterOptions(name=index_name)
     with picfind.open_index(url=cluster_url, cluster=opts, create=True) as idx:
         assert idx.add([src]).indexed == 4
-        old_id = idx.store.find_id(str(src / "cat.0.jpg"))
+        old_id = id_at(idx.store, src / "cat.0.jpg")
         (src / "cat.0.jpg").rename(src / "moved.jpg")
         (src / "cat.1.jpg").touch()
         (src / "cat.2.jpg").unlink()
         report = idx.add([src])
         assert (report.indexed, report.moved, report.removed) == (0, 1, 1)
         assert report.unchanged == 2
-        assert idx.store.find_id(str(src / "moved.jpg")) == old_id
+        assert id_at(idx.store, src / "moved.jpg") == old_id
         assert idx.stats().images == 3
         (src / "cat.3.jpg").unlink()
         assert idx.prune() == 1
@@ -213,7 +214,7 @@ def test_reindex_swaps_the_alias(both, cluster_url: str, capsys) -> None:
     assert run(["reindex", "--url", cluster_url, "--cluster-index", store.alias, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["old"] == old and out["new"] != old and out["documents"] == N_PHOTOS
-    store._meta = store._read_meta()
+    store.handle.meta = store.handle.read_meta()
     assert store.concrete == out["new"]
     assert not store.client.indices.exists(index=old)
     assert _ids(cluster.search_words("dog", limit=10)) == before
@@ -231,7 +232,7 @@ def test_paper_layout_matches(both, cluster_url: str, index_name: str) -> None:
         paper.refresh()
         vocab = Vocabulary.load()
         for qid in _query_ids(embedded, 5):
-            f: Features = embedded.store.features(qid)
+            f: Features = features_of(embedded.store, qid)
             query = image_query(f, "classes")
             where = Filter(exclude=(qid,))
             _, a = embedded.store.search(query, 10, 0, where)
@@ -249,3 +250,34 @@ def test_paper_layout_matches(both, cluster_url: str, index_name: str) -> None:
             paper.search(image_query(f, "embedding"), 10)
     finally:
         paper.close()
+
+
+def test_a_clause_of_several_matchers_agrees(both) -> None:
+    """The matcher seam: a clause matches when any matcher does and scores the best of
+    them; both stores dispatch the same way (here two concept matchers in one clause,
+    and a negated one)."""
+    embedded, cluster = both
+    vocab = Vocabulary.load()
+    dog = tuple(int(i) for i in vocab.classes_for("dog"))
+    cat = tuple(int(i) for i in vocab.classes_for("cat"))
+    tabby = tuple(int(i) for i in vocab.classes_for("tabby"))
+    query = WordsQuery(
+        (
+            Clause((ConceptMatch(dog), ConceptMatch(cat))),
+            Clause((ConceptMatch(tabby),), negated=True),
+        )
+    )
+    ta, a = embedded.store.search(query, 20)
+    tb, b = cluster.store.search(query, 20)
+    assert ta == tb and ta > 0
+    assert [h.id for h in a][:10] == [h.id for h in b][:10]
+    for x, y in zip(a, b, strict=False):
+        if x.id == y.id:
+            assert x.score == pytest.approx(y.score, rel=1e-4, abs=1e-6)
+    # each score is the best matcher's mass (not the sum over the clause's classes)
+    for hit in a[:5]:
+        f = features_of(embedded.store, hit.id)
+        dense = np.zeros(1000)
+        dense[f.classes.ids.astype(int)] = f.classes.probs
+        best = max(dense[list(dog)].sum(), dense[list(cat)].sum())
+        assert hit.score == pytest.approx(best, rel=1e-5)

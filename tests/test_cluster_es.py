@@ -14,8 +14,7 @@ import pytest
 from helpers import copy_catsdogs
 
 import picfind
-from picfind.store.cluster import ClusterStore
-from picfind.store.cluster_conn import ClusterOptions
+from picfind.store.cluster import ClusterOptions, ClusterStore
 
 pytestmark = [pytest.mark.elasticsearch, pytest.mark.shared_data, pytest.mark.slow]
 
@@ -34,7 +33,7 @@ def test_elasticsearch_answers_like_the_embedded_store(
             a = [r.id for r in embedded.search_words(words).results]
             b = [r.id for r in cluster.search_words(words).results]
             assert a[0] == b[0] and sum(x == y for x, y in zip(a, b, strict=False)) >= 9
-        qid = next(iter(embedded.store.iter_files())).id
+        qid = next(iter(embedded.store.rows())).id
         for mode in ("classes", "hybrid", "embedding"):
             a = [r.id for r in embedded.search_image(qid, mode=mode).results]
             b = [r.id for r in cluster.search_image(qid, mode=mode).results]

@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import copy_catsdogs
+from helpers import copy_catsdogs, features_of, id_at
 
 import picfind
 from picfind.records import Features, ImageRecord
 from picfind.scoring import SparseClasses
-from picfind.store import cluster_queries as q
 from picfind.store.base import Filter
-from picfind.store.cluster import ClusterStore
-from picfind.store.cluster_conn import ClusterOptions, connect
-from picfind.store.mapping import document, mapping
+from picfind.store.cluster import ClusterOptions, ClusterStore
+from picfind.store.cluster import bodies as q
+from picfind.store.cluster.connection import connect
+from picfind.store.cluster.mapping import document, mapping
 
 pytestmark = [pytest.mark.elasticsearch]
 
@@ -123,11 +123,11 @@ def test_writes_reads_and_reindex_on_elasticsearch(
         assert embedded.add([photos]).indexed == cluster.add([photos]).indexed == 10
         assert cluster.add([photos]).unchanged == 10  # the lookups find every file
         assert cluster.stats().images == 10 and cluster.stats().index_bytes > 0
-        assert {f.path for f in store.iter_files(str(photos))} == {str(p) for p in photos.iterdir()}
-        qid = embedded.store.find_id(str(photos / "cat.0.jpg"))
+        assert {f.path for f in store.rows(under=str(photos))} == {str(p) for p in photos.iterdir()}
+        qid = id_at(embedded.store, photos / "cat.0.jpg")
         assert qid is not None
-        mine = embedded.store.features(qid)
-        theirs = store.features(qid)
+        mine = features_of(embedded.store, qid)
+        theirs = features_of(store, qid)
         assert mine is not None and theirs is not None
         assert np.array_equal(mine.classes.ids, theirs.classes.ids)
         np.testing.assert_allclose(theirs.embedding, mine.embedding, atol=1e-3)
@@ -137,7 +137,7 @@ def test_writes_reads_and_reindex_on_elasticsearch(
         assert (report.indexed, report.moved, report.removed) == (0, 1, 1)
         out = store.reindex()
         assert out["documents"] == 9 and out["new"] == f"{index_name}-v2"
-        after = store.features(qid)
+        after = features_of(store, qid)
         assert after is not None and np.array_equal(after.embedding, theirs.embedding)
         assert cluster.stats().images == 9
     finally:

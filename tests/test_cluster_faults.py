@@ -29,7 +29,7 @@ from cluster_fixtures import can_start_nodes, no_node, node_module
 
 import picfind
 from picfind.cli import run
-from picfind.store.cluster_conn import ClusterOptions
+from picfind.store.cluster import ClusterOptions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,12 +80,12 @@ def test_replica_survives_a_stopped_node(own_nodes, catsdogs: Path, tmp_path: Pa
         client = idx.store.client
         health = client.cluster.health(index="faults", wait_for_status="green")
         assert health["status"] == "green" and health["number_of_nodes"] == 2
-        ids = {f.id for f in idx.store.iter_files()}
+        ids = {f.id for f in idx.store.rows()}
         before = [r.id for r in idx.search_words("dog", limit=10).results]
     cluster.stop_node(2)
     with picfind.open_index(url=cluster.url, cluster=opts) as idx:
         assert idx.stats().images == 40
-        assert {f.id for f in idx.store.iter_files()} == ids  # no document missing
+        assert {f.id for f in idx.store.rows()} == ids  # no document missing
         assert [r.id for r in idx.search_words("dog", limit=10).results] == before
         some = next(iter(ids))
         for mode in ("classes", "embedding", "hybrid"):

@@ -7,19 +7,20 @@ import math
 import numpy as np
 import pytest
 
+from picfind.matchers import WordsQuery
 from picfind.records import Features, ImageRecord
 from picfind.scoring import MATCH_THRESHOLD, SparseClasses, query_weights
-from picfind.store import cluster_queries as q
 from picfind.store.base import Filter
-from picfind.store.mapping import (
+from picfind.store.cluster import bodies as q
+from picfind.store.cluster.mapping import (
     PAPER_FIELDS_LIMIT,
     SCHEMA_VERSION,
     class_wnids,
-    concept_columns,
     document,
     mapping,
     paper_field_names,
 )
+from picfind.store.codec import concept_columns
 
 
 def _record() -> ImageRecord:
@@ -114,7 +115,7 @@ def test_under_is_a_folder_prefix_and_exclude_drops_ids() -> None:
 
 
 def test_keyword_query_orders_like_the_geometric_mean() -> None:
-    body = q.keyword_query(((1, 2), (3,)), ((4,),), None)
+    body = q.keyword_query(WordsQuery.of_classes(((1, 2), (3,)), ((4,),)), None)
     must = body["bool"]["must"]
     assert len(must) == 2 and all(c["script_score"]["min_score"] == 1.0 for c in must)
     neg = body["bool"]["must_not"][0]["script_score"]
@@ -142,20 +143,26 @@ def test_knn_queries_per_engine() -> None:
 
 
 class _FakeBulkStore:
-    """A ClusterStore with the network replaced: bulk answers from a script."""
+    """The cluster store's writer with the network replaced: bulk answers from a script."""
 
     @staticmethod
     def make(answers):
-        from picfind.store.cluster import ClusterStore
-        from picfind.store.cluster_conn import ClusterOptions, Engine
+        from types import SimpleNamespace
 
-        store = object.__new__(ClusterStore)
-        store.url = "http://fake:9200"
-        store.options = ClusterOptions()
-        store.engine = Engine(None, "opensearch", "2.19.1", store.url)
-        store.alias = "picfind"
-        store._write_failed = False
-        store._meta = {"model": "efficientnet-lite0", "layout": "picfind", "index": "picfind-v1"}
+        from picfind.store.cluster.connection import ClusterOptions, Engine
+        from picfind.store.cluster.writes import Writer
+
+        handle = SimpleNamespace(
+            url="http://fake:9200",
+            options=ClusterOptions(),
+            engine=Engine(None, "opensearch", "2.19.1", "http://fake:9200"),
+            alias="picfind",
+            meta={"model": "efficientnet-lite0", "layout": "picfind", "index": "picfind-v1"},
+            concrete="picfind-v1",
+            layout="picfind",
+            refresh=lambda: None,
+        )
+        store = Writer(handle)
         store.calls = []
 
         def bulk(actions):
@@ -164,14 +171,13 @@ class _FakeBulkStore:
             return iter(answers(len(store.calls), actions))
 
         store.bulk = bulk
-        store._ids_at_paths = lambda paths: []
-        store.refresh = lambda: None
+        store.ids_at_paths = lambda paths: []
         return store
 
 
 def test_failed_documents_are_retried_then_named_by_path(monkeypatch) -> None:
     from picfind.errors import StoreError
-    from picfind.store import cluster
+    from picfind.store.cluster import writes as cluster
 
     monkeypatch.setattr(cluster.time, "sleep", lambda s: None)
 

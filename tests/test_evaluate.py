@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ import picfind
 from picfind import evaluate
 from picfind.errors import UsageError
 from picfind.evaluate import WordQuery
-from picfind.stored import read_index
+from picfind.store import vectors
+from picfind.store.base import Table
 
 # --- metrics, by hand ------------------------------------------------------------------
 
@@ -111,37 +113,59 @@ def test_word_query_parsing() -> None:
             WordQuery.parse(bad)
 
 
-# --- the store's semantics, reproduced -----------------------------------------------------
+# --- what eval measures is what the store answers ------------------------------------------
+
+
+def _labels(paths: list[str]) -> list[str]:
+    return [Path(p).name.split(".")[0] for p in paths]
 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
-def test_scores_match_search_by_image(small_index: Path, mode: str) -> None:
-    data = read_index(small_index)
-    assert data.classes is not None
-    score = evaluate.scorers(data.embeddings, data.classes)[mode]
-    row = {image_id: i for i, image_id in enumerate(data.ids)}
+def test_eval_by_image_measures_the_stores_own_answers(
+    small_index: Path, small_photos: Path, mode: str
+) -> None:
+    asked = [0, 17, 41, 79]
     with picfind.open_index(small_index) as idx:
-        for q in (0, 17, 41, 79):
-            results = idx.search_image(data.ids[q], mode=mode, limit=10).results
-            s = score(np.array([q]))[0]
-            s[q] = -np.inf
-            best = np.sort(s)[::-1][:10]
-            assert [r.score for r in results] == pytest.approx(best.tolist(), abs=2e-4)
-            for r in results:
-                assert s[row[r.id]] == pytest.approx(r.score, abs=2e-4)
+        table = Table.of(idx.store.rows(under=str(small_photos), features=True))
+        labels = _labels(table.paths)
+        summary, lonely = evaluate.store_leave_one_out(
+            idx.store, table, labels, mode, str(small_photos), k=10, queries=asked
+        )
+        # By hand, from what a user gets: the first page of search by image, and the
+        # whole ranking for average precision.
+        label_of = dict(zip(table.ids, labels, strict=True))
+        precisions, aps = [], []
+        for q in asked:
+            page = idx.search_image(table.ids[q], mode=mode, limit=10).results
+            whole = idx.search_image(table.ids[q], mode=mode, limit=1000).results
+            assert [r.score for r in whole[:10]] == pytest.approx([r.score for r in page], abs=2e-4)
+            relevant = labels.count(labels[q]) - 1
+            precisions.append(sum(label_of[r.id] == labels[q] for r in page) / 10)
+            hits = np.array([label_of[r.id] == labels[q] for r in whole])
+            aps.append(evaluate.average_precision(hits, relevant))
+    assert lonely == 0 and summary.queries == len(asked)
+    assert summary.precision_at_k == pytest.approx(np.mean(precisions))
+    assert summary.map == pytest.approx(np.mean(aps))
 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("words", ["dog", "cat", "tabby", "dog -beagle"])
-def test_keyword_ranking_matches_search_by_words(small_index: Path, words: str) -> None:
-    data = read_index(small_index)
-    assert data.classes is not None
-    order = evaluate.keyword_ranking(WordQuery(words, ("x",)), data.classes)
+def test_eval_by_words_measures_search_by_words(
+    small_index: Path, small_photos: Path, words: str
+) -> None:
     with picfind.open_index(small_index) as idx:
+        result = evaluate.evaluate_index(
+            idx.store, small_photos, pattern=re.compile(r"^([a-z]+)\."), modes=(),
+            queries=[WordQuery(words, ("dog",))],
+        )  # fmt: skip
         results = idx.search_words(words, limit=1000)
-    assert results.total == order.size
-    assert [data.ids[i] for i in order] == [r.id for r in results.results]
+        table = Table.of(idx.store.rows(under=str(small_photos), features=True))
+    (w,) = result.words
+    assert w.matched == results.total
+    label_of = dict(zip(table.ids, _labels(table.paths), strict=True))
+    hits = np.array([label_of[r.id] == "dog" for r in results.results])
+    assert w.ap == pytest.approx(evaluate.average_precision(hits, 40))
 
 
 # --- the command ------------------------------------------------------------------------
@@ -216,3 +240,48 @@ def test_eval_usage_errors(
         code, out, err = run(capsys, *args)
         assert code == 2, (args, err)
         assert fragment in err and out == "" and "Traceback" not in err
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_eval_through_the_store_above_the_pca_threshold(
+    shared: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """8,202 real photos (the shared sets, mirrored, cropped, colour-shifted) put the
+    embedded store on its projected path (candidates from 128-d PCA, re-scored exactly).
+    Eval measures exactly what search answers there, and the store's embedding top 10
+    is compared with brute force over the same stored vectors (docs/evaluation.md)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import augment
+
+    tmp = tmp_path_factory.mktemp("above-pca")
+    folder = tmp / "augmented"
+    n = augment.write_set(shared, folder)
+    assert n > vectors.EXACT_LIMIT
+    asked = np.linspace(0, n - 1, 40).round().astype(int).tolist()
+    with picfind.open_index(tmp / "index", create=True) as idx:
+        assert idx.add([folder], batch_size=64).indexed == n
+        main = vectors.load_main(tmp / "index" / "cache")
+        assert main is not None and main.approximate and main.n == n
+        result = evaluate.evaluate_index(
+            idx.store, folder, modes=("embedding", "hybrid"), k=10, sample=len(asked)
+        )
+        table = Table.of(idx.store.rows(under=str(folder), features=True))
+        labels = [Path(p).parent.name for p in table.paths]
+        label_of = dict(zip(table.ids, labels, strict=True))
+        recalls = []
+        for mode in ("embedding", "hybrid"):
+            precisions = []
+            for q in asked:
+                page = idx.search_image(table.ids[q], mode=mode, limit=10, under=folder).results
+                precisions.append(np.mean([label_of[r.id] == labels[q] for r in page]))
+                if mode == "embedding":
+                    exact = table.embeddings @ table.embeddings[q]
+                    exact[q] = -np.inf
+                    truth = {table.ids[i] for i in np.argsort(-exact, kind="stable")[:10]}
+                    recalls.append(len(truth & {r.id for r in page}) / 10)
+            summary = result.by_image[mode]
+            assert summary.queries == len(asked)
+            assert summary.precision_at_k == pytest.approx(np.mean(precisions)), mode
+    assert result.images == n and 0.5 < result.by_image["embedding"].precision_at_k <= 1
+    assert np.mean(recalls) >= 0.95, recalls

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import table_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -26,7 +27,6 @@ from picfind.scoring import (
     top_classes,
     top_k,
 )
-from picfind.stored import read_index
 
 finite = st.floats(0.0, 1.0, allow_nan=False, width=32)
 cosine = st.floats(-1.0, 1.0, allow_nan=False, width=32)
@@ -234,7 +234,7 @@ def leave_one_out(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]
 
 def test_on_real_photos_the_stores_path_agrees_with_the_whole_set_score(small_index: Path) -> None:
     """40 cats and 40 dogs: candidates (top 20 of each signal) re-ranked vs every row."""
-    stored = read_index(small_index)
+    stored = table_of(small_index)
     assert stored.classes is not None
     n = len(stored)
     emb, xi = stored.embeddings, stored.classes
@@ -259,7 +259,7 @@ def test_on_real_photos_the_stores_path_agrees_with_the_whole_set_score(small_in
 def test_on_real_photos_fused_keeps_the_better_signal(small_index: Path) -> None:
     """Species on 80 photos: mAP within the issue's 0.01 of the better signal, P@10 never
     below the worse one (a small sample: docs/evaluation.md measures 2,600 queries)."""
-    stored = read_index(small_index)
+    stored = table_of(small_index)
     assert stored.classes is not None
     species = np.array([Path(p).name.split(".")[0] for p in stored.paths])
     emb, xi = stored.embeddings, stored.classes

@@ -521,19 +521,21 @@ def test_png_garbage_creation_time_and_imagemagick_file_times() -> None:
 def need_heif() -> None:
     if containers._heif is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("pillow-heif is required in CI (picfind[heif])", pytrace=False)
-        pytest.skip("pillow-heif not installed (pip install 'picfind[heif]')")
+            pytest.fail("pi-heif is required in CI (a core dependency)", pytrace=False)
+        pytest.skip("pi-heif not installed (pip install pi-heif)")
 
 
 def test_heic_through_pillow_heif() -> None:
     need_heif()
-    from picfind import imaging  # registers pillow-heif's opener and saver
+    import pillow_heif  # the writer (tests only); picfind reads with pi-heif
+
+    from picfind import imaging  # registers the HEIF opener
 
     assert imaging.HEIF_SUPPORTED
     ex = camera_exif(lat=-1.2921, lon=36.8219, offset="+03:00")
     im = Image.new("RGB", (64, 64), (10, 200, 30))
     buf = io.BytesIO()
-    im.save(buf, "HEIF", exif=ex.tobytes(), quality=40)
+    pillow_heif.from_pillow(im).save(buf, exif=ex.tobytes(), quality=40)
     data = buf.getvalue()
     assert data[4:12] == b"ftypheic"
     info = read(data)
@@ -548,7 +550,7 @@ def test_heic_without_pillow_heif_is_a_note(monkeypatch: pytest.MonkeyPatch) -> 
     data = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
     info = read(data)
     assert info.taken is None and info.notes == (
-        "HEIF: metadata needs picfind[heif] (pillow-heif)",
+        "HEIF: metadata needs pi-heif (pip install pi-heif)",
     )
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 import picfind.models as models
 from picfind.effnet import build_onnx
 from picfind.errors import ModelError, UnknownModelError
-from picfind.models import DEFAULT_MODEL, MODELS, Features, Model, preprocess, resolve_model_name
+from picfind.models import DEFAULT_MODEL, MODELS, Model, ModelOutput, preprocess, resolve_model_name
 from picfind.torchfile import load_state_dict
 
 NAMES = ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]
@@ -118,7 +118,7 @@ def test_features_invariants(loaded: dict[str, Model], cache_dir: Path) -> None:
     batch = np.random.default_rng(7).integers(0, 256, (5, s, s, 3), dtype=np.uint8)
     batch[4] = 0  # a black image too
     feats = model.run(batch)
-    assert isinstance(feats, Features)
+    assert isinstance(feats, ModelOutput)
     assert feats.probs.shape == (5, 1000) and feats.probs.dtype == np.float32
     assert feats.embedding.shape == (5, model.embedding_dim) and feats.embedding.dtype == np.float32
     np.testing.assert_allclose(feats.probs.sum(axis=1), 1.0, atol=1e-5)

@@ -1,12 +1,23 @@
-"""Files → pixels → model, end to end on real photos."""
+"""Files → pixels → model, end to end on real photos; the pipeline's stages and passes."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 import picfind
+from picfind.indexer import Indexer
+from picfind.models import Model
+from picfind.pipeline import Pipeline, Source
+from picfind.records import Fields, ImageRecord, Progress
+from picfind.stages import inline_stages
+from picfind.stages.header import HeaderStage
+from picfind.stages.model import ModelStage
 
 
 def top5(path: Path) -> list[str]:
@@ -35,3 +46,142 @@ def test_predict_returns_probabilities_in_order(catsdogs: Path) -> None:
     assert len(labels) == 10
     scores = [lab.score for lab in labels]
     assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
+
+
+# --- the pipeline's seams: stages, passes over stored rows, bulk look-ups ------------------
+
+
+def test_every_field_a_stage_may_write_is_a_field_of_the_record() -> None:
+    """A new signal adds its fields to records.Fields and records.ImageRecord together."""
+    record = {f.name: f.type for f in dataclasses.fields(ImageRecord)}
+    for f in dataclasses.fields(Fields):
+        assert f.name in record, f"Fields.{f.name} is not an ImageRecord field"
+    for stage in [*inline_stages(), ModelStage(lambda: None)]:
+        assert set(stage.writes) <= {f.name for f in dataclasses.fields(Fields)}, stage.name
+
+
+@pytest.fixture
+def indexed(small_photos: Path, tmp_path: Path) -> tuple[Path, Path]:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in sorted(os.listdir(small_photos))[:24]:
+        shutil.copy2(small_photos / name, photos / name)
+    index = tmp_path / "index"
+    with picfind.open_index(index, create=True) as idx:
+        assert idx.add([photos]).indexed == 24
+    return photos, index
+
+
+def _blank_header_fields(index: Path) -> None:
+    """What a schema migration that adds a column leaves: every stored row lacks it."""
+    conn = sqlite3.connect(index / "picfind.db")
+    conn.execute("UPDATE images SET format = '', width = 0, height = 0")
+    conn.commit()
+    conn.close()
+
+
+def test_a_header_stage_runs_alone_over_indexed_rows_without_the_model(
+    indexed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos, index = indexed
+    with picfind.open_index(index) as idx:
+        before = {r.id: (r.format, r.width, r.height) for r in idx.store.rows()}
+    _blank_header_fields(index)
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a header backfill must not load the model")
+
+    monkeypatch.setattr(Model, "load", no_model)
+    assert Pipeline([HeaderStage()]).head_only  # reads each file's head, not all of it
+    seen: list[Progress] = []
+    with picfind.open_index(index) as idx:
+        report = idx.run_pass(
+            [photos], [HeaderStage()], needs=lambda row: row.format == "", progress=seen.append
+        )
+        after = {r.id: (r.format, r.width, r.height) for r in idx.store.rows()}
+    assert (report.pending, report.updated, report.skipped) == (24, 24, [])
+    assert after == before and all(fmt == "JPEG" and w > 0 for fmt, w, _ in after.values())
+    assert seen and seen[-1].done == seen[-1].total == 24
+
+
+class _SlowStage:
+    """A slow signal (think OCR): reads the whole file, writes a field; it is killed
+    after ``stop_after`` files, the way Ctrl-C or kill would stop a long pass."""
+
+    name = "slow"
+    reads = Source.BYTES
+    writes = ("format",)
+    batched = False
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stop_after = stop_after
+        self.calls = 0
+
+    def __call__(self, items) -> None:
+        for item in items:
+            self.calls += 1
+            if self.stop_after is not None and self.calls > self.stop_after:
+                raise KeyboardInterrupt
+            item.fields.format = f"read {len(item.data)} bytes"
+
+
+def test_a_slow_pass_is_resumable_in_committed_batches(indexed: tuple[Path, Path]) -> None:
+    photos, index = indexed
+    done = lambda row: row.format.startswith("read ")  # noqa: E731
+
+    with picfind.open_index(index) as idx:
+        killed = _SlowStage(stop_after=13)
+        with pytest.raises(KeyboardInterrupt):
+            idx.run_pass([photos], [killed], needs=lambda r: not done(r), batch_size=4)
+        kept = sum(done(r) for r in idx.store.rows())
+        assert 4 <= kept <= 12 and kept % 4 == 0  # whole batches committed, the rest not
+        resumed = _SlowStage()
+        report = idx.run_pass([photos], [resumed], needs=lambda r: not done(r), batch_size=4)
+        assert report.pending == 24 - kept and resumed.calls == 24 - kept
+        assert all(done(r) for r in idx.store.rows())
+        sizes = {r.path: r.format for r in idx.store.rows()}
+    assert all(sizes[str(p)] == f"read {p.stat().st_size} bytes" for p in photos.iterdir())
+
+
+def test_a_pass_skips_files_changed_since_indexing(indexed: tuple[Path, Path]) -> None:
+    photos, index = indexed
+    changed = sorted(photos.iterdir())[0]
+    changed.write_bytes(changed.read_bytes() + b"\0")
+    with picfind.open_index(index) as idx:
+        report = idx.run_pass([photos], [_SlowStage()])
+    assert [(s.path, s.keep) for s in report.skipped] == [(str(changed), True)]
+    assert report.updated == 23
+
+
+class _CountingStore:
+    """The real embedded store, counting how often the indexer asks it for rows."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.rows_calls = 0
+
+    def rows(self, **kwargs):
+        self.rows_calls += 1
+        return self.store.rows(**kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+
+def test_the_indexer_asks_the_store_in_bulk_not_per_file(
+    indexed: tuple[Path, Path], small_photos: Path
+) -> None:
+    """Issue 13's first part: what the store holds under a root is learnt in a few bulk
+    requests (one before, one after), not one look-up per file."""
+    photos, index = indexed
+    with picfind.open_index(index) as idx:
+        counting = _CountingStore(idx.store)
+        report = Indexer(counting, lambda: idx.model, input_size=224).run([photos])
+        assert (report.unchanged, report.indexed) == (24, 0)
+        assert counting.rows_calls == 2
+        for name in sorted(os.listdir(small_photos))[24:40]:  # 16 new files: one batch
+            shutil.copy2(small_photos / name, photos / name)
+        counting.rows_calls = 0
+        report = Indexer(counting, lambda: idx.model, input_size=224).run([photos])
+        assert report.indexed == 16
+        assert counting.rows_calls <= 2 + 2  # before, after, and per batch: hashes, ids

@@ -142,6 +142,7 @@ def test_raw_and_its_jpeg_twin_are_indexed_both_and_grouped(catsdogs: Path, tmp_
                 emb = index.resolve_image(photos / raw_name)[0].embedding
                 cosine = float(np.dot(emb, twin))
                 assert cosine > DEFAULT_THRESHOLD, (raw_name, cosine)
-    groups = duplicates_in_index(tmp_path / "index", rotations=())
+    with picfind.open_index(tmp_path / "index", read_only=True) as idx:
+        groups = duplicates_in_index(idx.store, rotations=())
     near = sorted(sorted(Path(p).name for p in g.paths) for g in groups if g.kind == "near")
     assert near == [sorted([f"{n}.jpg", f"{n}.dng", f"{n}.nopreview.dng"]) for n in names]

@@ -12,12 +12,14 @@ from picfind.scoring import (
     ConceptColumns,
     Postings,
     SparseClasses,
+    clause_scores,
     dense_dot,
     indicator,
     keyword_scores,
     query_weights,
     sparse_top,
     top_k,
+    words_scores,
 )
 
 
@@ -134,3 +136,35 @@ def test_top_k_equals_a_full_sort(scores: list[float], k: int) -> None:
         i for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)) if i % 2 == 0
     ][:k]
     assert list(top_k(arr, k, mask)) == expected_masked
+
+
+# --- attacks (issue 8): NaN and infinity never poison a ranking ------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    scores=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=60),
+    k=st.integers(0, 70),
+)
+def test_attack_nan_and_inf_rank_last_and_never_empty_a_page(scores: list[float], k: int) -> None:
+    """One NaN made top_k return nothing; now every non-finite score ranks as −∞."""
+    arr = np.array(scores, dtype=np.float32)
+    best = top_k(arr, k)
+    assert len(best) == min(k, len(scores))
+    finite = [i for i in range(len(scores)) if np.isfinite(arr[i])]
+    expected = sorted(finite, key=lambda i: (-arr[i], i))[:k]
+    assert list(best[: len(expected)]) == expected  # the finite ones first, in order
+    assert set(best[len(expected) :].tolist()) <= set(range(len(scores))) - set(finite)
+
+
+def test_clause_of_matchers_is_any_and_the_best_score() -> None:
+    dog = np.array([0.9, 0.0, 0.02, 0.3])
+    cat = np.array([0.05, 0.6, 0.0, 0.3])
+    score, match = clause_scores([(dog, dog >= 0.01), (cat, cat >= 0.01)])
+    assert match.tolist() == [True, True, True, True]
+    assert score.tolist() == [0.9, 0.6, 0.02, 0.3]
+    # one matcher per clause: exactly the keyword semantics (geometric mean, thresholds)
+    s1, m1 = words_scores([(dog, dog >= 0.01), (cat, cat >= 0.01)], [cat >= 0.5])
+    s2, m2 = keyword_scores([dog, cat], [cat])
+    assert m1.tolist() == m2.tolist() == [True, False, False, True]
+    np.testing.assert_allclose(s1, s2)

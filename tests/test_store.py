@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sandbox import PICFIND, in_mount_namespace, unprivileged
 
+import picfind
 from picfind.errors import NotFoundError, StoreError
-from picfind.records import Features, ImageRecord
+from picfind.matchers import WordsQuery
+from picfind.records import Features, Fields, ImageRecord, SparseClasses
 from picfind.scoring import (
     NUM_CLASSES,
     STORED_CLASSES,
@@ -24,7 +31,7 @@ from picfind.store.base import (
     EmbeddingQuery,
     Filter,
     HybridQuery,
-    KeywordQuery,
+    Update,
 )
 from picfind.store.embedded import EmbeddedStore
 
@@ -131,7 +138,7 @@ def test_keyword_query_matches_brute_force(tmp_path: Path, layout: str) -> None:
     xi = truncated(probs)
     pos = (tuple(range(0, 70)),)
     neg = (tuple(range(70, 75)),)
-    total, hits = store.search(KeywordQuery(pos, neg), 20)
+    total, hits = store.search(WordsQuery.of_classes(pos, neg), 20)
     scores, match = keyword_scores([xi @ indicator(pos[0])], [xi @ indicator(neg[0])])
     assert total == int(match.sum())
     ranked = [i for i in np.argsort(-scores, kind="stable") if match[i]][:20]
@@ -224,9 +231,219 @@ def test_replacing_a_path_keeps_one_row_and_its_id(tmp_path: Path) -> None:
     )
     store.write(add=[changed])
     assert store.stats().images == 1
-    f = store.get_file(first.path)
+    f = next(store.rows(paths=[first.path]), None)
     assert f is not None and f.content_hash == "otherhash" and f.id == first.id
-    feats = store.features(first.id)
+    feats = next(store.rows(ids=[first.id], features=True)).features
     assert feats is not None
     np.testing.assert_allclose(feats.embedding, emb[1], atol=1e-3)
     store.close()
+
+
+# --- the seam: bulk rows, updates, many searches ------------------------------------------
+
+
+def test_rows_select_under_a_folder_by_ids_paths_and_hashes(tmp_path: Path) -> None:
+    probs, emb = synthetic(1200)
+    store = EmbeddedStore(tmp_path / "idx", create=True)
+    recs = records(probs, emb)
+    store.write(add=recs)
+    under = list(store.rows(under="/photos/a"))
+    assert [r.path for r in under] == sorted(r.path for r in recs if "/a/" in r.path)
+    assert not list(store.rows(under="/photos/a/img"))  # a folder, not a string prefix
+    some = [r.id for r in recs[::3]]  # 400 ids: chunked look-ups, one answer
+    assert sorted(r.id for r in store.rows(ids=some)) == sorted(some)
+    assert [r.id for r in store.rows(paths=[recs[7].path])] == [recs[7].id]
+    (row,) = store.rows(hashes=["hash9"], features=True)
+    assert row.id == recs[9].id and row.features is not None
+    np.testing.assert_allclose(row.features.embedding, emb[9], atol=1e-3)
+    assert list(store.rows(ids=[])) == [] and list(store.rows(ids=["nope"])) == []
+    store.close()
+
+
+def test_updates_write_fields_and_never_features(tmp_path: Path) -> None:
+    probs, emb = synthetic(3)
+    store = EmbeddedStore(tmp_path / "idx", create=True)
+    recs = records(probs, emb)
+    store.write(add=recs)
+    store.write(update=[Update(recs[1].id, Fields(format="PNG", width=640, height=480))])
+    row = next(store.rows(ids=[recs[1].id]))
+    assert (row.format, row.width, row.height) == ("PNG", 640, 480)
+    assert next(store.rows(ids=[recs[0].id])).format == "JPEG"
+    with pytest.raises(ValueError, match="features"):
+        store.write(update=[Update(recs[0].id, Fields(features=recs[2].features))])
+    store.close()
+
+
+def test_search_many_answers_like_search(tmp_path: Path, layout: str) -> None:
+    probs, emb = synthetic(400, seed=3)
+    store = EmbeddedStore(tmp_path / "idx", create=True)
+    store.write(add=records(probs, emb))
+    queries = [EmbeddingQuery(emb[q]) for q in range(5)] + [
+        ClassesQuery(query_weights(sparse_top(probs[q]))) for q in range(5)
+    ]
+    where = [
+        Filter(under="/photos/a" if q % 2 else None, exclude=(f"id{q:06d}",)) for q in range(10)
+    ]
+    many = store.search_many(queries, 15, where)
+    assert many == [store.search(q, 15, 0, w) for q, w in zip(queries, where, strict=True)]
+    store.close()
+
+
+# --- attacks (issue 8) ------------------------------------------------------------------------
+
+
+def test_attack_recreated_database_does_not_reuse_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delete picfind.db* but not cache/, index other images: the old cache (same rowids,
+    same size) was read as the new database's, answering with rows that are not there."""
+    monkeypatch.setattr(vectors, "MIN_MAIN", 50)
+    probs, emb = synthetic(200, seed=1)
+    store = EmbeddedStore(tmp_path / "idx", create=True)
+    store.write(add=records(probs, emb))
+    store.search(EmbeddingQuery(emb[0]), 5)  # builds cache/
+    store.close()
+    for f in (tmp_path / "idx").glob("picfind.db*"):
+        f.unlink()
+    other_probs, other_emb = synthetic(200, seed=2)
+    again = EmbeddedStore(tmp_path / "idx", create=True)
+    again.write(add=records(other_probs, other_emb, start=5000))
+    query = EmbeddingQuery(other_emb[7])
+    _, hits = again.search(query, 10)
+    expected = np.argsort(-brute_force(query, other_probs, other_emb), kind="stable")[:10]
+    assert [int(h.id[2:]) - 5000 for h in hits] == expected.tolist()
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)  # itself, not an old row's score
+    manifest = json.loads(
+        (tmp_path / "idx" / "cache" / (tmp_path / "idx" / "cache" / "CURRENT").read_text()
+         / "manifest.json").read_text()
+    )  # fmt: skip
+    assert manifest["index_id"] == again.db.meta("index_id")
+    again.close()
+
+
+finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    poison=st.lists(st.tuples(st.integers(0, DIM - 1), finite_or_not), min_size=1, max_size=3),
+    in_probs=st.booleans(),
+)
+def test_attack_nan_or_inf_never_enters_the_store(tmp_path: Path, poison, in_probs: bool) -> None:
+    probs, emb = synthetic(2, seed=5)
+    recs = records(probs, emb)
+    classes, vector = recs[0].features.classes, recs[0].features.embedding.copy()
+    cprobs = classes.probs.copy()
+    for i, value in poison:
+        if in_probs:
+            cprobs[i % cprobs.size] = value
+        else:
+            vector[i] = value
+    bad = ImageRecord(*[getattr(recs[0], f) for f in ("id", "path", "content_hash", "size",
+        "mtime_ns", "width", "height", "format")],
+        Features(SparseClasses(classes.ids, cprobs), vector))  # fmt: skip
+    folder = tmp_path / f"idx-{abs(hash((tuple(poison), in_probs)))}"
+    store = EmbeddedStore(folder, create=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored = vector.astype(np.float16)
+    finite = bool(np.isfinite(stored).all() and np.isfinite(cprobs).all())
+    if finite:
+        store.write(add=[bad, recs[1]])
+        assert store.stats().images == 2
+    else:
+        with pytest.raises(StoreError, match="not finite"):
+            store.write(add=[bad, recs[1]])
+        assert store.stats().images == 0  # the whole write is refused, atomically
+    store.close()
+
+
+def test_attack_a_poisoned_row_does_not_empty_any_search(tmp_path: Path, layout: str) -> None:
+    """A NaN already stored (by an older picfind) made classes, embedding and hybrid
+    answer "total 999, results []". It ranks as −∞ now: every page is full."""
+    probs, emb = synthetic(300, seed=6)
+    store = EmbeddedStore(tmp_path / "idx", create=True)
+    store.write(add=records(probs, emb))
+    conn = sqlite3.connect(tmp_path / "idx" / "picfind.db")
+    nan_emb = np.full(DIM, np.nan, dtype=np.float16).tobytes()
+    nan_probs = np.full(3, np.nan, dtype=np.float32).tobytes()
+    conn.execute(
+        "UPDATE images SET embedding = ?, class_probs = ?, class_ids = ? WHERE id = ?",
+        (nan_emb, nan_probs, np.array([0, 7, 14], np.uint16).tobytes(), "id000042"),
+    )
+    conn.commit()
+    conn.close()
+    w = query_weights(sparse_top(probs[3]))
+    for query in (
+        ClassesQuery(w),
+        EmbeddingQuery(emb[3]),
+        HybridQuery(emb[3], w),
+        WordsQuery.of_classes((tuple(range(0, 140)),)),
+    ):
+        total, hits = store.search(query, 10)
+        assert len(hits) == 10, (type(query).__name__, total)
+        assert all(np.isfinite(h.score) for h in hits)
+        assert "id000042" not in {h.id for h in hits}
+    store.close()
+
+
+def test_attack_sqlite_errors_are_store_errors(tmp_path: Path) -> None:
+    """A damaged file is a StoreError with SQLite's reason, never an internal error."""
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    (folder / "picfind.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"cannot open the index at .*file is not a database"):
+        EmbeddedStore(folder)
+
+
+def _built_index(small_photos: Path, tmp_path: Path) -> Path:
+    index = tmp_path / "ro-index"
+    with picfind.open_index(index, create=True) as idx:
+        idx.add([small_photos])
+    return index
+
+
+@pytest.mark.shared_data
+def test_attack_read_only_mount_still_answers_searches(small_photos: Path, tmp_path: Path) -> None:
+    """An index on a read-only mount (a bind mount in a private namespace) opens read-only:
+    searches answer; indexing says why it cannot, in one line."""
+    index = _built_index(small_photos, tmp_path)
+    py = sys.executable
+    script = f"""
+mount --bind {index} {index} && mount -o remount,bind,ro {index} || exit 99
+touch {index}/probe 2> /dev/null && exit 98
+{py} -m picfind search dog --index {index} --json > {tmp_path}/search.json 2> {tmp_path}/search.err
+echo $? > {tmp_path}/search.code
+{py} -m picfind index {small_photos} --index {index} > /dev/null 2> {tmp_path}/index.err
+echo $? > {tmp_path}/index.code
+"""
+    proc = in_mount_namespace(script)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert (tmp_path / "search.code").read_text().strip() == "0", (
+        tmp_path / "search.err"
+    ).read_text()
+    found = json.loads((tmp_path / "search.json").read_text())
+    assert found["total"] > 0 and len(found["results"]) == 10
+    assert (tmp_path / "index.code").read_text().strip() == "1"
+    err = (tmp_path / "index.err").read_text()
+    assert err.count("\n") == 1 and "read-only" in err and "internal error" not in err, err
+
+
+@pytest.mark.shared_data
+def test_attack_read_only_files_still_answer_searches(small_photos: Path, tmp_path: Path) -> None:
+    """The same when the files are not writable (chmod a-w; as root, without the
+    capability that ignores it)."""
+    index = _built_index(small_photos, tmp_path)
+    modes = {p: p.stat().st_mode for p in [index, *index.rglob("*")]}
+    for p in modes:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        found = unprivileged([*PICFIND, "search", "dog", "--index", index, "--json"])
+        indexing = unprivileged([*PICFIND, "index", small_photos, "--index", index])
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)["results"]) == 10
+    assert indexing.returncode == 1 and "read-only" in indexing.stderr, indexing.stderr

@@ -21,13 +21,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from helpers import features_of, id_at
 from PIL import Image
 
 import picfind
-from picfind import api, cli, imaging, models, vgg
+from picfind import cli, imaging, models, vgg
 from picfind.errors import ModelError, ModelMismatchError
 from picfind.kerasfile import read_keras_weights
 from picfind.models import MODELS, Model, preprocess
+from picfind.stages import model as loaded
 
 TINY_WIDTHS = (4, 4, 8, 8, 8, 8, 8, 16, 16, 16, 8, 8, 8)
 TINY_FC = (32, 32, 1000)
@@ -177,15 +179,15 @@ def _no_user_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_vgg16_in_api() -> Iterator[None]:
-    """api keeps loaded models per process: no test sees another's vgg16 (or its 0.5 GB)."""
+    """load_model keeps loaded models per process: no test sees another's vgg16 (or its 0.5 GB)."""
     _drop_vgg16()
     yield
     _drop_vgg16()
 
 
 def _drop_vgg16() -> None:
-    for key in [k for k in api._models if k[0] == "vgg16"]:
-        del api._models[key]
+    for key in [k for k in loaded._models if k[0] == "vgg16"]:
+        del loaded._models[key]
 
 
 @pytest.fixture(scope="module")
@@ -499,7 +501,7 @@ def test_index_and_search_with_vgg16(
     assert cli.run(["search", "--image", str(outside), "--index", index, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 6
     with picfind.open_index(index) as idx:
-        feats = idx.store.features(idx.store.find_id(query))
+        feats = features_of(idx.store, id_at(idx.store, query))
         assert feats is not None and feats.embedding.shape == (512,)
         assert abs(float(np.linalg.norm(feats.embedding)) - 1) < 1e-2
     # the index belongs to vgg16: another model is a clear error, not mixed vectors

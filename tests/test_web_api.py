@@ -95,7 +95,7 @@ def own(catsdogs: Path, shared: Path, tmp_path_factory: pytest.TempPathFactory):
     shutil.copy2(catsdogs / "dog.5.jpg", root / "outside.jpg")
     with picfind.open_index(root / "index", create=True) as idx:
         assert idx.add([photos]).indexed == 4
-        ids = {Path(f.path).name: f.id for f in idx.store.iter_files()}
+        ids = {Path(f.path).name: f.id for f in idx.store.rows()}
     return root, ids
 
 

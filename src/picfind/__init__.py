@@ -4,8 +4,13 @@ A CNN turns each image into visual words (ImageNet classes, WordNet synsets,
 with probabilities) and an embedding; an index answers "more like this" and
 keyword queries over them, embedded (SQLite + NumPy) by default.
 
-The names below load their modules on first use, so that ``picfind`` starts
-fast and a Ctrl-C during start-up is caught by the CLI, not shown as a traceback.
+Every name below is public (docs/api.md lists them): the API (``open_index``,
+``Index``, ``predict``…), the records it returns, the errors it raises, and the
+types of its signatures — including the store seam (``Store`` and its queries)
+and the pipeline's stage interface (``Stage``, ``Item``, ``Source``), which
+other code builds on. They load their modules on first use, so that ``picfind``
+starts fast and a Ctrl-C during start-up is caught by the CLI, not shown as a
+traceback.
 """
 
 from __future__ import annotations
@@ -16,13 +21,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    # the API
     "Index": "picfind.api",
     "Prediction": "picfind.api",
     "default_index_dir": "picfind.api",
     "load_model": "picfind.api",
     "open_index": "picfind.api",
     "predict": "picfind.api",
+    # errors
+    "ChangedFileError": "picfind.errors",
+    "ClusterConnectionError": "picfind.errors",
+    "EmptyIndexError": "picfind.errors",
     "ImageError": "picfind.errors",
+    "BusyError": "picfind.errors",
+    "JobBusyError": "picfind.errors",
     "ModelError": "picfind.errors",
     "ModelMismatchError": "picfind.errors",
     "NotFoundError": "picfind.errors",
@@ -34,35 +46,107 @@ _EXPORTS = {
     "UnknownConceptError": "picfind.errors",
     "UnknownModelError": "picfind.errors",
     "UsageError": "picfind.errors",
-    "Progress": "picfind.indexer",
+    # records
+    "Features": "picfind.records",
+    "Fields": "picfind.records",
+    "FileState": "picfind.records",
+    "Hit": "picfind.records",
+    "ImageRecord": "picfind.records",
     "IndexReport": "picfind.records",
     "Label": "picfind.records",
+    "Progress": "picfind.records",
     "Result": "picfind.records",
     "SearchResults": "picfind.records",
+    "Skipped": "picfind.records",
+    "SparseClasses": "picfind.records",
     "Stats": "picfind.records",
+    "StoredFile": "picfind.records",
+    # search by image and by words
+    "Mode": "picfind.search",
+    "Clause": "picfind.matchers",
+    "ConceptMatch": "picfind.matchers",
+    "Matcher": "picfind.matchers",
+    "WordsQuery": "picfind.matchers",
+    # the store seam
+    "ClassesQuery": "picfind.store.base",
+    "DocSummary": "picfind.store.base",
+    "EmbeddingQuery": "picfind.store.base",
+    "Filter": "picfind.store.base",
+    "HybridQuery": "picfind.store.base",
+    "Move": "picfind.store.base",
+    "Store": "picfind.store.base",
+    "StoreQuery": "picfind.store.base",
+    "Touch": "picfind.store.base",
+    "Update": "picfind.store.base",
+    "ClusterOptions": "picfind.store.cluster.connection",
+    # the pipeline's stages
+    "Item": "picfind.pipeline",
+    "Source": "picfind.pipeline",
+    "Stage": "picfind.pipeline",
+    "PassReport": "picfind.passes",
+    # models
+    "Model": "picfind.models",
+    "ModelOutput": "picfind.models",
+    "ModelSpec": "picfind.models",
 }
 
 __all__ = [
+    "BusyError",
+    "ChangedFileError",
+    "ClassesQuery",
+    "Clause",
+    "ClusterConnectionError",
+    "ClusterOptions",
+    "ConceptMatch",
+    "DocSummary",
+    "EmbeddingQuery",
+    "EmptyIndexError",
+    "Features",
+    "Fields",
+    "FileState",
+    "Filter",
+    "Hit",
+    "HybridQuery",
     "ImageError",
+    "ImageRecord",
     "Index",
     "IndexReport",
+    "Item",
+    "JobBusyError",
     "Label",
+    "Matcher",
+    "Mode",
+    "Model",
     "ModelError",
     "ModelMismatchError",
+    "ModelOutput",
+    "ModelSpec",
+    "Move",
     "NotFoundError",
     "OcrUnavailableError",
+    "PassReport",
     "PicfindError",
     "Prediction",
     "Progress",
     "QuerySyntaxError",
     "Result",
     "SearchResults",
+    "Skipped",
+    "Source",
+    "SparseClasses",
+    "Stage",
     "Stats",
+    "Store",
     "StoreError",
+    "StoreQuery",
+    "StoredFile",
     "TextReadError",
+    "Touch",
     "UnknownConceptError",
     "UnknownModelError",
+    "Update",
     "UsageError",
+    "WordsQuery",
     "__version__",
     "default_index_dir",
     "load_model",
@@ -87,7 +171,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from picfind.api import Index, Prediction, default_index_dir, load_model, open_index, predict
     from picfind.errors import (
+        BusyError,
+        ChangedFileError,
+        ClusterConnectionError,
+        EmptyIndexError,
         ImageError,
+        JobBusyError,
         ModelError,
         ModelMismatchError,
         NotFoundError,
@@ -100,5 +189,37 @@ if TYPE_CHECKING:
         UnknownModelError,
         UsageError,
     )
-    from picfind.indexer import Progress
-    from picfind.records import IndexReport, Label, Result, SearchResults, Stats
+    from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+    from picfind.models import Model, ModelOutput, ModelSpec
+    from picfind.passes import PassReport
+    from picfind.pipeline import Item, Source, Stage
+    from picfind.records import (
+        Features,
+        Fields,
+        FileState,
+        Hit,
+        ImageRecord,
+        IndexReport,
+        Label,
+        Progress,
+        Result,
+        SearchResults,
+        Skipped,
+        SparseClasses,
+        Stats,
+        StoredFile,
+    )
+    from picfind.search import Mode
+    from picfind.store.base import (
+        ClassesQuery,
+        DocSummary,
+        EmbeddingQuery,
+        Filter,
+        HybridQuery,
+        Move,
+        Store,
+        StoreQuery,
+        Touch,
+        Update,
+    )
+    from picfind.store.cluster.connection import ClusterOptions

@@ -19,27 +19,21 @@ from functools import cached_property
 from pathlib import Path
 
 from picfind import imaging
-from picfind.errors import ImageError, ModelMismatchError, NotFoundError, UsageError
-from picfind.indexer import Indexer, Progress
+from picfind.errors import EmptyIndexError, ModelMismatchError, NotFoundError, UsageError
+from picfind.indexer import Indexer
 from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
-from picfind.records import Features, IndexReport, Label, SearchResults, Stats
+from picfind.passes import PassReport, run_pass
+from picfind.pipeline import Stage
+from picfind.records import Features, IndexReport, Label, Progress, SearchResults, Stats, StoredFile
 from picfind.scoring import sparse_top
-from picfind.search import Mode, Searcher
+from picfind.search import Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
+from picfind.stages.model import image_features as _features_of_image
+from picfind.stages.model import load_model
 from picfind.store.base import Store
-from picfind.store.cluster_conn import ClusterOptions
+from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
 from picfind.vocabulary import Vocabulary
-
-_models: dict[tuple[str, int | None], Model] = {}
-
-
-def load_model(name: str = DEFAULT_MODEL, threads: int | None = None) -> Model:
-    """A model, built and loaded once per process."""
-    key = (resolve_model_name(name), threads)
-    if key not in _models:
-        _models[key] = Model.load(key[0], threads=threads)
-    return _models[key]
 
 
 def default_index_dir() -> Path:
@@ -54,9 +48,7 @@ def default_index_dir() -> Path:
 
 def image_features(model: Model, path: str | os.PathLike[str]) -> Features:
     """Features of one image file, as the store would keep them."""
-    loaded = imaging.load_for_model(path, model.input_size)
-    out = model.run(loaded.pixels[None])
-    return Features(sparse_top(out.probs[0]), out.embedding[0])
+    return _features_of_image(model, path)
 
 
 @dataclass(frozen=True)
@@ -107,11 +99,12 @@ class Index:
         self.model_name = stored or requested or DEFAULT_MODEL
 
     @cached_property
-    def searcher(self) -> Searcher:
+    def _searcher(self) -> Searcher:
         return Searcher(self.store)
 
     @property
     def model(self) -> Model:
+        """The index's model, loaded on first use."""
         return load_model(self.model_name, self.threads)
 
     def close(self) -> None:
@@ -130,10 +123,14 @@ class Index:
         *,
         exclude: Sequence[str] = (),
         include_hidden: bool = False,
+        follow_outside_links: bool = False,
         batch_size: int = 32,
         progress: Callable[[Progress], None] | None = None,
     ) -> IndexReport:
-        """Index files and folders: new and changed files are processed, the rest kept."""
+        """Index files and folders: new and changed files are processed, the rest kept.
+
+        A symbolic link whose target is outside every folder given is skipped with a
+        reason, unless ``follow_outside_links``."""
         if not paths:
             raise UsageError("give at least one file or folder to index")
         for p in paths:
@@ -153,13 +150,39 @@ class Index:
                 [os.fspath(p) for p in paths],
                 exclude=exclude,
                 include_hidden=include_hidden,
+                follow_outside_links=follow_outside_links,
+                progress=progress,
+            )
+
+    def run_pass(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        stages: Sequence[Stage],
+        *,
+        needs: Callable[[StoredFile], bool] = lambda row: True,
+        batch_size: int = 32,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> PassReport:
+        """Run pipeline stages over the rows already indexed under ``paths`` that still
+        ``need`` them (a metadata backfill, a slow second pass): resumable, batch by
+        batch, without the model unless a stage reads pixels. See ``picfind.passes``."""
+        if not paths:
+            raise UsageError("give at least one file or folder")
+        with self.store.writer_lock():
+            return run_pass(
+                self.store,
+                stages,
+                [os.path.abspath(os.fspath(p)) for p in paths],
+                needs=needs,
+                input_size=MODELS[self.model_name].input_size,
+                batch_size=batch_size,
                 progress=progress,
             )
 
     def prune(self) -> int:
         """Drop entries whose files are gone; returns how many."""
         with self.store.writer_lock():
-            gone = [f.id for f in self.store.iter_files() if not os.path.exists(f.path)]
+            gone = [f.id for f in self.store.rows() if not os.path.exists(f.path)]
             self.store.write(remove=gone)
         return len(gone)
 
@@ -169,18 +192,17 @@ class Index:
         text = os.fspath(query)
         if os.path.exists(text):
             path = os.path.abspath(text)
-            image_id = self.store.find_id(path)
-            if image_id is not None:
-                stored = self.store.get_file(path)
+            stored = next(self.store.rows(paths=[path], features=True), None)
+            if stored is not None:
                 st = os.stat(path)
-                if stored and stored.size == st.st_size and stored.mtime_ns == st.st_mtime_ns:
-                    features = self.store.features(image_id)
-                    if features is not None:
-                        return features, [image_id]
-            return image_features(self.model, path), ([image_id] if image_id else [])
-        features = self.store.features(text)
-        if features is not None:
-            return features, [text]
+                same = stored.size == st.st_size and stored.mtime_ns == st.st_mtime_ns
+                if same and stored.features is not None:
+                    return stored.features, [stored.id]
+                return image_features(self.model, path), [stored.id]
+            return image_features(self.model, path), []
+        by_id = next(self.store.rows(ids=[text], features=True), None)
+        if by_id is not None and by_id.features is not None:
+            return by_id.features, [text]
         raise NotFoundError(f"no such file or indexed image id: {text}")
 
     def search_image(
@@ -193,10 +215,9 @@ class Index:
         under: str | os.PathLike[str] | None = None,
     ) -> SearchResults:
         """More like this: ``query`` is an image file or an indexed image's id."""
-        if mode not in ("hybrid", "classes", "embedding"):
-            raise UsageError(f"unknown mode {mode!r}; choose hybrid, classes or embedding")
+        check_mode(mode)
         features, exclude = self.resolve_image(query)
-        results = self.searcher.by_features(
+        results = self._searcher.by_features(
             features,
             mode,
             exclude=exclude,
@@ -215,7 +236,7 @@ class Index:
         under: str | os.PathLike[str] | None = None,
     ) -> SearchResults:
         """Images whose classes fall under the concepts the words name."""
-        results = self.searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        results = self._searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
         return self._not_empty(results)
 
     def stats(self) -> Stats:
@@ -224,7 +245,7 @@ class Index:
     def _not_empty(self, results: SearchResults) -> SearchResults:
         """No results from an empty index is the user's mistake, and said so."""
         if results.total == 0 and self.store.stats().images == 0:
-            raise UsageError("the index is empty; run 'picfind index PATH' first")
+            raise EmptyIndexError("the index is empty; run 'picfind index PATH' first")
         return results
 
 
@@ -240,11 +261,15 @@ def open_index(
     threads: int | None = None,
     url: str | None = None,
     cluster: ClusterOptions | None = None,
+    read_only: bool = False,
 ) -> Index:
     """Open (or with ``create``, create) an embedded index folder, or with ``url`` an
-    OpenSearch/Elasticsearch index (``cluster``: credentials, index name, layout)."""
+    OpenSearch/Elasticsearch index (``cluster``: credentials, index name, layout).
+
+    ``read_only``: an embedded index is opened without writing anything, not even its
+    search cache (an index that cannot be written is opened so anyway)."""
     if url:
-        from picfind.store.cluster import ClusterStore
+        from picfind.store.cluster.store import ClusterStore
 
         store = ClusterStore(url, cluster or ClusterOptions.from_env(), create=create)
         try:
@@ -253,11 +278,11 @@ def open_index(
             store.close()
             raise
     folder = Path(path).expanduser() if path is not None else default_index_dir()
-    return Index(EmbeddedStore(folder, create=create), model=model, threads=threads)
+    embedded = EmbeddedStore(folder, create=create, read_only=read_only)
+    return Index(embedded, model=model, threads=threads)
 
 
 __all__ = [
-    "ImageError",
     "Index",
     "Prediction",
     "default_index_dir",

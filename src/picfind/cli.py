@@ -1,30 +1,37 @@
 """The command line: parses, calls the library, formats. Nothing else lives here.
 
 Results go to stdout (a table, or one JSON object with ``--json``); progress,
-warnings and errors to stderr. Errors are one line; exit code 2 for a user's
-mistake, 1 for anything else, 130 when interrupted.
+warnings and errors to stderr (all through ``picfind.output``). Errors are one
+line; exit code 2 for a user's mistake, 1 for anything else, 130 when
+interrupted.
+
+Command modules (``picfind.commands``) build on the public helpers here: the
+``cli`` group, the option decorators (``index_options``, ``index_dir_option``,
+``cluster_options``, ``cluster_layout_options``, ``json_option``),
+``open_index_from`` and ``cluster_options_from``.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import pkgutil
-import sys
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from picfind import api, sheet
 from picfind.errors import PicfindError, UsageError
-from picfind.indexer import Progress
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
+from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
 from picfind.records import SearchResults
 from picfind.search import MODES
+
+if TYPE_CHECKING:
+    from picfind.store.cluster.connection import ClusterOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,7 +43,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def _cluster_options(f: F) -> F:
+def cluster_options(f: F) -> F:
     """Credentials and index name of an OpenSearch/Elasticsearch endpoint (with --url)."""
     for name, env, metavar, text in reversed(_CLUSTER_OPTIONS):
         f = click.option(
@@ -64,7 +71,7 @@ _CLUSTER_OPTIONS = (
 )
 
 
-def _cluster_layout_options(f: F) -> F:
+def cluster_layout_options(f: F) -> F:
     """How a new cluster index is laid out (index and reindex)."""
     f = click.option(
         "--replicas",
@@ -89,9 +96,9 @@ def _cluster_layout_options(f: F) -> F:
     )(f)
 
 
-def cluster_options_from(ctx: click.Context | None = None) -> Any:
+def cluster_options_from(ctx: click.Context | None = None) -> ClusterOptions:
     """The ClusterOptions the command line gave (for ``picfind.commands``)."""
-    from picfind.store.cluster_conn import ClusterOptions
+    from picfind.store.cluster.connection import ClusterOptions
 
     ctx = ctx or click.get_current_context()
     given = {
@@ -103,9 +110,9 @@ def cluster_options_from(ctx: click.Context | None = None) -> Any:
     return ClusterOptions.from_env(**given)
 
 
-def _index_options(f: F) -> F:
+def index_options(f: F) -> F:
     """--index and --url, shared by every command that reads or writes an index."""
-    f = _cluster_options(f)
+    f = cluster_options(f)
     f = click.option(
         "--url",
         envvar="PICFIND_URL",
@@ -127,33 +134,16 @@ def index_dir_option(f: F) -> F:
     )(f)
 
 
-def _json_option(f: F) -> F:
+def json_option(f: F) -> F:
+    """--json: print one JSON object instead of text."""
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
 
 
-def _open(index_dir: str | None, url: str | None, **kwargs: Any) -> api.Index:
+def open_index_from(index_dir: str | None, url: str | None, **kwargs: Any) -> api.Index:
+    """The index that --index / --url name (the cluster options from the command line)."""
     if url:
         return api.open_index(url=url, cluster=cluster_options_from(), **kwargs)
     return api.open_index(index_dir, **kwargs)
-
-
-class _OutputClosed(Exception):
-    """The reader of stdout went away (``picfind search dog | head``): not a failure."""
-
-
-def _out(text: str) -> None:
-    """Every result line goes through here, so a closed pipe ends the run quietly."""
-    try:
-        click.echo(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing more can be said there
-        raise _OutputClosed from None
-
-
-def _emit_json(obj: dict[str, object]) -> None:
-    _out(json.dumps(obj, ensure_ascii=False))
 
 
 class _WordsCommand(click.Command):
@@ -188,32 +178,6 @@ class _WordsCommand(click.Command):
         return super().parse_args(ctx, [*options, "--", *words])
 
 
-class _Bar:
-    """A one-line progress display on a terminal: count, images/s, ETA."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.last = 0.0
-
-    def __call__(self, p: Progress) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.2 and p.done < p.total):
-            return
-        self.last = now
-        width = 28
-        filled = int(width * p.done / p.total) if p.total else width
-        eta = f"ETA {int(p.eta // 60)}:{int(p.eta % 60):02d}" if p.eta is not None else ""
-        line = (
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total} "
-            f"{p.rate:5.1f} img/s {eta}  "
-        )
-        click.echo(line, err=True, nl=False)
-
-    def close(self) -> None:
-        if self.enabled and self.last:
-            click.echo("", err=True)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="picfind")
 def cli() -> None:
@@ -226,7 +190,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@_index_options
+@index_options
 @click.option(
     "--model",
     default=None,
@@ -235,10 +199,15 @@ def cli() -> None:
 )
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip matching files/folders.")
 @click.option("--hidden", is_flag=True, help="Include hidden files and folders.")
+@click.option(
+    "--follow-outside-links",
+    is_flag=True,
+    help="Also index what symbolic links point to outside the given folders (skipped by default).",
+)
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no skipped-file lines.")
-@_cluster_layout_options
-@_json_option
+@cluster_layout_options
+@json_option
 def index(
     paths: tuple[str, ...],
     index_dir: str | None,
@@ -246,6 +215,7 @@ def index(
     model: str | None,
     exclude: tuple[str, ...],
     hidden: bool,
+    follow_outside_links: bool,
     batch_size: int,
     quiet: bool,
     as_json: bool,
@@ -256,13 +226,14 @@ def index(
             raise UsageError(f"no such file or folder: {path}")
     if model is not None:
         model = resolve_model_name(model)
-    idx = _open(index_dir, url, model=model, create=True)
-    bar = _Bar(enabled=not quiet and sys.stderr.isatty())
+    idx = open_index_from(index_dir, url, model=model, create=True)
+    bar = ProgressBar(enabled=None if not quiet else False)
     try:
         report = idx.add(
             list(paths),
             exclude=exclude,
             include_hidden=hidden,
+            follow_outside_links=follow_outside_links,
             batch_size=batch_size,
             progress=bar,
         )
@@ -270,12 +241,12 @@ def index(
         bar.close()
         idx.close()
     if as_json:
-        _emit_json(report.to_json())
+        emit_json(report.to_json())
         return
     if not quiet:
         for s in report.skipped:
-            click.echo(f"skipping {s.path}: {s.reason}", err=True)
-    _out(
+            warn(f"skipping {shown(s.path)}: {s.reason}")
+    out(
         f"indexed {report.indexed}, unchanged {report.unchanged}, moved {report.moved}, "
         f"removed {report.removed}, skipped {len(report.skipped)} "
         f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
@@ -296,8 +267,8 @@ def index(
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--under", metavar="FOLDER", help="Only results inside this folder.")
 @click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
-@_index_options
-@_json_option
+@index_options
+@json_option
 def search(
     words: tuple[str, ...],
     image: str | None,
@@ -315,7 +286,7 @@ def search(
         raise UsageError("give either words or --image, not both")
     if not image and not words:
         raise UsageError("give words to search for, or --image FILE")
-    with _open(index_dir, url) as idx:
+    with open_index_from(index_dir, url) as idx:
         if image:
             results = idx.search_image(image, mode=mode, limit=limit, offset=offset, under=under)  # type: ignore[arg-type]
         else:
@@ -323,7 +294,7 @@ def search(
     if sheet_path:
         _write_sheet(sheet_path, results, image, " ".join(words))
     if as_json:
-        _emit_json(results.to_json())
+        emit_json(results.to_json())
         return
     _print_results(results)
 
@@ -331,10 +302,10 @@ def search(
 def _print_results(results: SearchResults) -> None:
     for r in results.results:
         labels = ", ".join(f"{label.name} {label.score:.2f}" for label in r.labels)
-        _out(f"{r.rank:>4}  {r.score:8.4f}  {r.path}  [{labels}]")
-    shown = len(results.results)
+        out(f"{r.rank:>4}  {r.score:8.4f}  {shown(r.path)}  [{labels}]")
+    count = len(results.results)
     query = f" for {results.query}" if results.query else ""
-    click.echo(f"{shown} of {results.total} results ({results.mode}){query}", err=True)
+    warn(f"{count} of {results.total} results ({results.mode}){query}")
 
 
 def _write_sheet(out: str, results: SearchResults, image: str | None, words: str) -> None:
@@ -354,51 +325,51 @@ def _write_sheet(out: str, results: SearchResults, image: str | None, words: str
 @click.argument("file", type=click.Path())
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, metavar="NAME")
-@_json_option
+@json_option
 def predict(file: str, top: int, model: str, as_json: bool) -> None:
     """Top ImageNet classes of one image (WordNet id, words, probability)."""
     if not os.path.exists(file):
         raise UsageError(f"no such file: {file}")
     prediction = api.predict(file, model=model, top=top)
     if as_json:
-        _emit_json(prediction.to_json())
+        emit_json(prediction.to_json())
         return
     for label in prediction.labels:
-        _out(f"{label.score:8.4f}  {label.wnid}  {label.name}")
+        out(f"{label.score:8.4f}  {label.wnid}  {label.name}")
 
 
 @cli.command()
-@_index_options
-@_json_option
+@index_options
+@json_option
 def stats(index_dir: str | None, url: str | None, as_json: bool) -> None:
     """Images, model, index size and the last indexing run."""
-    with _open(index_dir, url) as idx:
+    with open_index_from(index_dir, url) as idx:
         s = idx.stats()
     if as_json:
-        _emit_json(s.to_json())
+        emit_json(s.to_json())
         return
-    _out(f"images      {s.images}")
-    _out(f"model       {s.model}")
-    _out(f"index size  {s.index_bytes / 1e6:.1f} MB")
+    out(f"images      {s.images}")
+    out(f"model       {s.model}")
+    out(f"index size  {s.index_bytes / 1e6:.1f} MB")
     if s.last_run:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.last_run["finished_at"])))  # type: ignore[arg-type]
-        _out(
+        out(
             f"last run    {when}: indexed {s.last_run.get('indexed')}, "
             f"skipped {s.last_run.get('skipped')}, removed {s.last_run.get('removed')}"
         )
 
 
 @cli.command()
-@_index_options
-@_json_option
+@index_options
+@json_option
 def prune(index_dir: str | None, url: str | None, as_json: bool) -> None:
     """Drop entries whose files are gone from disk."""
-    with _open(index_dir, url) as idx:
+    with open_index_from(index_dir, url) as idx:
         removed = idx.prune()
     if as_json:
-        _emit_json({"removed": removed})
+        emit_json({"removed": removed})
     else:
-        _out(f"removed {removed}")
+        out(f"removed {removed}")
 
 
 def _load_commands() -> None:
@@ -423,25 +394,24 @@ def run(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except UsageError as exc:
-        click.echo(f"picfind: error: {exc}", err=True)
+        warn(f"picfind: error: {shown(str(exc))}")
         return 2
     except PicfindError as exc:
-        click.echo(f"picfind: error: {exc}", err=True)
+        warn(f"picfind: error: {shown(str(exc))}")
         return 1
     except KeyboardInterrupt:
         click.echo(
             "\npicfind: interrupted; what was committed is kept, run again to resume", err=True
         )
         return 130
-    except _OutputClosed:
+    except OutputClosed:
         return 0
     except Exception as exc:
         if os.environ.get("PICFIND_DEBUG"):
             traceback.print_exc()
-        click.echo(
-            f"picfind: internal error: {type(exc).__name__}: {exc} "
-            "(set PICFIND_DEBUG=1 for a traceback)",
-            err=True,
+        warn(
+            f"picfind: internal error: {type(exc).__name__}: {shown(str(exc))} "
+            "(set PICFIND_DEBUG=1 for a traceback)"
         )
         return 1
     return code if isinstance(code, int) else 0

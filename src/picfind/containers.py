@@ -5,7 +5,7 @@ before the first scan. PNG: ``eXIf`` and text chunks (tEXt, zTXt, iTXt; XMP in
 iTXt ``XML:com.adobe.xmp``) anywhere, by a chunk walk that skips image data.
 WebP: RIFF ``EXIF`` and ``XMP `` chunks. TIFF: the file is an EXIF block. GIF:
 XMP in the "XMP DataXMP" application extension. HEIC/AVIF: the ``info`` of the
-image pillow-heif opened, or ``pillow_heif.open_heif`` on the bytes (the
+image pi-heif opened, or ``pi_heif.open_heif`` on the bytes (the
 ``picfind[heif]`` extra; without it a note says so). Each walker only slices
 bytes and reads lengths, so a damaged file costs a note, never an exception.
 """
@@ -26,10 +26,15 @@ from picfind import exif
 from picfind.exif import Tags
 
 _heif: ModuleType | None
-try:  # optional extra: picfind[heif]
-    import pillow_heif as _heif_module  # type: ignore[import-not-found,unused-ignore]
+try:  # a core dependency (the decoder-only pi-heif); pillow-heif has the same API
+    import pi_heif as _heif_module  # type: ignore[import-untyped,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the environment
-    _heif = None
+    try:
+        import pillow_heif as _heif_module  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        _heif = None
+    else:
+        _heif = _heif_module
 else:  # pragma: no cover - depends on the environment
     _heif = _heif_module
 
@@ -184,7 +189,7 @@ _WALKERS: tuple[tuple[Callable[[bytes], bool], Callable[[bytes, Blocks], None]],
 
 def _heif_container(data: bytes, found: Blocks) -> None:
     if _heif is None:
-        found.notes.append("HEIF: metadata needs picfind[heif] (pillow-heif)")
+        found.notes.append("HEIF: metadata needs pi-heif (pip install pi-heif)")
         return
     try:
         heif = _heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from picfind.errors import UsageError
+from picfind import imaging
+from picfind.errors import ImageError, UsageError
+from picfind.models import DEFAULT_MODEL, Model
+from picfind.pipeline import Item, Pipeline, Source, Stage
+from picfind.records import FileState
+from picfind.stages.model import load_model
+from picfind.store.base import Store, Table
 
 DEFAULT_THRESHOLD = 0.85
 """Cosine of pooled embeddings above which two images are near duplicates."""
@@ -103,6 +109,63 @@ def link(i: np.ndarray, j: np.ndarray, sims: np.ndarray) -> list[tuple[list[int]
     return [(nodes, weakest[root]) for root, nodes in members.items()]
 
 
+class TurnedViews:
+    """A stage: each image turned by each angle, at the model's input size (per file)."""
+
+    name = "turned-views"
+    reads = Source.BYTES
+    writes: tuple[str, ...] = ()
+    batched = False
+
+    def __init__(self, size: int, angles: Sequence[float]) -> None:
+        self.size = size
+        self.angles = tuple(angles)
+
+    def __call__(self, items: Sequence[Item]) -> None:
+        from PIL import Image
+
+        s = self.size
+        for item in items:
+            try:
+                im = imaging.open_image(item.data, name=item.path)
+            except ImageError as exc:
+                item.skip(exc.reason)
+                continue
+            im.thumbnail((2 * s, 2 * s), Image.Resampling.BILINEAR)
+            views = [
+                np.asarray(
+                    im.rotate(a, resample=Image.Resampling.BICUBIC).resize(
+                        (s, s), Image.Resampling.BILINEAR
+                    ),
+                    dtype=np.uint8,
+                )
+                for a in self.angles
+            ]
+            item.scratch[self.name] = np.stack(views)
+
+
+class ViewEmbeddings:
+    """A stage: the model's embeddings of the turned views (a batch at a time)."""
+
+    name = "view-embeddings"
+    reads = Source.BYTES
+    writes: tuple[str, ...] = ()
+    batched = True
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def __call__(self, items: Sequence[Item]) -> None:
+        stacks = [i.scratch[TurnedViews.name] for i in items]
+        views = np.concatenate([v for v in stacks if isinstance(v, np.ndarray)])
+        out = self.model.run(views).embedding
+        start = 0
+        for item, v in zip(items, stacks, strict=True):
+            n = v.shape[0] if isinstance(v, np.ndarray) else 0
+            item.scratch[self.name] = out[start : start + n]
+            start += n
+
+
 def rotated_embeddings(
     paths: Sequence[str], model_name: str, angles: Sequence[float], batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,45 +175,25 @@ def rotated_embeddings(
     its cosine to ~0.6); comparing turned versions with the stored embeddings
     finds such copies. Files that cannot be read are left out.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from PIL import Image
-
-    from picfind import imaging
-    from picfind.api import load_model
-    from picfind.errors import ImageError
-
     model = load_model(model_name)
-    size = model.input_size
-
-    def turned(path: str) -> list[np.ndarray] | None:
-        try:
-            im = imaging.open_image(path)
-        except (ImageError, OSError):
-            return None
-        im.thumbnail((2 * size, 2 * size), Image.Resampling.BILINEAR)
-        return [
-            np.asarray(
-                im.rotate(a, resample=Image.Resampling.BICUBIC).resize(
-                    (size, size), Image.Resampling.BILINEAR
-                ),
-                dtype=np.uint8,
-            )
-            for a in angles
-        ]
-
+    # Each file becomes len(angles) images: batches of files sized to keep the model's
+    # batches near ``batch_size`` images.
+    files_per_batch = max(1, batch_size // max(1, len(angles)))
+    stages: list[Stage] = [TurnedViews(model.input_size, angles), ViewEmbeddings(model)]
     rows: list[int] = []
     out: list[np.ndarray] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        for start in range(0, len(paths), batch_size):
-            chunk = list(pool.map(turned, paths[start : start + batch_size]))
-            pixels = []
-            for n, views in enumerate(chunk):
-                if views is not None:
-                    rows += [start + n] * len(views)
-                    pixels += views
-            for b in range(0, len(pixels), batch_size):
-                out.append(model.run(np.stack(pixels[b : b + batch_size])).embedding)
+    row_of = {p: n for n, p in enumerate(paths)}
+
+    def sink(chunk: list[Item]) -> int:
+        for item in chunk:
+            emb = item.scratch.get(ViewEmbeddings.name)
+            if item.skipped is None and isinstance(emb, np.ndarray):
+                rows.extend([row_of[item.path]] * emb.shape[0])
+                out.append(emb)
+        return len(chunk)
+
+    items = [Item(FileState(p, 0, 0)) for p in paths]
+    Pipeline(stages, batch_size=files_per_batch).run(items, total=len(items), sink=sink)
     if not out:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     return np.array(rows, dtype=np.int64), np.concatenate(out).astype(np.float32)
@@ -226,7 +269,7 @@ def find_duplicates(
 
 
 def duplicates_in_index(
-    index_dir: str | os.PathLike[str],
+    store: Store,
     *,
     under: str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
@@ -234,21 +277,20 @@ def duplicates_in_index(
     near: bool = True,
     rotations: Sequence[float] = ROTATIONS,
 ) -> list[Group]:
-    """Duplicates among the images of an embedded index (the index is only read).
+    """Duplicates among the images of an index, read through the store (never changed).
 
     With ``rotations``, the image files are read and run through the model once
     per angle (the index itself is not touched).
     """
-    from picfind.stored import read_index
-
-    data = read_index(index_dir, under=under, classes=False)
+    data = Table.of(store.rows(under=os.path.abspath(under) if under else None, features=True))
     turned = None
     if near and rotations and len(data) > 1:
         first: dict[str, int] = {}
         for row, h in enumerate(data.hashes):
             first.setdefault(h, row)
         reps = sorted(first.values())
-        rows, views = rotated_embeddings([data.paths[r] for r in reps], data.model, rotations)
+        model = store.model or DEFAULT_MODEL
+        rows, views = rotated_embeddings([data.paths[r] for r in reps], model, rotations)
         turned = (np.asarray(reps, dtype=np.int64)[rows] if rows.size else rows, views)
     return find_duplicates(
         data.paths,

@@ -6,15 +6,21 @@ and an exit code (``UsageError`` and its children → 2, anything else → 1)::
     PicfindError
     ├── UsageError                 the user asked for something that cannot be done
     │   ├── NotFoundError          a path, index or image id that does not exist
+    │   │   └── ChangedFileError   an indexed file that is no longer the content indexed
     │   ├── ImageError             a file that cannot be read as an image (.path, .reason)
     │   │   └── TextReadError      its pixels decode, but its text cannot be read
     │   ├── UnknownModelError      a model name picfind does not know
     │   ├── ModelMismatchError     an index built with another model
     │   ├── QuerySyntaxError       a keyword query that does not parse
     │   ├── UnknownConceptError    a word that names no known concept (.suggestions)
+    │   ├── EmptyIndexError        a search on an index that holds no images yet
+    │   ├── JobBusyError           an indexing job is already running (web page)
+    │   ├── ClusterConnectionError an endpoint that cannot be reached or refuses us
     │   └── OcrUnavailableError    reading text was asked for without picfind[ocr]
+    ├── BusyError                  the server is too busy (uploads waiting to decode); retry
     ├── ModelError                 weights missing, refused (unsafe pickle) or malformed
-    └── StoreError                 the index is damaged or cannot be written
+    └── StoreError                 the index is damaged or cannot be read or written
+                                   (every sqlite3 and cluster failure becomes one)
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class UsageError(PicfindError):
 
 class NotFoundError(UsageError):
     """A path, index directory or image id that does not exist."""
+
+
+class ChangedFileError(NotFoundError):
+    """The file at an indexed path is no longer the content that was indexed."""
 
 
 class ImageError(UsageError):
@@ -86,9 +96,46 @@ class UnknownConceptError(UsageError):
         super().__init__(f"unknown word {term!r}{why}{hint}")
 
 
+class EmptyIndexError(UsageError):
+    """A search on an index with no images: the user has to index something first."""
+
+
+class JobBusyError(UsageError):
+    """An indexing job is already running on this index (the web page's jobs)."""
+
+
+class ClusterConnectionError(UsageError):
+    """The endpoint cannot be reached or refuses us (URL, credentials, TLS)."""
+
+
+class BusyError(PicfindError):
+    """Too many uploads are waiting to be decoded; the client may try again."""
+
+
 class ModelError(PicfindError):
     """Model weights that are missing, unsafe or malformed."""
 
 
 class StoreError(PicfindError):
-    """An index that is damaged or cannot be written."""
+    """An index that is damaged or cannot be read or written (disk full, read-only…)."""
+
+
+__all__ = [
+    "BusyError",
+    "ChangedFileError",
+    "ClusterConnectionError",
+    "EmptyIndexError",
+    "ImageError",
+    "JobBusyError",
+    "ModelError",
+    "ModelMismatchError",
+    "NotFoundError",
+    "OcrUnavailableError",
+    "PicfindError",
+    "QuerySyntaxError",
+    "StoreError",
+    "TextReadError",
+    "UnknownConceptError",
+    "UnknownModelError",
+    "UsageError",
+]

@@ -1,19 +1,20 @@
 """Retrieval quality on a labelled folder: what ``picfind eval`` measures.
 
-Pure library: no printing. Two kinds of measurement:
+Pure library: no printing. What is measured is what users get: every ranking
+comes from the store's own ``search`` (``search_many``, a block of queries at a
+time), on either store, never from a copy of its formulas.
 
-* **by image** — leave one out: every labelled image queries all the others;
-  relevant = same label. Precision@k, recall@k and average precision (over the
-  full ranking), averaged over the queries that have at least one relevant
-  image. Scores are computed as matrices from the features the index stores,
-  with the store's formulas (``classes``: 1 + Σ_{j∈T10(η)} η_j ξ_ij over the 64
-  stored classes; ``embedding``: cosine; ``hybrid``: cosine + λ·class term),
-  ties broken by path like the store. ``paper`` is the paper's formula over all
-  1000 class probabilities, recomputed with the model because the index keeps
-  only the top 64.
-* **by words** — each keyword query runs through the real index
-  (``Index.search_words``); relevant = images with one of the given labels;
-  images that do not match the query count as never retrieved.
+* **by image** — leave one out: every labelled image (or a sample of them)
+  queries the others, through the store, restricted to the folder's labelled
+  images; relevant = same label. Precision@k and recall@k come from the first
+  page the store returns (``limit=k``, as a user sees it), average precision and
+  the precision–recall curve from its whole ranking; averaged over the queries
+  that have at least one relevant image. ``paper`` is the paper's formula over
+  all 1000 class probabilities, recomputed with the model through the pipeline
+  (the index keeps only the top 64): a reference, not a store mode.
+* **by words** — each keyword query runs through the store; relevant = images
+  with one of the given labels; images that do not match the query count as
+  never retrieved.
 """
 
 from __future__ import annotations
@@ -28,13 +29,28 @@ from pathlib import Path
 import numpy as np
 
 from picfind.errors import UsageError
-from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K
+from picfind.metrics import (
+    RECALL_LEVELS,
+    Summary,
+    average_precision,
+    interpolated_curve,
+    precision_recall_at,
+    summarise,
+)
+from picfind.models import Model
+from picfind.pipeline import Item, Pipeline, Source
+from picfind.query import parse_query
+from picfind.records import FileState, Hit
+from picfind.scoring import NUM_CLASSES, QUERY_TOP_K
+from picfind.search import check_mode, image_query, keyword_query
+from picfind.stages.model import load_model
+from picfind.store.base import Filter, Store, StoreQuery, Table
 
 IMAGE_MODES = ("hybrid", "classes", "embedding", "paper")
-RECALL_LEVELS = np.linspace(0.0, 1.0, 21)
-"""Recall levels of the interpolated precision–recall curve."""
 BLOCK = 512
 """Queries scored per matrix product: bounds memory at BLOCK × N scores."""
+SEARCH_BLOCK = 64
+"""Queries per ``search_many`` call."""
 
 
 # --- labels --------------------------------------------------------------------------
@@ -83,73 +99,6 @@ class WordQuery:
         return cls(label.replace("_", " "), (label,))
 
 
-# --- metrics -------------------------------------------------------------------------
-
-
-def average_precision(hits: np.ndarray, relevant_total: int) -> float:
-    """AP of a ranking: ``hits`` marks relevant items in rank order; unretrieved ones count 0."""
-    if relevant_total <= 0:
-        return 0.0
-    hits = np.asarray(hits, dtype=bool)
-    ranks = np.flatnonzero(hits) + 1
-    return float((np.arange(1, ranks.size + 1) / ranks).sum() / relevant_total)
-
-
-def precision_recall_at(hits: np.ndarray, relevant_total: int, k: int) -> tuple[float, float]:
-    """Precision@k (over k places, empty places count as misses) and recall@k."""
-    found = int(np.count_nonzero(np.asarray(hits, dtype=bool)[:k]))
-    return found / k, (found / relevant_total if relevant_total else 0.0)
-
-
-def interpolated_curve(hits: np.ndarray, relevant_total: int) -> np.ndarray:
-    """Interpolated precision at RECALL_LEVELS (0 beyond the recall the ranking reaches)."""
-    hits = np.asarray(hits, dtype=bool)
-    out = np.zeros(RECALL_LEVELS.size)
-    if relevant_total <= 0 or hits.size == 0:
-        return out
-    found = np.cumsum(hits)
-    precision = found / np.arange(1, hits.size + 1)
-    recall = found / relevant_total
-    # best precision at any recall ≥ r: a running max from the end
-    best = np.maximum.accumulate(precision[::-1])[::-1]
-    idx = np.searchsorted(recall, RECALL_LEVELS - 1e-12, side="left")
-    ok = idx < hits.size
-    out[ok] = best[idx[ok]]
-    return out
-
-
-@dataclass
-class Summary:
-    """Averages over queries, and the mean interpolated precision–recall curve."""
-
-    queries: int
-    precision_at_k: float
-    recall_at_k: float
-    map: float
-    curve: np.ndarray = field(repr=False)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "queries": self.queries,
-            "precision_at_k": round(self.precision_at_k, 6),
-            "recall_at_k": round(self.recall_at_k, 6),
-            "map": round(self.map, 6),
-            "pr_curve": {
-                "recall": [round(float(r), 4) for r in RECALL_LEVELS],
-                "precision": [round(float(p), 6) for p in self.curve],
-            },
-        }
-
-
-def _summarise(rows: list[tuple[float, float, float, np.ndarray]]) -> Summary:
-    if not rows:
-        return Summary(0, 0.0, 0.0, 0.0, np.zeros(RECALL_LEVELS.size))
-    p, r, ap, curves = zip(*rows, strict=True)
-    return Summary(
-        len(rows), float(np.mean(p)), float(np.mean(r)), float(np.mean(ap)), np.mean(curves, 0)
-    )
-
-
 # --- by image ------------------------------------------------------------------------
 
 
@@ -169,41 +118,32 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 """Scores of a block of query rows (indices) against every row: (len(block), N)."""
 
 
-def scorers(
-    embeddings: np.ndarray,
-    stored_classes: np.ndarray,
-    full_probs: np.ndarray | None = None,
-    hybrid_weight: float = HYBRID_WEIGHT,
-) -> dict[str, Scorer]:
-    """The store's formulas as matrix products (``paper`` only with full probabilities)."""
-    emb = np.asarray(embeddings, dtype=np.float32)
-    xi = np.asarray(stored_classes, dtype=np.float32)
-    # The query of "search by an indexed image" is its stored classes' top 10.
-    eta = top_weights(xi)
-    out: dict[str, Scorer] = {
-        "hybrid": lambda q: emb[q] @ emb.T + hybrid_weight * (eta[q] @ xi.T),
-        "classes": lambda q: 1.0 + eta[q] @ xi.T,
-        "embedding": lambda q: emb[q] @ emb.T,
-    }
-    if full_probs is not None:
-        full = np.asarray(full_probs, dtype=np.float32)
-        eta_full = top_weights(full)
-        out["paper"] = lambda q: 1.0 + eta_full[q] @ full.T
-    return out
+def paper_scorer(full_probs: np.ndarray) -> Scorer:
+    """The paper's formula over all 1000 probabilities: 1 + Σ_{j∈T10(η)} η_j ξ_ij."""
+    full = np.asarray(full_probs, dtype=np.float32)
+    eta = top_weights(full)
+    return lambda q: 1.0 + eta[q] @ full.T
 
 
 def leave_one_out(
-    score: Scorer, labels: Sequence[str], k: int = 10, block: int = BLOCK
+    score: Scorer,
+    labels: Sequence[str],
+    k: int = 10,
+    block: int = BLOCK,
+    queries: Sequence[int] | None = None,
 ) -> tuple[Summary, int]:
-    """(summary over queries with a relevant image, queries without one)."""
+    """(summary over queries with a relevant image, queries without one).
+
+    ``queries``: the rows that query (default: every row)."""
     lab = np.asarray(labels)
     n = lab.size
     codes = np.unique(lab, return_inverse=True)[1]
     counts = np.bincount(codes)
     rows: list[tuple[float, float, float, np.ndarray]] = []
     lonely = 0
-    for start in range(0, n, block):
-        q = np.arange(start, min(start + block, n))
+    asked = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    for start in range(0, asked.size, block):
+        q = asked[start : start + block]
         s = np.asarray(score(q), dtype=np.float64)
         s[np.arange(q.size), q] = -np.inf  # leave the query out
         order = np.argsort(-s, axis=1, kind="stable")[:, : n - 1]
@@ -217,7 +157,64 @@ def leave_one_out(
             rows.append(
                 (p, r, average_precision(hits[i], total), interpolated_curve(hits[i], total))
             )
-    return _summarise(rows), lonely
+    return summarise(rows), lonely
+
+
+def rank_by_store(
+    store: Store,
+    queries: Sequence[StoreQuery],
+    where: Sequence[Filter],
+    limit: int,
+) -> list[tuple[int, list[Hit]]]:
+    """The store's answers to many queries, ``SEARCH_BLOCK`` at a time."""
+    out: list[tuple[int, list[Hit]]] = []
+    for start in range(0, len(queries), SEARCH_BLOCK):
+        stop = start + SEARCH_BLOCK
+        out += store.search_many(queries[start:stop], limit, where[start:stop])
+    return out
+
+
+def store_leave_one_out(
+    store: Store,
+    table: Table,
+    labels: Sequence[str],
+    mode: str,
+    root: str,
+    *,
+    k: int = 10,
+    queries: Sequence[int] | None = None,
+    others: Sequence[str] = (),
+) -> tuple[Summary, int]:
+    """Leave one out through the store: each query row's image searches the folder.
+
+    ``others``: ids under ``root`` that are not in the table (unlabelled images),
+    left out of every ranking. P@k and R@k from the page of ``k`` a user would see,
+    AP and the curve from the whole ranking.
+    """
+    lab = np.asarray(labels)
+    codes = np.unique(lab, return_inverse=True)[1]
+    counts = np.bincount(codes)
+    code_of = dict(zip(table.ids, codes.tolist(), strict=True))
+    rows_asked = list(range(len(table))) if queries is None else list(queries)
+    checked = check_mode(mode)
+    qs = [image_query(table.features[row], checked) for row in rows_asked]
+    where = [Filter(under=root, exclude=(table.ids[row], *others)) for row in rows_asked]
+    n = len(table)
+    full = rank_by_store(store, qs, where, max(n - 1, 0))
+    pages = full if k >= n - 1 else rank_by_store(store, qs, where, k)
+    rows: list[tuple[float, float, float, np.ndarray]] = []
+    lonely = 0
+    for row, (_, ranking), (_, page) in zip(rows_asked, full, pages, strict=True):
+        total = int(counts[codes[row]]) - 1
+        if total == 0:
+            lonely += 1
+            continue
+        mine = codes[row]
+        hits = np.array([code_of.get(h.id) == mine for h in ranking], dtype=bool)
+        first = np.array([code_of.get(h.id) == mine for h in page], dtype=bool)
+        p, r = precision_recall_at(first, total, k)
+        rows.append((p, r, average_precision(hits, total), interpolated_curve(hits, total)))
+    return summarise(rows), lonely
 
 
 # --- by words ------------------------------------------------------------------------
@@ -271,7 +268,7 @@ def word_result(
 
 def summarise_words(results: Sequence[WordResult]) -> Summary:
     rows = [(w.precision_at_k, w.recall_at_k, w.ap, w.curve) for w in results if w.relevant]
-    return _summarise(rows)
+    return summarise(rows)
 
 
 # --- the whole evaluation ------------------------------------------------------------
@@ -360,56 +357,54 @@ def plot(evaluation: Evaluation, out: str | os.PathLike[str], max_word_curves: i
         raise UsageError(f"cannot write plot {out}: {exc.strerror or exc}") from exc
 
 
-def keyword_ranking(query: WordQuery, stored_classes: np.ndarray) -> np.ndarray:
-    """Rows matching a keyword query, best first, with the store's keyword semantics."""
-    from picfind.query import parse_query
-    from picfind.scoring import keyword_scores
+class _Probabilities:
+    """A stage: all 1000 class probabilities of each image (the index keeps 64)."""
 
-    concepts = parse_query(query.words)
-    positive = [stored_classes[:, c.classes].sum(axis=1) for c in concepts.positive]
-    negative = [stored_classes[:, c.classes].sum(axis=1) for c in concepts.negative]
-    scores, match = keyword_scores(positive, negative)
-    rows = np.flatnonzero(match)
-    return rows[np.lexsort((rows, -scores[rows]))]
+    name = "probabilities"
+    reads = Source.PIXELS
+    writes: tuple[str, ...] = ()
+    batched = True
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def __call__(self, items: Sequence[Item]) -> None:
+        batch = [i for i in items if i.pixels is not None]
+        if batch:
+            probs = self.model.run(np.stack([i.pixels for i in batch if i.pixels is not None]))
+            for item, p in zip(batch, probs.probs, strict=True):
+                item.scratch[self.name] = p
 
 
 def full_probabilities(
     paths: Sequence[str], model_name: str, batch_size: int = 32
 ) -> tuple[np.ndarray, list[str]]:
-    """All 1000 class probabilities, recomputed with the model (the index keeps 64).
+    """All 1000 class probabilities, recomputed with the model through the pipeline.
 
     Files that no longer decode get a zero row and are returned as the second value.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from picfind import imaging
-    from picfind.api import load_model
-    from picfind.errors import ImageError
-
     model = load_model(model_name)
-    out = np.zeros((len(paths), 1000), dtype=np.float32)
+    out = np.zeros((len(paths), NUM_CLASSES), dtype=np.float32)
     failed: list[str] = []
+    row_of = {p: n for n, p in enumerate(paths)}
 
-    def load(path: str) -> np.ndarray | None:
-        try:
-            return imaging.load_for_model(path, model.input_size).pixels
-        except (ImageError, OSError):
-            return None
+    def sink(chunk: list[Item]) -> int:
+        for item in chunk:
+            probs = item.scratch.get(_Probabilities.name)
+            if isinstance(probs, np.ndarray):
+                out[row_of[item.path]] = probs
+            else:
+                failed.append(item.path)
+        return len(chunk)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        for start in range(0, len(paths), batch_size):
-            chunk = list(paths[start : start + batch_size])
-            pixels = list(pool.map(load, chunk))
-            good = [i for i, p in enumerate(pixels) if p is not None]
-            failed += [chunk[i] for i, p in enumerate(pixels) if p is None]
-            if good:
-                probs = model.run(np.stack([pixels[i] for i in good])).probs  # type: ignore[misc]
-                out[[start + i for i in good]] = probs
+    items = [Item(FileState(p, 0, 0)) for p in paths]
+    pipeline = Pipeline([_Probabilities(model)], input_size=model.input_size, batch_size=batch_size)
+    pipeline.run(items, total=len(items), sink=sink)
     return out, failed
 
 
 def evaluate_index(
-    index_dir: str | os.PathLike[str],
+    store: Store,
     folder: str | os.PathLike[str],
     *,
     pattern: re.Pattern[str] | None = None,
@@ -418,56 +413,63 @@ def evaluate_index(
     labels_as_queries: bool = False,
     k: int = 10,
     batch_size: int = 32,
+    sample: int | None = None,
 ) -> Evaluation:
-    """Evaluate the images of ``folder`` held in an index; reads the index only."""
-    from picfind.stored import read_index
+    """Evaluate the images of ``folder`` held in an index, through its store (only read):
+    ``picfind.open_index(DIR, read_only=True).store``, or a cluster's.
 
+    ``sample``: by image, only this many query images (evenly spread; all by default).
+    """
     if k < 1:
         raise UsageError("--k must be at least 1")
+    if sample is not None and sample < 1:
+        raise UsageError("--sample must be at least 1")
     unknown = set(modes) - set(IMAGE_MODES)
     if unknown:
         raise UsageError(f"unknown mode {sorted(unknown)[0]!r}; choose {', '.join(IMAGE_MODES)}")
     root = os.path.abspath(folder)
-    data = read_index(index_dir, under=root)
-    if len(data) == 0:
+    every = list(store.rows(under=root, features=True))
+    if not every:
         raise UsageError(f"the index holds no images inside {root}")
-    all_labels = [label_of(p, root, pattern) for p in data.paths]
-    keep = np.array([lab is not None for lab in all_labels], dtype=bool)
-    if not keep.any():
+    all_labels = [label_of(r.path, root, pattern) for r in every]
+    kept = [(r, lab) for r, lab in zip(every, all_labels, strict=True) if lab is not None]
+    if not kept:
         how = (
             "match --label-pattern" if pattern else "sit in a sub-folder (or give --label-pattern)"
         )
         raise UsageError(f"no image inside {root} has a label: none {how}")
-    rows = np.flatnonzero(keep)
-    labels = [str(all_labels[i]) for i in rows]
-    paths = [data.paths[i] for i in rows]
-    emb = data.embeddings[rows]
-    assert data.classes is not None
-    xi = data.classes[rows]
+    table = Table.of(r for r, _ in kept)
+    labels = [str(lab) for _, lab in kept]
+    others = tuple(r.id for r, lab in zip(every, all_labels, strict=True) if lab is None)
     result = Evaluation(
         folder=root,
-        model=data.model,
+        model=store.model or "",
         k=k,
-        images=len(rows),
-        unlabelled=len(data) - len(rows),
+        images=len(table),
+        unlabelled=len(others),
         labels=count_labels(labels),
-        index=os.path.abspath(index_dir),
     )
-    if modes:
-        full = None
-        if "paper" in modes:
-            full, result.unreadable = full_probabilities(paths, data.model, batch_size)
-        score = scorers(emb, xi, full)
-        for mode in modes:
-            result.by_image[mode], result.lonely_queries = leave_one_out(score[mode], labels, k)
+    asked = None
+    if sample is not None and sample < len(table):
+        asked = np.linspace(0, len(table) - 1, sample).round().astype(int).tolist()
+    for mode in modes:
+        if mode == "paper":
+            full, result.unreadable = full_probabilities(table.paths, result.model, batch_size)
+            summary, lonely = leave_one_out(paper_scorer(full), labels, k, queries=asked)
+        else:
+            summary, lonely = store_leave_one_out(
+                store, table, labels, mode, root, k=k, queries=asked, others=others
+            )
+        result.by_image[mode], result.lonely_queries = summary, lonely
     counts = Counter(labels)
-    asked = list(queries)
+    word_queries = list(queries)
     if labels_as_queries:
-        asked += [WordQuery.for_label(lab) for lab in sorted(counts)]
-    lab_arr = np.asarray(labels)
-    for q in asked:
+        word_queries += [WordQuery.for_label(lab) for lab in sorted(counts)]
+    label_of_id = dict(zip(table.ids, labels, strict=True))
+    where = Filter(under=root, exclude=others)
+    for q in word_queries:
         try:
-            order = keyword_ranking(q, xi)
+            concepts = parse_query(q.words)
         except UsageError as exc:
             empty = np.zeros(0, dtype=bool)
             total = sum(counts.get(lab, 0) for lab in q.labels)
@@ -475,5 +477,6 @@ def evaluate_index(
                 WordResult(q, total, 0, 0.0, 0.0, 0.0, interpolated_curve(empty, total), str(exc))
             )
             continue
-        result.words.append(word_result(q, lab_arr[order].tolist(), counts, k))
+        _, hits = store.search(keyword_query(concepts), len(table), 0, where)
+        result.words.append(word_result(q, [label_of_id.get(h.id) for h in hits], counts, k))
     return result

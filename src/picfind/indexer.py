@@ -4,77 +4,44 @@ Per file the decision is: unchanged (same size and mtime: not even read),
 touched (same content), moved (its content hash belongs to a row whose file is
 gone: the row follows it, no inference), copied (the hash belongs to a file
 still there: its features are reused), or new/changed (decoded and run through
-the model). Decoding runs in threads while the model runs on the previous
-batch; every batch is committed in one transaction, so an interrupted run keeps
-everything before it and the next run resumes.
+the model). The store is asked in bulk — every row under a root in one request
+before the walk's files are compared, the content hashes of a whole batch in
+one more — never once per file.
+
+The work itself is ``pipeline.Pipeline``: reads and decodes in threads while
+the model runs on the previous batch; every batch is one store write, so an
+interrupted run keeps everything before it and the next run resumes.
+
+What is removed: a stored path under a root is removed only when the walk
+listed its folder and the file is not there, or when its file now holds
+something that is not an image. A folder that could not be listed, an entry
+that could not be examined and a file that could not be read keep their rows
+(and are reported), so a permission glitch or an I/O error never deletes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import contextlib
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from picfind import imaging
-from picfind.errors import ImageError, NotFoundError
-from picfind.records import Features as StoredFeatures
-from picfind.records import FileState, ImageRecord, IndexReport, Skipped, StoredFile
-from picfind.scoring import sparse_top
-from picfind.store.embedded import make_id
+from picfind.errors import NotFoundError, StoreError
+from picfind.pipeline import BATCH_SIZE, Item, Pipeline, Stage
+from picfind.reading import MAX_FILE_BYTES
+from picfind.records import FileState, ImageRecord, IndexReport, Progress, Skipped, StoredFile
+from picfind.stages import inline_stages
+from picfind.stages.model import ModelStage
+from picfind.store.base import Move, Store, Touch
+from picfind.store.codec import make_id
 from picfind.walk import walk
 
 if TYPE_CHECKING:
     from picfind.models import Model
-    from picfind.store.base import Store
 
-log = logging.getLogger(__name__)
-
-BATCH_SIZE = 32
-MAX_FILE_BYTES = 1 << 30
-"""Files larger than this are not read: no photo is a gigabyte."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Reported after each batch and each skipped file."""
-
-    done: int
-    total: int
-    indexed: int
-    skipped: int
-    elapsed: float
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        return (self.total - self.done) / self.rate if self.rate > 0 else None
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A worker's answer for one file: pixels to infer, a known hash, or a skip."""
-
-    state: FileState
-    content_hash: str = ""
-    loaded: imaging.Loaded | None = None
-    known: tuple[StoredFile, ...] = ()
-    reason: str = ""
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+__all__ = ["BATCH_SIZE", "Indexer"]
 
 
 class Indexer:
@@ -88,20 +55,16 @@ class Indexer:
         input_size: int,
         batch_size: int = BATCH_SIZE,
         workers: int | None = None,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        stages: Sequence[Stage] | None = None,
     ) -> None:
         self.store = store
-        self._model_loader = model_loader
-        self._model: Model | None = None
+        self.model_stage = ModelStage(model_loader)
+        self.stages = list(stages) if stages is not None else [*inline_stages(), self.model_stage]
         self.input_size = input_size
         self.batch_size = batch_size
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
-
-    @property
-    def model(self) -> Model:
-        """Loaded on first need: a run with nothing new never pays for it."""
-        if self._model is None:
-            self._model = self._model_loader()
-        return self._model
+        self.workers = workers
+        self.max_file_bytes = max_file_bytes
 
     def run(
         self,
@@ -109,199 +72,188 @@ class Indexer:
         *,
         exclude: Sequence[str] = (),
         include_hidden: bool = False,
+        follow_outside_links: bool = False,
         progress: Callable[[Progress], None] | None = None,
     ) -> IndexReport:
         started = time.perf_counter()
-        report = IndexReport()
+        run = _Run(self.store, IndexReport())
         tops = [os.path.abspath(os.fspath(r)) for r in roots]
         for top in tops:
             if not os.path.exists(top):
                 raise NotFoundError(f"no such file or folder: {top}")
-        seen: set[str] = set()
-        todo: list[FileState] = []
-        for top in tops:
-            for item in walk(top, exclude=exclude, include_hidden=include_hidden):
-                if isinstance(item, Skipped):
-                    report.skipped.append(item)
-                    continue
-                if item.path in seen:
-                    continue
-                seen.add(item.path)
-                stored = self.store.get_file(item.path)
-                if stored and stored.size == item.size and stored.mtime_ns == item.mtime_ns:
-                    report.unchanged += 1
-                else:
-                    todo.append(item)
-        total = len(todo)
-
-        def tick() -> None:
-            if progress is not None:
-                done = report.indexed + report.moved + len(failed_paths) + touched[0]
-                progress(
-                    Progress(
-                        done,
-                        total,
-                        report.indexed,
-                        len(report.skipped),
-                        time.perf_counter() - started,
-                    )
-                )
-
-        touched = [0]
-        failed_paths: set[str] = set()
-        batch: list[_Prepared] = []
-        moved_ids: set[str] = set()
         try:
-            for item in self._prepare_all(todo):
-                if item.reason:
-                    report.skipped.append(Skipped(item.state.path, item.reason))
-                    failed_paths.add(item.state.path)
-                    tick()
-                elif item.loaded is None:
-                    kind = self._reuse(item, seen, moved_ids)
-                    if kind == "moved":
-                        report.moved += 1
-                    elif kind == "touched":
-                        report.unchanged += 1
-                        touched[0] += 1
+            for top in tops:
+                for item in walk(
+                    top,
+                    exclude=exclude,
+                    include_hidden=include_hidden,
+                    roots=tops,
+                    follow_outside_links=follow_outside_links,
+                ):
+                    if isinstance(item, Skipped):
+                        run.skip(item)
                     else:
-                        report.indexed += 1
-                    tick()
+                        run.seen.setdefault(item.path, item)
+            stored = {f.path: f for f in _rows_under(self.store, tops)}
+            todo: list[Item] = []
+            for path, state in run.seen.items():
+                row = stored.get(path)
+                if row and row.size == state.size and row.mtime_ns == state.mtime_ns:
+                    run.report.unchanged += 1
                 else:
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        report.indexed += self._commit(batch)
-                        batch = []
-                        tick()
-            if batch:
-                report.indexed += self._commit(batch)
-                tick()
+                    todo.append(Item(state, row=row))
+            pipeline = Pipeline(
+                self.stages,
+                input_size=self.input_size,
+                batch_size=self.batch_size,
+                workers=self.workers,
+                max_file_bytes=self.max_file_bytes,
+                progress=progress,
+            )
+            pipeline.run(todo, total=len(todo), resolve=run.resolve, sink=run.sink)
             # Only a complete walk can say what is gone.
-            gone = [
-                f.id
-                for top in tops
-                if os.path.isdir(top)
-                for f in self.store.iter_files(under=top)
-                if f.path not in seen or f.path in failed_paths
-            ]
+            gone = [f.id for f in _rows_under(self.store, [t for t in tops if os.path.isdir(t)])
+                    if run.gone(f.path)]  # fmt: skip
             if gone:
                 self.store.write(remove=gone)
-                report.removed = len(gone)
+                run.report.removed = len(gone)
             self.store.refresh()  # the first search after a big run need not rebuild
         except KeyboardInterrupt:
-            report.interrupted = True
+            run.report.interrupted = True
+            raise
+        except BaseException:
+            run.failed = True
             raise
         finally:
-            report.seconds = time.perf_counter() - started
-            summary = report.to_json()
-            summary["skipped"] = len(report.skipped)
-            summary["finished_at"] = time.time()
-            summary["interrupted"] = report.interrupted
-            summary["roots"] = tops
+            run.report.seconds = time.perf_counter() - started
+            self._record(run, tops)
+        return run.report
+
+    def _record(self, run: _Run, tops: list[str]) -> None:
+        report = run.report
+        summary = report.to_json()
+        summary["skipped"] = len(report.skipped)
+        summary["finished_at"] = time.time()
+        summary["interrupted"] = report.interrupted
+        summary["roots"] = tops
+        if run.failed or report.interrupted:
+            with contextlib.suppress(StoreError):  # never hide the error that ended the run
+                self.store.record_run(summary)
+        else:
             self.store.record_run(summary)
-        return report
 
-    # -- steps -------------------------------------------------------------------------
-    def _prepare_all(self, todo: list[FileState]) -> Iterator[_Prepared]:
-        """Prepared files in order, with a bounded number in flight."""
-        window = max(2 * self.batch_size, 8)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="picfind-decode") as pool:
-            pending: deque[Future[_Prepared]] = deque()
-            queue = iter(todo)
-            try:
-                for state in queue:
-                    pending.append(pool.submit(self._prepare, state))
-                    if len(pending) >= window:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:
-                for fut in pending:
-                    fut.cancel()
 
-    def _prepare(self, state: FileState) -> _Prepared:
-        """Worker: read once, hash, and decode unless the content is already known."""
-        if state.size > MAX_FILE_BYTES:
-            return _Prepared(state, reason=f"file too large ({state.size} bytes)")
-        try:
-            with open(state.path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            reason = "permission denied" if isinstance(exc, PermissionError) else str(exc)
-            return _Prepared(state, reason=reason)
-        if not data:
-            return _Prepared(state, reason="empty file")
-        digest = content_hash(data)
-        known = tuple(self.store.files_with_hash(digest))
-        if known:
-            return _Prepared(state, digest, known=known)
-        try:
-            loaded = imaging.load_for_model(data, self.input_size, name=state.path)
-        except ImageError as exc:
-            return _Prepared(state, digest, reason=exc.reason)
-        return _Prepared(state, digest, loaded=loaded)
+class _Run:
+    """What one indexing run has seen and decided so far."""
 
-    def _reuse(self, item: _Prepared, seen: set[str], moved_ids: set[str]) -> str:
-        """Known content: a touch, a move or a copy — no inference in any case."""
-        state = item.state
-        for f in item.known:
-            if f.path == state.path:
-                self.store.write(touch=[(f.id, state.size, state.mtime_ns)])
-                return "touched"
-        for f in item.known:
-            if f.id not in moved_ids and f.path not in seen and not os.path.exists(f.path):
-                self.store.write(moves=[(f.id, state.path, state.size, state.mtime_ns)])
-                moved_ids.add(f.id)
-                return "moved"
-        features = self.store.features(item.known[0].id)
-        try:
-            fmt, width, height = imaging.probe(state.path)
-        except ImageError:  # the copy's content is known good; its header is cosmetic
-            fmt, width, height = "", 0, 0
-        self.store.write(add=[self._record(item, features, (width, height, fmt))])
-        return "copied"
+    def __init__(self, store: Store, report: IndexReport) -> None:
+        self.store = store
+        self.report = report
+        self.seen: dict[str, FileState] = {}
+        self.kept: set[str] = set()  # paths (files or folders) whose rows stay: read failures
+        self.refused: set[str] = set()  # files whose content cannot be indexed any more
+        self.moved: set[str] = set()  # ids moved in this run
+        self.failed = False
 
-    def _commit(self, batch: list[_Prepared]) -> int:
-        pixels = np.stack([p.loaded.pixels for p in batch if p.loaded is not None])
-        out = self.model.run(pixels)
-        records = []
-        for i, item in enumerate(batch):
-            features = StoredFeatures(sparse_top(out.probs[i]), out.embedding[i])
-            assert item.loaded is not None
-            loaded = item.loaded
-            records.append(
-                self._record(item, features, (loaded.width, loaded.height, loaded.format))
-            )
-        self.store.write(add=records)
+    def skip(self, skipped: Skipped) -> None:
+        self.report.skipped.append(skipped)
+        (self.kept if skipped.keep else self.refused).add(skipped.path)
+
+    def gone(self, path: str) -> bool:
+        """Whether a stored path is to be removed at the end of the run."""
+        if path in self.kept or any(path.startswith(k.rstrip("/") + "/") for k in self.kept):
+            return False
+        return path not in self.seen or path in self.refused
+
+    # -- the pipeline's hooks -------------------------------------------------------
+    def resolve(self, chunk: list[Item]) -> None:
+        """Known content, in two bulk requests per chunk: a touch, a move or a copy."""
+        hashes = sorted({i.content_hash for i in chunk if i.content_hash})
+        known: dict[str, list[StoredFile]] = {}
+        for f in self.store.rows(hashes=hashes) if hashes else ():
+            known.setdefault(f.content_hash, []).append(f)
+        copies: list[Item] = []
+        for item in chunk:
+            rows = known.get(item.content_hash)
+            if not rows:
+                continue
+            same = next((f for f in rows if f.path == item.path), None)
+            gone = next(
+                (
+                    f
+                    for f in rows
+                    if f.id not in self.moved and f.path not in self.seen
+                    and not os.path.exists(f.path)
+                ),
+                None,
+            )  # fmt: skip
+            if same is not None:
+                item.outcome, item.target, item.finished = "touched", same.id, True
+            elif gone is not None:
+                item.outcome, item.target, item.finished = "moved", gone.id, True
+                self.moved.add(gone.id)
+            else:
+                item.outcome, item.target, item.known = "copied", rows[0].id, True
+                copies.append(item)
+        if copies:
+            features = {
+                f.id: f.features
+                for f in self.store.rows(ids=[i.target for i in copies], features=True)
+            }
+            for item in copies:
+                item.fields.features = features.get(item.target)
+                if item.fields.features is None:  # removed meanwhile: infer after all
+                    item.known, item.outcome = False, ""
+
+    def sink(self, chunk: list[Item]) -> int:
+        """One store write per chunk; returns how many images it indexed."""
+        report = self.report
+        touches: list[Touch] = []
+        moves: list[Move] = []
+        new: list[Item] = []
+        for item in chunk:
+            st = item.file
+            if item.skipped is not None:
+                self.skip(item.skipped)
+            elif item.outcome == "touched":
+                touches.append(Touch(item.target, st.size, st.mtime_ns))
+            elif item.outcome == "moved":
+                moves.append(Move(item.target, st.path, st.size, st.mtime_ns))
+            elif item.fields.features is not None:
+                new.append(item)
+        ids = self._ids(new)
+        records = [
+            ImageRecord.build(ids[n], item.file, item.content_hash, item.fields)
+            for n, item in enumerate(new)
+        ]
+        self.store.write(add=records, moves=moves, touch=touches)
+        report.unchanged += len(touches)
+        report.moved += len(moves)
+        report.indexed += len(records)
         return len(records)
 
-    def _record(
-        self,
-        item: _Prepared,
-        features: StoredFeatures | None,
-        width_height_format: tuple[int, int, str],
-    ) -> ImageRecord:
-        state = item.state
-        if features is None:
-            raise RuntimeError(f"features vanished while indexing {state.path}")
-        existing = self.store.get_file(state.path)
-        if existing is not None:
-            image_id = existing.id
-        else:
-            salt = 0
-            image_id = make_id(item.content_hash, state.path)
-            while self.store.id_in_use(image_id):
-                salt += 1
-                image_id = make_id(item.content_hash, state.path, salt)
-        width, height, fmt = width_height_format
-        return ImageRecord(
-            image_id,
-            state.path,
-            item.content_hash,
-            state.size,
-            state.mtime_ns,
-            width,
-            height,
-            fmt,
-            features,
-        )
+    def _ids(self, items: list[Item]) -> list[str]:
+        """A replaced file keeps its row's id; a new one gets ``make_id`` (salted on the
+        rare collision with an id in use, checked in bulk)."""
+        ids = [i.row.id if i.row is not None else make_id(i.content_hash, i.path) for i in items]
+        fresh = [n for n, i in enumerate(items) if i.row is None]
+        salt = 0
+        while fresh:
+            taken = {f.id for f in self.store.rows(ids=[ids[n] for n in fresh])}
+            fresh = [n for n in fresh if ids[n] in taken]
+            salt += 1
+            for n in fresh:
+                ids[n] = make_id(items[n].content_hash, items[n].path, salt)
+        return ids
+
+
+def _rows_under(store: Store, tops: Sequence[str]) -> list[StoredFile]:
+    """The stored rows of each root: a folder's in one bulk read, a file's by its path."""
+    out: list[StoredFile] = []
+    files = [t for t in tops if not os.path.isdir(t)]
+    for top in tops:
+        if os.path.isdir(top):
+            out += store.rows(under=top)
+    if files:
+        out += store.rows(paths=files)
+    return out

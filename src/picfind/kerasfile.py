@@ -82,7 +82,7 @@ def _names_attr(group: Any, name: str) -> list[str] | None:
 
 
 def _array(group: Any, name: str, where: str) -> np.ndarray:
-    import h5py  # type: ignore[import-untyped]
+    import h5py
 
     try:
         node = group[name]

@@ -30,8 +30,8 @@ from picfind.torchfile import load_state_dict
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
-    "Features",
     "Model",
+    "ModelOutput",
     "ModelSpec",
     "default_cache_dir",
     "preprocess",
@@ -94,8 +94,10 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = "efficientnet-lite0"
 
 
-class Features(NamedTuple):
-    """Per image: ``probs`` (N,1000) softmax and ``embedding`` (N,D), unit length."""
+class ModelOutput(NamedTuple):
+    """A batch's output: ``probs`` (N,1000) softmax and ``embedding`` (N,D), unit length.
+
+    (``records.Features`` is what a store keeps of one image: its top classes.)"""
 
     probs: np.ndarray
     embedding: np.ndarray
@@ -294,7 +296,7 @@ class Model:
             logits, pooled = self._session.run(["logits", "pooled"], {"pixels": x})
         return logits, pooled
 
-    def run(self, batch: np.ndarray) -> Features:
+    def run(self, batch: np.ndarray) -> ModelOutput:
         """Features of a uint8 (N,S,S,3) RGB batch."""
         logits, pooled = self.run_raw(preprocess(batch, self.spec.preprocessing))
         z = logits - logits.max(axis=1, keepdims=True)
@@ -302,7 +304,7 @@ class Model:
         probs = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         embedding = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return Features(probs, embedding)
+        return ModelOutput(probs, embedding)
 
 
 def _build(spec: ModelSpec, weights: Path) -> onnx.ModelProto:

@@ -1,12 +1,39 @@
-"""Typed records that flow between the pipeline steps and out of the API."""
+"""Typed records that flow between the pipeline steps and out of the API.
+
+The lowest layer of picfind besides ``errors``: plain data, no behaviour that
+needs another module (so every other module may import it, and it imports none).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
-from picfind.scoring import SparseClasses
+
+@dataclass(frozen=True)
+class SparseClasses:
+    """A document's top classes, highest first; ``ids`` uint16, ``probs`` float32."""
+
+    ids: npt.NDArray[np.uint16]
+    probs: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the model says of one image, as the stores keep it."""
+
+    classes: SparseClasses
+    embedding: npt.NDArray[np.float32]  # (D,), unit norm
+
+    def finite(self) -> bool:
+        """Whether every number is finite as a store keeps it (the embedding in float16):
+        NaN or infinity never enter a store."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            stored = np.asarray(self.embedding, dtype=np.float16)
+        return bool(np.isfinite(stored).all() and np.isfinite(self.classes.probs).all())
 
 
 @dataclass(frozen=True)
@@ -20,21 +47,40 @@ class FileState:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """A store's view of one indexed file, without its features."""
+    """A store's row for one indexed file; ``features`` only when they were asked for."""
 
     id: str
     path: str
     size: int
     mtime_ns: int
     content_hash: str
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    features: Features | None = None
 
 
-@dataclass(frozen=True)
-class Features:
-    """What the model says of one image, as the store keeps it."""
+@dataclass
+class Fields:
+    """Document fields the pipeline's stages write; None means "not written".
 
-    classes: SparseClasses
-    embedding: np.ndarray  # float32 (D,), unit norm
+    Each stage declares which of these it writes. Every field here is also a field
+    of :class:`ImageRecord` (``tests/test_pipeline.py`` checks), so a new signal
+    adds its fields to both, and its columns to the stores.
+    """
+
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    features: Features | None = None
+
+    def written(self) -> dict[str, object]:
+        """The fields a stage has set, by name (what a partial update writes)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -51,6 +97,25 @@ class ImageRecord:
     format: str
     features: Features
 
+    @classmethod
+    def build(
+        cls, image_id: str, file: FileState, content_hash: str, fields: Fields
+    ) -> ImageRecord:
+        """A record from what the stages wrote (features are required)."""
+        if fields.features is None:
+            raise ValueError(f"no features for {file.path}")
+        return cls(
+            image_id,
+            file.path,
+            content_hash,
+            file.size,
+            file.mtime_ns,
+            fields.width or 0,
+            fields.height or 0,
+            fields.format or "",
+            fields.features,
+        )
+
 
 @dataclass(frozen=True)
 class Label:
@@ -61,6 +126,7 @@ class Label:
     score: float
 
     def to_json(self) -> dict[str, object]:
+        """The label as the JSON contract shows it."""
         return {"wnid": self.wnid, "name": self.name, "score": round(float(self.score), 6)}
 
 
@@ -83,6 +149,7 @@ class Result:
     labels: list[Label]
 
     def to_json(self) -> dict[str, object]:
+        """The result as the JSON contract shows it."""
         return {
             "rank": self.rank,
             "id": self.id,
@@ -102,6 +169,7 @@ class SearchResults:
     query: str = ""
 
     def to_json(self) -> dict[str, object]:
+        """The page as the JSON contract shows it."""
         return {
             "mode": self.mode,
             "total": self.total,
@@ -111,8 +179,17 @@ class SearchResults:
 
 @dataclass(frozen=True)
 class Skipped:
+    """A path an indexing run did not index, and why.
+
+    ``keep`` marks a failure to *read* (permission denied, an I/O error, a folder
+    that could not be listed): the rows the index holds at or under the path are
+    kept, because the file may well still be there. Other skips (not an image, too
+    large) mean the file's content cannot be indexed, so its old row goes.
+    """
+
     path: str
     reason: str
+    keep: bool = False
 
 
 @dataclass
@@ -129,9 +206,11 @@ class IndexReport:
 
     @property
     def images_per_second(self) -> float:
+        """Images indexed per second of the run."""
         return self.indexed / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, object]:
+        """The report as the JSON contract shows it."""
         return {
             "indexed": self.indexed,
             "unchanged": self.unchanged,
@@ -144,13 +223,37 @@ class IndexReport:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far a pipeline run is: reported after each batch."""
+
+    done: int
+    total: int
+    indexed: int
+    skipped: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Files finished per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate so far (None before there is a rate)."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass(frozen=True)
 class Stats:
+    """What ``picfind stats`` shows of an index."""
+
     images: int
     model: str
     index_bytes: int
     last_run: dict[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
+        """The stats as the JSON contract shows them."""
         out: dict[str, object] = {
             "images": self.images,
             "model": self.model,

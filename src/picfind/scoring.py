@@ -25,9 +25,15 @@ top results (measured in docs/evaluation.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+
+from picfind.records import SparseClasses
+
+Mask = npt.NDArray[np.bool_]
 
 NUM_CLASSES = 1000
 QUERY_TOP_K = 10
@@ -48,15 +54,7 @@ NOT_THRESHOLD = 0.5
 that are more likely poodles than not, not every dog with a trace of poodle."""
 
 
-@dataclass(frozen=True)
-class SparseClasses:
-    """A document's top classes, highest first; ``ids`` uint16, ``probs`` float32."""
-
-    ids: np.ndarray
-    probs: np.ndarray
-
-
-def sparse_top(probs: np.ndarray, k: int = STORED_CLASSES) -> SparseClasses:
+def sparse_top(probs: npt.ArrayLike, k: int = STORED_CLASSES) -> SparseClasses:
     """Keep the k most probable classes (above MIN_STORED_PROB) of one image."""
     p = np.asarray(probs, dtype=np.float32)
     k = min(k, p.shape[0])
@@ -68,14 +66,14 @@ def sparse_top(probs: np.ndarray, k: int = STORED_CLASSES) -> SparseClasses:
     return SparseClasses(keep.astype(np.uint16), p[keep].astype(np.float32))
 
 
-def query_weights(classes: SparseClasses, k: int = QUERY_TOP_K) -> np.ndarray:
+def query_weights(classes: SparseClasses, k: int = QUERY_TOP_K) -> npt.NDArray[np.float32]:
     """Dense (1000,) weights η_j on the query's top-k classes, zero elsewhere."""
     w = np.zeros(NUM_CLASSES, dtype=np.float32)
     w[classes.ids[:k].astype(np.intp)] = classes.probs[:k]
     return w
 
 
-def indicator(class_ids: np.ndarray | tuple[int, ...]) -> np.ndarray:
+def indicator(class_ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Dense (1000,) 0/1 weights: summing with them gives a concept's mass."""
     w = np.zeros(NUM_CLASSES, dtype=np.float32)
     w[np.asarray(class_ids, dtype=np.intp)] = 1.0
@@ -209,6 +207,41 @@ class ConceptColumns:
 # --- combining ----------------------------------------------------------------------
 
 
+def clause_scores(parts: Sequence[tuple[np.ndarray, Mask]]) -> tuple[np.ndarray, Mask]:
+    """A clause of matchers, from each matcher's (scores, matches): it matches where any
+    matcher matches and scores the best score among the matchers that match."""
+    if not parts:
+        raise ValueError("a clause needs at least one matcher")
+    score, match = parts[0]
+    if len(parts) == 1:
+        return score, match
+    best = np.where(match, score, 0.0)
+    any_match = match.copy()
+    for s, m in parts[1:]:
+        best = np.maximum(best, np.where(m, s, 0.0))
+        any_match |= m
+    return best, any_match
+
+
+def words_scores(
+    positive: Sequence[tuple[np.ndarray, Mask]], negative: Sequence[Mask]
+) -> tuple[np.ndarray, Mask]:
+    """(scores, matches) of a query from its clauses: every positive clause matches,
+    no negated one does; the score is the geometric mean of the positive clause scores."""
+    if not positive:
+        raise ValueError("a keyword query needs at least one positive clause")
+    score, match = positive[0]
+    match = match.copy()
+    product = score
+    for s, m in positive[1:]:
+        match &= m
+        product = product * s
+    for m in negative:
+        match &= ~m
+    scores = product if len(positive) == 1 else np.power(product, 1.0 / len(positive))
+    return scores, match
+
+
 def keyword_scores(
     positive: list[np.ndarray],
     negative: list[np.ndarray],
@@ -216,25 +249,30 @@ def keyword_scores(
     not_threshold: float = NOT_THRESHOLD,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, matches) from clause masses: geometric mean of positives, AND/NOT by threshold."""
-    if not positive:
-        raise ValueError("a keyword query needs at least one positive clause")
-    match = positive[0] >= threshold
-    product = positive[0]
-    for mass in positive[1:]:
-        match &= mass >= threshold
-        product = product * mass
-    for mass in negative:
-        match &= mass < not_threshold
-    scores = product if len(positive) == 1 else np.power(product, 1.0 / len(positive))
-    return scores, match
+    return words_scores(
+        [(mass, mass >= threshold) for mass in positive],
+        [mass >= not_threshold for mass in negative],
+    )
+
+
+def ranked(scores: np.ndarray) -> np.ndarray:
+    """Scores fit for ranking: NaN and ±infinity (a poisoned row) become −∞, so they
+    sort last and never take the place of a real score (or empty a page)."""
+    s = np.asarray(scores)
+    if s.size and not np.isfinite(s).all():
+        return np.where(np.isfinite(s), s, -np.inf)
+    return s
 
 
 def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the k best scores (ties by index), best first; masked-out rows never."""
+    """Indices of the k best scores (ties by index), best first; masked-out rows never.
+
+    Non-finite scores rank as −∞ (see :func:`ranked`)."""
     if mask is not None:
         candidates = np.flatnonzero(mask)
         picked: np.ndarray = candidates[top_k(scores[candidates], k)]
         return picked
+    scores = ranked(scores)
     n = scores.shape[0]
     if k <= 0 or n == 0:
         return np.zeros(0, dtype=np.int64)

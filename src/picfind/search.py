@@ -10,29 +10,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from picfind.errors import UsageError
+import numpy as np
+import numpy.typing as npt
+
+from picfind.errors import ImageError, UsageError
+from picfind.matchers import Clause, ConceptMatch, WordsQuery
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
 from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
-from picfind.store.base import (
-    ClassesQuery,
-    EmbeddingQuery,
-    Filter,
-    HybridQuery,
-    KeywordQuery,
-    Store,
-    StoreQuery,
-)
+from picfind.store.base import ClassesQuery, EmbeddingQuery, Filter, HybridQuery, Store, StoreQuery
 from picfind.vocabulary import Vocabulary
 
 Mode = Literal["hybrid", "classes", "embedding"]
+"""How search by image compares images."""
 MODES: tuple[Mode, ...] = ("hybrid", "classes", "embedding")
+"""Every mode, the default first (the one list the CLI, the API and the web use)."""
 RESULT_LABELS = 3
 """How many top classes each result shows."""
 
 
+def check_mode(mode: str) -> Mode:
+    """``mode`` if it is one of ``MODES``, else a UsageError naming them."""
+    for m in MODES:
+        if mode == m:
+            return m
+    raise UsageError(f"unknown mode {mode!r}; choose {', '.join(MODES[:-1])} or {MODES[-1]}")
+
+
 def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQuery:
     """The store query for search by image in one of the three modes."""
+    if not features.finite():
+        raise ImageError("<query>", "its features are not finite (NaN or infinity)")
     if mode == "classes":
         return ClassesQuery(query_weights(features.classes, k))
     if mode == "embedding":
@@ -42,14 +50,17 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
     raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
-def keyword_query(concepts: ConceptQuery) -> KeywordQuery:
-    return KeywordQuery(
-        positive=tuple(c.class_indices for c in concepts.positive),
-        negative=tuple(c.class_indices for c in concepts.negative),
+def keyword_query(concepts: ConceptQuery) -> WordsQuery:
+    """The store query of a parsed keyword query: per clause, one concept matcher over
+    the union of its terms' classes (the mass of "dog OR cat" is that of both)."""
+    return WordsQuery(
+        tuple(Clause((ConceptMatch(c.class_indices),), c.negated) for c in concepts.clauses)
     )
 
 
-def labels_of(class_ids: Sequence[int], probs: Sequence[float], vocab: Vocabulary) -> list[Label]:
+def labels_of(class_ids: npt.ArrayLike, probs: npt.ArrayLike, vocab: Vocabulary) -> list[Label]:
+    """Labels (wnid, words, probability) of class indices, in the given order."""
+    class_ids, probs = np.asarray(class_ids), np.asarray(probs)
     return [
         Label(vocab.classes[int(i)].wnid, vocab.classes[int(i)].name, float(p))
         for i, p in zip(class_ids, probs, strict=False)
@@ -78,7 +89,7 @@ class Searcher:
             raise UsageError("--limit and --offset must not be negative")
         total, hits = self.store.search(query, limit, offset, Filter(under, tuple(exclude)))
         docs = self.store.summaries([h.id for h in hits])
-        results = []
+        results: list[Result] = []
         for hit in hits:
             doc = docs.get(hit.id)
             if doc is None:  # removed between scoring and fetching
@@ -94,11 +105,23 @@ class Searcher:
         features: Features,
         mode: Mode = "hybrid",
         *,
+        limit: int = 10,
+        offset: int = 0,
+        under: str | None = None,
         exclude: Sequence[str] = (),
-        **kwargs: object,
     ) -> SearchResults:
-        return self.run(image_query(features, mode), mode, exclude=exclude, **kwargs)  # type: ignore[arg-type]
+        query = image_query(features, check_mode(mode))
+        return self.run(query, mode, limit=limit, offset=offset, under=under, exclude=exclude)
 
-    def by_words(self, words: str | Sequence[str], **kwargs: object) -> SearchResults:
+    def by_words(
+        self,
+        words: str | Sequence[str],
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        under: str | None = None,
+    ) -> SearchResults:
         concepts = parse_query(words, self.vocab)
-        return self.run(keyword_query(concepts), "keyword", text=str(concepts), **kwargs)  # type: ignore[arg-type]
+        query = keyword_query(concepts)
+        text = str(concepts)
+        return self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)

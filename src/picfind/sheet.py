@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -79,7 +80,9 @@ def render(tiles: Sequence[Tile], columns: int = 5, title: str = "") -> Image.Im
 
 def save(image: Image.Image, path: str | os.PathLike[str]) -> None:
     """Save by extension (.jpg, .png, …); an unknown extension is the user's mistake."""
-    options = {"quality": 90} if str(path).lower().endswith((".jpg", ".jpeg")) else {}
+    options: dict[str, Any] = (
+        {"quality": 90} if str(path).lower().endswith((".jpg", ".jpeg")) else {}
+    )
     try:
         image.save(path, **options)
     except (ValueError, KeyError) as exc:

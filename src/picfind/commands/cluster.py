@@ -9,15 +9,14 @@ from __future__ import annotations
 import click
 
 from picfind.cli import (
-    _cluster_layout_options,
-    _cluster_options,
-    _emit_json,
-    _json_option,
-    _out,
     cli,
+    cluster_layout_options,
+    cluster_options,
     cluster_options_from,
+    json_option,
 )
 from picfind.errors import UsageError
+from picfind.output import emit_json, out
 
 
 @cli.command()
@@ -27,13 +26,13 @@ from picfind.errors import UsageError
     metavar="URL",
     help="The OpenSearch/Elasticsearch endpoint (env PICFIND_URL).",
 )
-@_cluster_options
-@_cluster_layout_options
+@cluster_options
+@cluster_layout_options
 @click.option("--keep-old", is_flag=True, help="Keep the old index instead of deleting it.")
-@_json_option
+@json_option
 def reindex(url: str | None, keep_old: bool, as_json: bool) -> None:
     """Copy a cluster index into a new one (new layout, shards, replicas) and swap the alias."""
-    from picfind.store.cluster import ClusterStore
+    from picfind.store.cluster.store import ClusterStore
 
     if not url:
         raise UsageError("reindex needs --url (or PICFIND_URL): it works on cluster indexes only")
@@ -42,7 +41,7 @@ def reindex(url: str | None, keep_old: bool, as_json: bool) -> None:
     store = ClusterStore(url, opts)
     try:
         with store.writer_lock():
-            out = store.reindex(
+            summary = store.reindex(
                 layout=ctx.meta.get("picfind.cluster.layout"),
                 shards=ctx.meta.get("picfind.cluster.shards"),
                 replicas=ctx.meta.get("picfind.cluster.replicas"),
@@ -51,10 +50,11 @@ def reindex(url: str | None, keep_old: bool, as_json: bool) -> None:
     finally:
         store.close()
     if as_json:
-        _emit_json(out)
+        emit_json(summary)
         return
-    _out(
-        f"reindexed {out['documents']} documents from {out['old']} into {out['new']} "
-        f"({out['layout']} layout, {out['shards']} shards, {out['replicas']} replicas) "
-        f"in {out['seconds']} s; alias {store.alias!r} now points to {out['new']}"
+    out(
+        f"reindexed {summary['documents']} documents from {summary['old']} into "
+        f"{summary['new']} ({summary['layout']} layout, {summary['shards']} shards, "
+        f"{summary['replicas']} replicas) in {summary['seconds']} s; alias {store.alias!r} "
+        f"now points to {summary['new']}"
     )

@@ -8,18 +8,13 @@ import os
 
 import click
 
-from picfind.cli import _emit_json, _out, cli, index_dir_option
+from picfind.cli import cli, index_options, open_index_from
 from picfind.errors import UsageError
+from picfind.output import emit_json, out, shown, warn
 
 
 @cli.command()
-@index_dir_option
-@click.option(
-    "--url",
-    envvar="PICFIND_URL",
-    metavar="URL",
-    help="OpenSearch/Elasticsearch endpoint (env PICFIND_URL): not supported by this command.",
-)
+@index_options
 @click.option(
     "--threshold",
     type=click.FloatRange(-1.0, 1.0),
@@ -53,14 +48,8 @@ def duplicates(
 ) -> None:
     """Groups of identical files and of near-identical images (resized, recompressed,
     mirrored, slightly cropped or rotated copies). Reads the index, never changes it."""
-    from picfind.api import default_index_dir
     from picfind.duplicates import DEFAULT_THRESHOLD, duplicates_in_index
 
-    if url:
-        raise UsageError(
-            "picfind duplicates reads an embedded index; it does not work on an "
-            "OpenSearch/Elasticsearch endpoint (--url / PICFIND_URL) yet"
-        )
     if exact_only and near_only:
         raise UsageError("--exact-only and --near-only exclude each other")
     if as_csv and as_json:
@@ -72,16 +61,17 @@ def duplicates(
     except ValueError:
         raise UsageError(f"bad --rotations {rotations!r}: expected degrees like 15,30") from None
     angles = [a for a in angles if a % 360]
-    groups = duplicates_in_index(
-        index_dir if index_dir is not None else default_index_dir(),
-        under=under,
-        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-        exact=not near_only,
-        near=not exact_only,
-        rotations=angles,
-    )
+    with open_index_from(index_dir, url, read_only=True) as index:
+        groups = duplicates_in_index(
+            index.store,
+            under=under,
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+            exact=not near_only,
+            near=not exact_only,
+            rotations=angles,
+        )
     if as_json:
-        _emit_json({"groups": [g.to_json() for g in groups]})
+        emit_json({"groups": [g.to_json() for g in groups]})
         return
     if as_csv:
         buf = io.StringIO()
@@ -90,14 +80,13 @@ def duplicates(
         for n, g in enumerate(groups, 1):
             for path in g.paths:
                 writer.writerow([n, g.kind, f"{g.similarity:.4f}", path])
-        _out(buf.getvalue().rstrip("\n"))
+        out(buf.getvalue().rstrip("\n"))
         return
     for n, g in enumerate(groups, 1):
-        _out(f"group {n}: {g.kind}, {len(g.paths)} files, similarity {g.similarity:.4f}")
+        out(f"group {n}: {g.kind}, {len(g.paths)} files, similarity {g.similarity:.4f}")
         for path in g.paths:
-            _out(f"  {path}")
-    click.echo(
+            out(f"  {shown(path)}")
+    warn(
         f"{len(groups)} groups ({sum(g.kind == 'exact' for g in groups)} exact, "
-        f"{sum(g.kind == 'near' for g in groups)} near)",
-        err=True,
+        f"{sum(g.kind == 'near' for g in groups)} near)"
     )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from picfind.cli import _Bar, _emit_json, _out, cli
+from picfind.cli import cli, cluster_options, open_index_from
 from picfind.errors import UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
+from picfind.output import ProgressBar, emit_json, out
+
+if TYPE_CHECKING:
+    from picfind.evaluate import Evaluation
 
 MODE_CHOICES = ("hybrid", "classes", "embedding", "paper")
 
@@ -25,6 +29,13 @@ MODE_CHOICES = ("hybrid", "classes", "embedding", "paper")
     help="Evaluate this existing index (read only) instead of indexing FOLDER into a "
     "temporary one.",
 )
+@click.option(
+    "--url",
+    envvar="PICFIND_URL",
+    metavar="URL",
+    help="Evaluate this OpenSearch/Elasticsearch index (read only) instead (env PICFIND_URL).",
+)
+@cluster_options
 @click.option(
     "--model",
     default=None,
@@ -70,6 +81,12 @@ MODE_CHOICES = ("hybrid", "classes", "embedding", "paper")
     type=click.IntRange(1, 1000),
     help="Cut-off of precision@k and recall@k.",
 )
+@click.option(
+    "--sample",
+    type=click.IntRange(1),
+    metavar="N",
+    help="By image, only N query images, evenly spread (default: every labelled image).",
+)
 @click.option("--plot", "plot_path", metavar="OUT.png", help="Write precision-recall curves.")
 @click.option(
     "--batch-size",
@@ -82,6 +99,7 @@ MODE_CHOICES = ("hybrid", "classes", "embedding", "paper")
 def eval_command(
     folder: str,
     index_dir: str | None,
+    url: str | None,
     model: str | None,
     label_pattern: str | None,
     modes: tuple[str, ...],
@@ -89,6 +107,7 @@ def eval_command(
     queries: tuple[str, ...],
     labels_as_queries: bool,
     k: int,
+    sample: int | None,
     plot_path: str | None,
     batch_size: int,
     as_json: bool,
@@ -110,74 +129,74 @@ def eval_command(
         raise UsageError("nothing to measure: give --query, --labels-as-queries or --by-image")
     if plot_path is not None and not plot_path.lower().endswith(".png"):
         raise UsageError(f"--plot writes a PNG: {plot_path} should end in .png")
-    options = {
+    options: dict[str, Any] = {
         "pattern": pattern,
         "modes": chosen,
         "queries": words,
         "labels_as_queries": labels_as_queries,
         "k": k,
         "batch_size": batch_size,
+        "sample": sample,
     }
-    if index_dir is not None:
+    if index_dir is not None or url:
         if model is not None:
             raise UsageError("--model is for the temporary index; an --index keeps its own model")
-        result = evaluate.evaluate_index(index_dir, folder, **options)  # type: ignore[arg-type]
+        with open_index_from(index_dir, url, read_only=True) as idx:
+            result = evaluate.evaluate_index(idx.store, folder, **options)
+        result.index = url or os.path.abspath(str(index_dir))
     else:
         result = _evaluate_fresh(folder, model, batch_size, options, quiet=as_json)
         result.index = None
     if plot_path is not None:
         evaluate.plot(result, plot_path)
     if as_json:
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
         return
     _print_table(result)
 
 
 def _evaluate_fresh(
-    folder: str, model: str | None, batch_size: int, options: dict[str, object], quiet: bool
-) -> object:
+    folder: str, model: str | None, batch_size: int, options: dict[str, Any], quiet: bool
+) -> Evaluation:
     from picfind import api, evaluate
 
     name = resolve_model_name(model) if model else DEFAULT_MODEL
     with tempfile.TemporaryDirectory(prefix="picfind-eval-") as tmp:
-        bar = _Bar(enabled=not quiet and sys.stderr.isatty())
+        bar = ProgressBar(enabled=None if not quiet else False)
         with api.open_index(tmp, model=name, create=True) as idx:
             try:
                 idx.add([folder], batch_size=batch_size, progress=bar)
             finally:
                 bar.close()
-        return evaluate.evaluate_index(tmp, folder, **options)  # type: ignore[arg-type]
+            return evaluate.evaluate_index(idx.store, folder, **options)
 
 
-def _print_table(result: object) -> None:
-    from picfind.evaluate import Evaluation
-
-    assert isinstance(result, Evaluation)
+def _print_table(result: Evaluation) -> None:
     labels = ", ".join(f"{name} {n}" for name, n in list(result.labels.items())[:8])
     more = f" … ({len(result.labels)} labels)" if len(result.labels) > 8 else ""
-    _out(f"{result.images} labelled images ({labels}{more}); {result.unlabelled} unlabelled")
+    out(f"{result.images} labelled images ({labels}{more}); {result.unlabelled} unlabelled")
     k = result.k
     if result.by_image:
-        _out("")
-        _out(f"{'by image':<12} {'queries':>7} {f'P@{k}':>8} {f'R@{k}':>8} {'mAP':>8}")
+        out("")
+        out(f"{'by image':<12} {'queries':>7} {f'P@{k}':>8} {f'R@{k}':>8} {'mAP':>8}")
         for mode, s in result.by_image.items():
-            _out(
+            out(
                 f"{mode:<12} {s.queries:>7} {s.precision_at_k:>8.4f} "
                 f"{s.recall_at_k:>8.4f} {s.map:>8.4f}"
             )
         if result.lonely_queries:
-            _out(f"({result.lonely_queries} images are alone with their label: not queries)")
+            out(f"({result.lonely_queries} images are alone with their label: not queries)")
     if result.words:
-        _out("")
+        out("")
         width = min(30, max(len("by words"), *(len(w.query.words) for w in result.words)))
-        _out(f"{'by words':<{width}} {'relevant':>8} {'matched':>8} {f'P@{k}':>8} {'AP':>8}")
+        out(f"{'by words':<{width}} {'relevant':>8} {'matched':>8} {f'P@{k}':>8} {'AP':>8}")
         for w in result.words[:50]:
             note = f"  ({w.error})" if w.error else ""
-            _out(
+            out(
                 f"{w.query.words[:width]:<{width}} {w.relevant:>8} {w.matched:>8} "
                 f"{w.precision_at_k:>8.4f} {w.ap:>8.4f}{note}"
             )
         if len(result.words) > 50:
-            _out(f"… {len(result.words) - 50} more queries (see --json)")
+            out(f"… {len(result.words) - 50} more queries (see --json)")
         s = result.words_summary
-        _out(f"{'mean':<{width}} {s.queries:>8} {'':>8} {s.precision_at_k:>8.4f} {s.map:>8.4f}")
+        out(f"{'mean':<{width}} {s.queries:>8} {'':>8} {s.precision_at_k:>8.4f} {s.map:>8.4f}")

@@ -8,8 +8,9 @@ import time
 
 import click
 
-from picfind.cli import _emit_json, _json_option, _out, cli
+from picfind.cli import cli, json_option
 from picfind.errors import UsageError
+from picfind.output import emit_json, out
 
 
 def _model_rows() -> list[dict[str, object]]:
@@ -40,7 +41,7 @@ def _model_rows() -> list[dict[str, object]]:
 
 
 @cli.group(invoke_without_command=True)
-@_json_option
+@json_option
 @click.pass_context
 def models(ctx: click.Context, as_json: bool) -> None:
     """List the models: parameters, input size, embedding size, whether the weights are here."""
@@ -48,9 +49,9 @@ def models(ctx: click.Context, as_json: bool) -> None:
         return
     rows = _model_rows()
     if as_json:
-        _emit_json({"models": rows})
+        emit_json({"models": rows})
         return
-    _out(f"{'model':<25} {'input':>5} {'embedding':>9} {'parameters':>11}  weights")
+    out(f"{'model':<25} {'input':>5} {'embedding':>9} {'parameters':>11}  weights")
     for r in rows:
         name = f"{r['name']}{' *' if r['default'] else ''}"
         params = f"{int(r['parameters']) / 1e6:.1f} M"  # type: ignore[call-overload]
@@ -59,7 +60,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
             weights = f"present, {size:.1f} MB, {r['weights_path']}"
         else:
             weights = f"missing: {r['get_weights']}"
-        _out(f"{name:<25} {r['input_size']:>5} {r['embedding_dim']:>9} {params:>11}  {weights}")
+        out(f"{name:<25} {r['input_size']:>5} {r['embedding_dim']:>9} {params:>11}  {weights}")
     click.echo("* default model", err=True)
 
 
@@ -92,7 +93,7 @@ class _Progress:
     help="Download from this URL (a mirror) instead of Keras' published one.",
 )
 @click.option("--force", is_flag=True, help="Download again even if the file is already there.")
-@_json_option
+@json_option
 def fetch(name: str, url: str | None, force: bool, as_json: bool) -> None:
     """Download a model's weights (vgg16: Keras' file, into Keras' cache folder)."""
     from picfind import vgg
@@ -116,7 +117,7 @@ def fetch(name: str, url: str | None, force: bool, as_json: bool) -> None:
             bar.close()
         fetched = True
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "model": spec.name,
                 "path": str(path),
@@ -126,4 +127,4 @@ def fetch(name: str, url: str | None, force: bool, as_json: bool) -> None:
         )
         return
     verb = "saved" if fetched else "already present:"
-    _out(f"{spec.name} weights {verb} {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    out(f"{spec.name} weights {verb} {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import click
 
-from picfind.cli import _emit_json, _json_option, _out, cli
+from picfind.cli import cli, json_option
 from picfind.errors import UsageError
+from picfind.output import emit_json, out
 
 ROUTE_NAMES = {
     "photo": "photo vocabulary",
@@ -28,7 +29,7 @@ ROUTE_NAMES = {
     "--limit", "-n", default=10, show_default=True, type=click.IntRange(0),
     help="How many classes to list (--json lists them all).",
 )  # fmt: skip
-@_json_option
+@json_option
 def vocabulary(words: tuple[str, ...], limit: int, as_json: bool) -> None:
     """What a word means: route, concepts, WordNet path and classes (picfind vocabulary puppy)."""
     from picfind.resolve import Resolver
@@ -39,10 +40,10 @@ def vocabulary(words: tuple[str, ...], limit: int, as_json: bool) -> None:
     resolver = Resolver.load()
     described = resolver.describe(resolver.resolve(text))
     if as_json:
-        _emit_json(described)
+        emit_json(described)
         return
     for line in _lines(described, limit):
-        _out(line)
+        out(line)
 
 
 def _lines(d: dict[str, object], limit: int) -> list[str]:

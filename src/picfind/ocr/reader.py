@@ -108,7 +108,7 @@ class Reader:
         """
         cv2 = require_cv2()
         files = files if files is not None else model_files()
-        import onnxruntime as ort  # type: ignore[import-untyped]  # ORT ships no type hints
+        import onnxruntime as ort  # ORT ships no type hints (pyproject: ignore_missing_imports)
 
         from picfind.models import _default_threads  # one rule for threads everywhere
 

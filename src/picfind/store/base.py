@@ -1,60 +1,75 @@
-"""The store interface: what the indexer and the searcher need from an index.
+"""The store seam: what the indexer, the searcher, eval, duplicates and the web need.
 
-Two peers implement it: the embedded store (SQLite + NumPy, the default) and,
-later, the cluster store (OpenSearch/Elasticsearch). Both answer the same four
-kinds of scored query with the semantics of ``picfind.scoring``.
+Two peers implement it: the embedded store (SQLite + NumPy, the default) and the
+cluster store (OpenSearch/Elasticsearch). Both answer the same queries with the
+semantics of ``picfind.scoring`` and ``picfind.matchers``; everything else
+(connections, caches, locks, bulk requests) is private to each.
+
+The seam, in one table:
+
+=================  ==========================================================
+``rows``           bulk read of stored rows: under a folder, or by ids, paths
+                   or content hashes; with features on request
+``write``          one atomic change: add, move, touch, update fields, remove
+``search``         one scored query → (total, page of hits); ``search_many``
+                   runs several at once (eval's leave-one-out)
+``summaries``      path and top classes of hits, for results
+``stats``          images, model, size, last run
+=================  ==========================================================
+
+plus the lifecycle: ``model``/``set_model``, ``writer_lock``, ``record_run``,
+``refresh`` and ``close``.
+
+``Filter`` holds the restrictions every query honours. It is meant to grow (a
+date range, a place, a camera, a sort order): each store turns it into its own
+terms in one place (``EmbeddedStore._filter_masks``, ``cluster.bodies.filter_clauses``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
-from picfind.records import Features, Hit, ImageRecord, Stats, StoredFile
-from picfind.scoring import HYBRID_WEIGHT
+from picfind.matchers import WordsQuery
+from picfind.records import Features, Fields, Hit, ImageRecord, Stats, StoredFile
+from picfind.scoring import HYBRID_WEIGHT, NUM_CLASSES
 
 
 @dataclass(frozen=True)
 class ClassesQuery:
     """The paper's formula: 1 + Σ_j w_j ξ_ij, w = the query's top-k class scores."""
 
-    weights: np.ndarray  # float32 (1000,)
+    weights: npt.NDArray[np.float32]  # (1000,)
 
 
 @dataclass(frozen=True)
 class EmbeddingQuery:
     """Cosine of pooled CNN features."""
 
-    vector: np.ndarray  # float32 (D,), unit norm
+    vector: npt.NDArray[np.float32]  # (D,), unit norm
 
 
 @dataclass(frozen=True)
 class HybridQuery:
     """cosine + weight · Σ_j w_j ξ_ij."""
 
-    vector: np.ndarray
-    weights: np.ndarray
+    vector: npt.NDArray[np.float32]
+    weights: npt.NDArray[np.float32]
     weight: float = HYBRID_WEIGHT
 
 
-@dataclass(frozen=True)
-class KeywordQuery:
-    """Per clause the class indices under its concepts; negated clauses exclude."""
-
-    positive: tuple[tuple[int, ...], ...]
-    negative: tuple[tuple[int, ...], ...] = ()
-
-
-StoreQuery = ClassesQuery | EmbeddingQuery | HybridQuery | KeywordQuery
+StoreQuery = ClassesQuery | EmbeddingQuery | HybridQuery | WordsQuery
+"""Every query a store answers."""
 
 
 @dataclass(frozen=True)
 class Filter:
-    """Restrictions every mode honours: a folder, and an image left out (the query)."""
+    """Restrictions every query honours: a folder, and images left out (the query)."""
 
     under: str | None = None
     exclude: tuple[str, ...] = field(default_factory=tuple)
@@ -66,8 +81,36 @@ class DocSummary:
 
     id: str
     path: str
-    class_ids: np.ndarray
-    class_probs: np.ndarray
+    class_ids: npt.NDArray[np.uint16]
+    class_probs: npt.NDArray[np.float32]
+
+
+class Move(NamedTuple):
+    """A file moved: the row follows it, keeping its id and features."""
+
+    id: str
+    path: str
+    size: int
+    mtime_ns: int
+
+
+class Touch(NamedTuple):
+    """Same content, new size or mtime (e.g. a copy back in place)."""
+
+    id: str
+    size: int
+    mtime_ns: int
+
+
+class Update(NamedTuple):
+    """Fields a stage wrote for a stored row (a backfill or a second pass).
+
+    Only the fields that are set are written; features cannot be updated (they
+    change only with new content, which is a new row).
+    """
+
+    id: str
+    fields: Fields
 
 
 class Store(Protocol):
@@ -78,51 +121,124 @@ class Store(Protocol):
         """The model whose features the index holds (None while empty and new)."""
         ...
 
-    def set_model(self, name: str) -> None: ...
+    def set_model(self, name: str) -> None:
+        """Record the model of a new index (refused when it holds another one's)."""
+        ...
 
-    # -- the indexer's side ---------------------------------------------------------
-    def get_file(self, path: str) -> StoredFile | None: ...
-
-    def files_with_hash(self, content_hash: str) -> list[StoredFile]: ...
-
-    def iter_files(self, under: str | None = None) -> Iterator[StoredFile]: ...
+    def rows(
+        self,
+        *,
+        under: str | None = None,
+        ids: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
+        hashes: Sequence[str] | None = None,
+        features: bool = False,
+    ) -> Iterator[StoredFile]:
+        """Stored rows in bulk: every row, or those inside a folder, or with the given
+        ids, paths or content hashes (the selectors combine with AND). Materialised
+        before the first row is returned: callers may write while iterating."""
+        ...
 
     def write(
         self,
         add: Sequence[ImageRecord] = (),
-        moves: Sequence[tuple[str, str, int, int]] = (),
-        touch: Sequence[tuple[str, int, int]] = (),
+        moves: Sequence[Move] = (),
+        touch: Sequence[Touch] = (),
         remove: Sequence[str] = (),
+        update: Sequence[Update] = (),
     ) -> None:
-        """One atomic change: add/replace records, moves (id, path, size, mtime_ns),
-        touches (id, size, mtime_ns) and removals by id."""
+        """One atomic change. Added records replace any row at their path and keep
+        its id; records whose features are not finite are refused (StoreError)."""
         ...
 
-    def features(self, image_id: str) -> Features | None: ...
-
-    def id_in_use(self, image_id: str) -> bool: ...
-
-    def writer_lock(self) -> AbstractContextManager[None]:
-        """Held by an indexing run; a second concurrent run fails fast."""
-        ...
-
-    def record_run(self, summary: dict[str, object]) -> None: ...
-
-    # -- the searcher's side --------------------------------------------------------
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
     ) -> tuple[int, list[Hit]]:
         """(total matches, the page of hits best first)."""
         ...
 
-    def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]: ...
+    def search_many(
+        self, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
+    ) -> list[tuple[int, list[Hit]]]:
+        """``search`` for several queries at once (one filter each): the same answers,
+        with what the queries share (snapshots, filters) done once."""
+        ...
 
-    def find_id(self, path: str) -> str | None: ...
+    def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
+        """Path and top classes of each id that exists."""
+        ...
 
-    def stats(self) -> Stats: ...
+    def stats(self) -> Stats:
+        """Images, model, size on disk and the last run's summary."""
+        ...
+
+    def writer_lock(self) -> AbstractContextManager[None]:
+        """Held by an indexing run; a second concurrent run fails fast."""
+        ...
+
+    def record_run(self, summary: dict[str, object]) -> None:
+        """Keep the summary of an indexing run (``stats`` shows it)."""
+        ...
 
     def refresh(self) -> None:
         """Bring derived search structures up to date (after an indexing run)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+@dataclass(frozen=True)
+class Table:
+    """Stored rows as arrays, for whole-index analyses (eval, duplicates).
+
+    ``embeddings`` as the store keeps them (float16 precision, as float32);
+    ``classes`` dense (n, 1000): the stored top classes, zero elsewhere.
+    """
+
+    ids: list[str]
+    paths: list[str]
+    hashes: list[str]
+    embeddings: npt.NDArray[np.float32]
+    classes: npt.NDArray[np.float32]
+    features: list[Features]
+    """Each row's features as stored (its top classes in the stored order)."""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, rows: Iterable[StoredFile]) -> Table:
+        """From rows read with ``features=True``."""
+        rows = list(rows)
+        ids = [r.id for r in rows]
+        paths = [r.path for r in rows]
+        hashes = [r.content_hash for r in rows]
+        feats = [r.features for r in rows if r.features is not None]
+        if len(feats) != len(rows):
+            raise ValueError("Table.of needs rows read with features=True")
+        dim = feats[0].embedding.shape[0] if feats else 0
+        embeddings = np.zeros((len(rows), dim), dtype=np.float32)
+        classes = np.zeros((len(rows), NUM_CLASSES), dtype=np.float32)
+        for i, f in enumerate(feats):
+            embeddings[i] = f.embedding
+            classes[i, f.classes.ids.astype(np.intp)] = f.classes.probs
+        return cls(ids, paths, hashes, embeddings, classes, feats)
+
+
+class Searches(Protocol):
+    """Anything with the store's ``search``."""
+
+    def search(
+        self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Hit]]: ...
+
+
+def search_each(
+    store: Searches, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
+) -> list[tuple[int, list[Hit]]]:
+    """``search_many`` by one ``search`` per query (a store with nothing to share)."""
+    if len(where) != len(queries):
+        raise ValueError("search_many needs one filter per query")
+    return [store.search(q, limit, 0, w) for q, w in zip(queries, where, strict=True)]

@@ -1,21 +1,23 @@
-"""The embedded store's in-memory side: features as NumPy arrays, scored exactly.
+"""The embedded store's in-memory side: features as NumPy arrays.
 
 Rows live in two segments:
 
 * **main** — built from every row up to some rowid and saved under
   ``cache/<n>/`` (postings of the top classes, the embeddings as float16 on disk,
-  and, for large indexes, a 256-d PCA projection kept in memory);
+  and, for large indexes, a 128-d PCA projection kept in memory);
 * **delta** — rows added since, read from SQLite when the index is opened and
   scored densely.
 
 Rows deleted since ``main`` was built are masked through the ``removed`` log.
 When the delta or the deletions grow past a fraction of main, main is rebuilt.
 
-Embedding search is exact: below ``EXACT_LIMIT`` rows the full vectors are in
-memory; above, the PCA projection picks ``RERANK`` candidates per query whose
-exact cosines are then read from the float16 file with ``pread`` (so memory
-stays near 1.3 KB per image). Recall of the candidates against exact search is
-measured in ``bench/bench_query.py``.
+Class scores and keyword masses are exact. Embedding search is exact up to
+``EXACT_LIMIT`` rows (the full vectors are in memory); above, it takes its
+candidates from a 128-d projection and re-scores them exactly: the PCA scores
+pick ``RERANK`` candidates per query whose exact cosines are then read from the
+float16 file with ``pread`` (so memory stays near 1.3 KB per image). Its recall@10
+against brute force is measured, not assumed: ``bench/recall.py`` on real photos,
+``bench/query.py`` on synthetic ones (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from picfind.scoring import ConceptColumns, Postings, dense_dot, indicator
+from picfind.store.codec import embeddings_from_blobs, padded_classes
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,8 @@ class Segment:
         pos = np.searchsorted(self.rowids, rowids)
         inside = pos < self.n
         pos, rowids = pos[inside], rowids[inside]
-        return pos[self.rowids[pos] == rowids]
+        out: np.ndarray = pos[self.rowids[pos] == rowids]
+        return out
 
 
 class DeltaSegment(Segment):
@@ -110,23 +115,28 @@ class DeltaSegment(Segment):
     def coarse_cosine(self, vector: np.ndarray) -> np.ndarray:
         if self.n == 0:
             return np.zeros(0, dtype=np.float32)
-        return self.embeddings @ vector
+        out: np.ndarray = self.embeddings @ vector
+        return out
 
     def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        return self.embeddings[positions] @ vector
+        out: np.ndarray = self.embeddings[positions] @ vector
+        return out
 
 
 class MainSegment(Segment):
     """The bulk of the rows, loaded from ``cache/<n>/``."""
 
-    def __init__(self, folder: Path, manifest: dict[str, object]) -> None:
+    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
         rowids = np.load(folder / "rowids.npy")
         super().__init__(rowids, np.ones(rowids.shape[0], dtype=bool))
         self.folder = folder
         self.manifest = manifest
-        self.dim = int(manifest["dim"])  # type: ignore[call-overload]
-        self.upto = int(manifest["max_rowid"])  # type: ignore[call-overload]
-        self.removed_seq = int(manifest["removed_seq"])  # type: ignore[call-overload]
+        self.dim = int(manifest["dim"])
+        self.upto = int(manifest["max_rowid"])
+        self.removed_seq = int(manifest["removed_seq"])
+        index_id = manifest.get("index_id")
+        self.index_id = str(index_id) if index_id is not None else None
+        """The database this segment was built from (see ``sqlite.INDEX_ID``)."""
         self.postings = Postings(
             np.load(folder / "post_offsets.npy"),
             np.load(folder / "post_rows.npy"),
@@ -134,8 +144,8 @@ class MainSegment(Segment):
         )
         self.approximate = bool(manifest["pca"])
         self.columns = ConceptColumns(
-            tuple(w for w, _ in manifest["columns"]),  # type: ignore[union-attr]
-            tuple(frozenset(m) for _, m in manifest["columns"]),  # type: ignore[union-attr]
+            tuple(w for w, _ in manifest["columns"]),
+            tuple(frozenset(m) for _, m in manifest["columns"]),
         )
         self.concepts = np.load(folder / "concepts.npy", mmap_mode="r")
         self._fd = os.open(folder / "embeddings.f16", os.O_RDONLY)
@@ -166,41 +176,30 @@ class MainSegment(Segment):
         return mass
 
     def coarse_cosine(self, vector: np.ndarray) -> np.ndarray:
+        out: np.ndarray
         if not self.approximate:
-            return self.full @ vector
+            out = self.full @ vector
+            return out
         # q·x ≈ q·μ + (Pq)·P(x − μ); the first term is the same for every row.
-        return self.z @ (self.components @ vector) + float(vector @ self.mean)
+        out = self.z @ (self.components @ vector) + float(vector @ self.mean)
+        return out
 
     def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        out: np.ndarray
         if not self.approximate:
-            return self.full[positions] @ vector
+            out = self.full[positions] @ vector
+            return out
         row_bytes = self.dim * 2
         order = np.argsort(positions)
         rows = np.empty((positions.shape[0], self.dim), dtype=np.float16)
         for i in order:  # pread: candidates are read, never mapped, so memory stays flat
             data = os.pread(self._fd, row_bytes, int(positions[i]) * row_bytes)
             rows[i] = np.frombuffer(data, dtype=np.float16)
-        return rows.astype(np.float32) @ vector
+        out = rows.astype(np.float32) @ vector
+        return out
 
 
 # --- building and loading ------------------------------------------------------------
-
-
-def decode_classes(
-    blobs: list[tuple[bytes, bytes]], k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Padded (n, k) ids/probs and per-row lengths from SQLite blobs."""
-    n = len(blobs)
-    ids = np.zeros((n, k), dtype=np.uint16)
-    probs = np.zeros((n, k), dtype=np.float32)
-    lengths = np.zeros(n, dtype=np.int64)
-    for i, (id_blob, prob_blob) in enumerate(blobs):
-        row_ids = np.frombuffer(id_blob, dtype=np.uint16)
-        m = row_ids.shape[0]
-        ids[i, :m] = row_ids
-        probs[i, :m] = np.frombuffer(prob_blob, dtype=np.float32)
-        lengths[i] = m
-    return ids, probs, lengths
 
 
 def read_delta(conn: sqlite3.Connection, after_rowid: int, k: int, dim: int) -> DeltaSegment:
@@ -210,11 +209,8 @@ def read_delta(conn: sqlite3.Connection, after_rowid: int, k: int, dim: int) -> 
         (after_rowid,),
     ).fetchall()
     rowids = np.array([r[0] for r in rows], dtype=np.int64)
-    ids, probs, _ = decode_classes([(r[1], r[2]) for r in rows], k)
-    emb = np.zeros((len(rows), dim), dtype=np.float32)
-    for i, r in enumerate(rows):
-        emb[i] = np.frombuffer(r[3], dtype=np.float16)
-    return DeltaSegment(rowids, ids, probs, emb)
+    ids, probs, _ = padded_classes([(r[1], r[2]) for r in rows], k)
+    return DeltaSegment(rowids, ids, probs, embeddings_from_blobs([r[3] for r in rows], dim))
 
 
 def build_main(
@@ -225,6 +221,7 @@ def build_main(
     k: int,
     dim: int,
     columns: ConceptColumns,
+    index_id: str | None,
 ) -> MainSegment:
     """Write a new main segment from every row ≤ upto_rowid (hold ``build_lock``)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +240,7 @@ def build_main(
     with open(tmp / "embeddings.f16", "wb") as emb_file:
         while batch := cur.fetchmany(5000):
             rowid_parts.append(np.array([r[0] for r in batch], dtype=np.int64))
-            ids, probs, lengths = decode_classes([(r[1], r[2]) for r in batch], k)
+            ids, probs, lengths = padded_classes([(r[1], r[2]) for r in batch], k)
             mask = np.arange(k)[None, :] < lengths[:, None]
             id_parts.append(ids[mask])
             prob_parts.append(probs[mask])
@@ -271,6 +268,7 @@ def build_main(
         _write_projection(tmp, n, dim)
     manifest = {
         "version": CACHE_VERSION,
+        "index_id": index_id,
         "max_rowid": upto_rowid,
         "removed_seq": removed_seq,
         "n": n,
@@ -309,6 +307,11 @@ def _write_projection(folder: Path, n: int, dim: int) -> None:
     rng = np.random.default_rng(0)
     sample_idx = np.sort(rng.choice(n, size=min(n, PCA_SAMPLE), replace=False))
     sample = np.asarray(emb[sample_idx], dtype=np.float64)
+    # A row that is not finite (stored by an older picfind) must not poison the fit: it
+    # projects to NaN itself and is masked out of every search, the others stay exact.
+    sample = sample[np.isfinite(sample).all(axis=1)]
+    if sample.shape[0] == 0:
+        sample = np.zeros((1, dim))
     mean = sample.mean(axis=0)
     centred = sample - mean
     cov = centred.T @ centred / max(1, sample.shape[0] - 1)

@@ -23,16 +23,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from picfind import api, imaging
 from picfind.errors import (
+    BusyError,
+    ChangedFileError,
+    EmptyIndexError,
     ImageError,
+    JobBusyError,
     NotFoundError,
     PicfindError,
     QuerySyntaxError,
     UnknownConceptError,
     UsageError,
 )
-from picfind.web.jobs import JobBusyError, Jobs
+from picfind.web.jobs import Jobs
 from picfind.web.security import Guard
-from picfind.web.service import BusyError, ChangedFileError, EmptyIndexError, Service
+from picfind.web.service import Service
 from picfind.web.thumbs import Thumbnails
 
 HERE = Path(__file__).parent

@@ -16,7 +16,7 @@ import sys
 
 from picfind import api
 from picfind.errors import PicfindError
-from picfind.indexer import Progress
+from picfind.records import Progress
 
 
 def _say(message: dict[str, object]) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from picfind.errors import UsageError
+from picfind.errors import JobBusyError, UsageError
 
 KEEP_FINISHED = 20
 """Finished jobs remembered for ``GET /api/jobs``."""
@@ -74,10 +74,6 @@ class Job:
             "report": self.report,
             "error": self.error,
         }
-
-
-class JobBusyError(UsageError):
-    """A job is already running on this index."""
 
 
 @dataclass

@@ -30,11 +30,18 @@ from typing import IO
 
 from picfind import imaging
 from picfind.api import Index
-from picfind.errors import ImageError, NotFoundError, PicfindError, UsageError
-from picfind.indexer import MAX_FILE_BYTES, content_hash
+from picfind.errors import (
+    BusyError,
+    ChangedFileError,
+    EmptyIndexError,
+    ImageError,
+    NotFoundError,
+)
+from picfind.reading import MAX_FILE_BYTES, content_hash
 from picfind.records import Features, SearchResults, StoredFile
-from picfind.scoring import sparse_top
-from picfind.search import MODES, Mode, labels_of
+from picfind.search import Mode, Searcher, labels_of
+from picfind.search import check_mode as _check_mode
+from picfind.stages.model import NOT_FINITE, features_of
 from picfind.vocabulary import Vocabulary
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -46,18 +53,6 @@ DETAIL_LABELS = 10
 MAX_DECODES = 2
 """Uploads decoded at once: the machine's cores, not one per waiting request."""
 DECODE_WAIT = 60.0
-
-
-class BusyError(PicfindError):
-    """Too many uploads are waiting to be decoded; the client may try again."""
-
-
-class EmptyIndexError(UsageError):
-    """A search on an index with no images: the user has to index something first."""
-
-
-class ChangedFileError(NotFoundError):
-    """The file at an indexed path is no longer the content that was indexed."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +74,7 @@ class Service:
         self.index = index
         self.max_upload_pixels = max_upload_pixels
         self.vocab = Vocabulary.load()
+        self.searcher = Searcher(index.store, self.vocab)
         # Scoring an image query multiplies matrices with NumPy's multi-threaded BLAS;
         # several at once oversubscribe the cores (20 clients on 2 cores: p50 0.3 s
         # with this lock, 4 s without). Keyword queries need no BLAS and skip it.
@@ -87,13 +83,14 @@ class Service:
 
     # -- searching -----------------------------------------------------------------
     def search_words(self, words: str, limit: int, offset: int) -> SearchResults:
-        results = self.index.searcher.by_words(words, limit=limit, offset=offset)
+        results = self.searcher.by_words(words, limit=limit, offset=offset)
         return self._not_empty(results)
 
     def search_similar(self, image_id: str, mode: Mode, limit: int, offset: int) -> SearchResults:
         """More like an indexed image: by id only (never a path, unlike the CLI)."""
         check_mode(mode)
-        features = self.index.store.features(check_id(image_id))
+        row = next(self.index.store.rows(ids=[check_id(image_id)], features=True), None)
+        features = row.features if row is not None else None
         if features is None:
             raise NotFoundError(f"no indexed image with id {image_id}")
         return self._by_features(features, mode, limit, offset, exclude=[image_id])
@@ -113,8 +110,9 @@ class Service:
                     "the server is busy with other uploads; try again in a minute"
                 ) from None
             loaded = decoding.result()
-        out = model.run(loaded.pixels[None])
-        features = Features(sparse_top(out.probs[0]), out.embedding[0])
+        features = features_of(model.run(loaded.pixels[None]), 0)
+        if not features.finite():
+            raise ImageError(name, NOT_FINITE)
         return self._by_features(features, mode, limit, offset, exclude=[])
 
     def _decode(self, upload: bytes | IO[bytes], name: str, size: int) -> imaging.Loaded:
@@ -130,7 +128,7 @@ class Service:
         self, features: Features, mode: Mode, limit: int, offset: int, exclude: list[str]
     ) -> SearchResults:
         with self._image_lock:
-            results = self.index.searcher.by_features(
+            results = self.searcher.by_features(
                 features, mode, exclude=exclude, limit=limit, offset=offset
             )
         return self._not_empty(results)
@@ -149,9 +147,8 @@ class Service:
     # -- images --------------------------------------------------------------------
     def stored(self, image_id: str) -> StoredFile:
         """The index's record of an id; NotFoundError for an id it does not hold."""
-        summary = self.index.store.summaries([check_id(image_id)]).get(image_id)
-        stored = self.index.store.get_file(summary.path) if summary else None
-        if summary is None or stored is None or stored.id != image_id:
+        stored = next(self.index.store.rows(ids=[check_id(image_id)]), None)
+        if stored is None:
             raise NotFoundError(f"no indexed image with id {image_id}")
         return stored
 
@@ -209,8 +206,7 @@ def check_id(image_id: str) -> str:
 
 
 def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; choose hybrid, classes or embedding")
+    _check_mode(mode)
 
 
 def _unchanged(stored: StoredFile) -> bool:
@@ -243,11 +239,4 @@ def thumbnail_source(stored: StoredFile) -> bytes:
     return _read_verified(stored)
 
 
-__all__ = [
-    "BusyError",
-    "ChangedFileError",
-    "EmptyIndexError",
-    "ImageFile",
-    "Service",
-    "check_id",
-]
+__all__ = ["ImageFile", "Service", "check_id"]

@@ -17,8 +17,9 @@ from pathlib import Path
 from PIL import Image
 
 from picfind import imaging
+from picfind.errors import ChangedFileError, ImageError
 from picfind.records import StoredFile
-from picfind.web.service import ChangedFileError, thumbnail_source
+from picfind.web.service import thumbnail_source
 
 SIZES = (128, 256, 512, 1024)
 """Longest side in pixels; only these, so the cache stays bounded per image."""
@@ -45,7 +46,7 @@ class Thumbnails:
         data = thumbnail_source(stored)
         try:
             image = imaging.open_image(data, name=stored.path)
-        except imaging.ImageError as exc:
+        except ImageError as exc:
             raise ChangedFileError(f"image {stored.id}: {exc.reason}") from None
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
         buf = io.BytesIO()

@@ -3,24 +3,23 @@
 The endpoint says what it is (``GET /`` → ``version.distribution``): OpenSearch
 gets ``opensearch-py``, Elasticsearch 8/9 the ``elasticsearch`` client. Errors a
 user can fix (wrong URL, refused connection, wrong credentials, a bad CA file)
-become ``ClusterConnectionError``, a ``UsageError``: one line, exit 2.
+become ``ClusterConnectionError`` (``picfind.errors``), a ``UsageError``: one line,
+exit 2; everything else a ``StoreError``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from picfind.errors import StoreError, UsageError
+from picfind.errors import ClusterConnectionError, StoreError, UsageError
 
-
-class ClusterConnectionError(UsageError):
-    """The endpoint cannot be reached or refuses us (URL, credentials, TLS)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -183,7 +182,7 @@ def connect(url: str, opts: ClusterOptions) -> Engine:
     return Engine(es, "elasticsearch", number, url)
 
 
-def guard(call: Any, url: str, *, opening: bool = False) -> Any:
+def guard(call: Callable[[], T], url: str, *, opening: bool = False) -> T:
     """Run one request; turn transport failures into picfind's errors.
 
     While opening, every failure is the user's to fix (exit 2); later, an
@@ -198,7 +197,7 @@ def guard(call: Any, url: str, *, opening: bool = False) -> Any:
 def translate(exc: Exception, url: str, *, opening: bool = False) -> Exception:
     """The picfind error for a client exception (of either client library)."""
     name = type(exc).__name__
-    status = _status(exc)
+    status = status_of(exc)
     text = _reason(exc)
     if isinstance(exc, UsageError | StoreError):
         return exc
@@ -218,7 +217,8 @@ def translate(exc: Exception, url: str, *, opening: bool = False) -> Exception:
     return StoreError(f"{url}: {text}")
 
 
-def _status(exc: Exception) -> int | None:
+def status_of(exc: Exception) -> int | None:
+    """The HTTP status of a client exception (either client library), if it has one."""
     for attr in ("status_code", "status"):
         value = getattr(exc, attr, None)
         if isinstance(value, int):
@@ -226,6 +226,12 @@ def _status(exc: Exception) -> int | None:
     meta = getattr(exc, "meta", None)
     value = getattr(meta, "status", None)
     return value if isinstance(value, int) else None
+
+
+def plain(resp: Any) -> Any:
+    """elasticsearch-py wraps bodies (``ObjectApiResponse``/``HeadApiResponse``); unwrap."""
+    body = getattr(resp, "body", resp)
+    return bool(body) if type(resp).__name__ == "HeadApiResponse" else body
 
 
 def _reason(exc: Exception) -> str:

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from picfind.records import ImageRecord
-from picfind.scoring import ConceptColumns
+from picfind.records import ImageRecord, SparseClasses
+from picfind.store.codec import concept_columns, dense_classes, encode_path, rounded_embedding
 from picfind.vocabulary import Vocabulary
 
 SCHEMA_VERSION = 1
@@ -37,13 +37,6 @@ PAPER_FIELDS_LIMIT = 5000
 def class_wnids() -> tuple[str, ...]:
     vocab = Vocabulary.load()
     return tuple(vocab.wnid_of(i) for i in range(len(vocab.classes)))
-
-
-@functools.cache
-def concept_columns() -> ConceptColumns:
-    """The broad concepts (≥ 8 classes) whose masses documents carry, as in the embedded store."""
-    vocab = Vocabulary.load()
-    return ConceptColumns.from_concepts({w: c.classes for w, c in vocab.concepts.items()})
 
 
 @functools.cache
@@ -140,11 +133,10 @@ def document(rec: ImageRecord, model: str, layout: str, now_ms: int) -> dict[str
     """The ``_source`` of one image; ``_id`` is ``rec.id``."""
     ids = rec.features.classes.ids.astype(np.int64)
     probs = rec.features.classes.probs.astype(np.float32)
-    # float16 like the embedded store, so both stores rank the same vectors
-    emb = rec.features.embedding.astype(np.float16).astype(np.float32)
+    emb = rounded_embedding(rec.features.embedding)  # both stores rank the same vectors
     doc: dict[str, Any] = {
         "id": rec.id,
-        "path": rec.path,
+        "path": encode_path(rec.path),
         "content_hash": rec.content_hash,
         "size": rec.size,
         "mtime_ns": rec.mtime_ns,
@@ -160,9 +152,7 @@ def document(rec: ImageRecord, model: str, layout: str, now_ms: int) -> dict[str
     if layout == "picfind":
         # rank_features needs strictly positive values
         doc["classes"] = {wnids[i]: float(p) for i, p in zip(ids, probs, strict=True) if p > 0}
-        dense = np.zeros(len(wnids), dtype=np.float32)
-        dense[ids] = probs
-        masses = dense @ concept_matrix()
+        masses = dense_classes(rec.features.classes) @ concept_matrix()
         cols = concept_columns().wnids
         doc["concepts"] = {cols[j]: float(masses[j]) for j in np.flatnonzero(masses > 0)}
     else:
@@ -175,10 +165,10 @@ def document(rec: ImageRecord, model: str, layout: str, now_ms: int) -> dict[str
     return doc
 
 
-def source_classes(source: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(class ids uint16, probabilities float32) from a document's ``top``."""
+def source_classes(source: dict[str, Any]) -> SparseClasses:
+    """A document's exact top classes, from its ``top``."""
     top = source.get("top") or {}
-    return (
+    return SparseClasses(
         np.asarray(top.get("ids", []), dtype=np.uint16),
         np.asarray(top.get("probs", []), dtype=np.float32),
     )

@@ -6,12 +6,15 @@ keep 9 significant bits of each value. Exact formulas: ``picfind.scoring``.
 
 * classes: ``bool.should`` of ``rank_feature`` (``linear``, ``boost`` = η_j) over
   ``classes.<wnid>``; the paper's constant 1 is added to the score.
-* keyword: per positive clause a ``script_score`` whose inner query sums the
-  clause's masses (``concepts.<wnid>`` for the broad concepts that cover it,
-  ``classes.<wnid>`` for the rest), scored ``1 + ln(mass / 0.01)`` with
-  ``min_score`` 1 (the AND threshold); the clauses are ``must``, so the sum is
-  ``n + Σ ln(mass_c / 0.01)``, which orders like the geometric mean. A negated
-  clause is a ``must_not`` with ``min_score`` 0.5.
+* keyword: one query clause per matcher (``matcher_clause``, the one place a
+  matcher type becomes a query). A concept matcher is a ``script_score`` whose
+  inner query sums the mass of its classes (``concepts.<wnid>`` for the broad
+  concepts that cover them, ``classes.<wnid>`` for the rest), scored
+  ``1 + ln(mass / 0.01)`` with ``min_score`` 1 (the AND threshold). A clause is
+  its one matcher, or a ``bool.should`` of them (any may match); positive clauses
+  are ``must``, so for concept clauses the sum is ``n + Σ ln(mass_c / 0.01)``,
+  which orders like the geometric mean. A negated clause is a ``must_not``, its
+  concept matchers with ``min_score`` 0.5.
 * embedding: a kNN query (HNSW), score (1 + cos) / 2.
 * hybrid: kNN candidates, re-scored ``cos + 0.1 · Σ η_j ξ_ij``.
 * paper layout: ``script_score`` over ``match_all`` in painless.
@@ -23,9 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from picfind.errors import UsageError
+from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
 from picfind.scoring import MATCH_THRESHOLD, NOT_THRESHOLD
 from picfind.store.base import Filter
-from picfind.store.mapping import class_wnids, concept_columns, paper_field_names
+from picfind.store.cluster.mapping import class_wnids, paper_field_names
+from picfind.store.codec import concept_columns, encode_path, folder_prefix
 
 ES_MAX_CANDIDATES = 10_000
 """Elasticsearch refuses a kNN ``num_candidates`` above this."""
@@ -70,7 +76,7 @@ def filter_clauses(where: Filter | None) -> tuple[list[dict[str, Any]], list[dic
     must_not: list[dict[str, Any]] = []
     if where is not None:
         if where.under is not None:
-            filters.append({"prefix": {"path": where.under.rstrip("/") + "/"}})
+            filters.append({"prefix": {"path": encode_path(folder_prefix(where.under))}})
         if where.exclude:
             must_not.append({"ids": {"values": list(where.exclude)}})
     return filters, must_not
@@ -117,32 +123,40 @@ def mass_query(classes: tuple[int, ...]) -> dict[str, Any]:
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
-def keyword_query(
-    positive: tuple[tuple[int, ...], ...],
-    negative: tuple[tuple[int, ...], ...],
-    where: Filter | None,
-) -> dict[str, Any]:
-    filters, must_not = filter_clauses(where)
-    must = [
-        {
+def matcher_clause(matcher: Matcher, negated: bool) -> dict[str, Any]:
+    """The query clause of one matcher: present (and scored) where the matcher matches."""
+    if isinstance(matcher, ConceptMatch):
+        if negated:
+            script: dict[str, Any] = {"source": "_score"}
+            return {
+                "script_score": {
+                    "query": mass_query(matcher.classes),
+                    "script": script,
+                    "min_score": NOT_THRESHOLD,
+                }
+            }
+        return {
             "script_score": {
-                "query": mass_query(c),
+                "query": mass_query(matcher.classes),
                 "script": {"source": KEYWORD_CLAUSE_SCRIPT, "params": {"t": MATCH_THRESHOLD}},
                 "min_score": 1.0,
             }
         }
-        for c in positive
-    ]
-    must_not = must_not + [
-        {
-            "script_score": {
-                "query": mass_query(c),
-                "script": {"source": "_score"},
-                "min_score": NOT_THRESHOLD,
-            }
-        }
-        for c in negative
-    ]
+    raise TypeError(f"the cluster store has no query for {type(matcher).__name__}")
+
+
+def clause_query(clause: Clause) -> dict[str, Any]:
+    """A clause: its one matcher's query, or any of several."""
+    parts = [matcher_clause(m, clause.negated) for m in clause.matchers]
+    if len(parts) == 1:
+        return parts[0]
+    return {"bool": {"should": parts, "minimum_should_match": 1}}
+
+
+def keyword_query(query: WordsQuery, where: Filter | None) -> dict[str, Any]:
+    filters, must_not = filter_clauses(where)
+    must = [clause_query(c) for c in query.positive]
+    must_not = must_not + [clause_query(c) for c in query.negative]
     return {"bool": {"must": must, "must_not": must_not, "filter": filters}}
 
 
@@ -190,16 +204,20 @@ def paper_classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, 
     }
 
 
-def paper_keyword_query(
-    positive: tuple[tuple[int, ...], ...],
-    negative: tuple[tuple[int, ...], ...],
-    where: Filter | None,
-) -> dict[str, Any]:
+def paper_keyword_query(query: WordsQuery, where: Filter | None) -> dict[str, Any]:
     """Keyword semantics over the paper's layout: a scan computing the same masses."""
     names = paper_field_names()
 
-    def fields(c: tuple[int, ...]) -> list[str]:
-        return [f"synset.{names[j]}.score" for j in sorted(set(c))]
+    def fields(c: Clause) -> list[str]:
+        classes: set[int] = set()
+        for m in c.matchers:
+            if not isinstance(m, ConceptMatch):
+                raise UsageError(
+                    "an index with the paper's layout answers concept words only; "
+                    "reindex it with --layout picfind"
+                )
+            classes |= set(m.classes)
+        return [f"synset.{names[j]}.score" for j in sorted(classes)]
 
     return {
         "script_score": {
@@ -207,8 +225,8 @@ def paper_keyword_query(
             "script": {
                 "source": PAPER_KEYWORD_SCRIPT,
                 "params": {
-                    "pos": [fields(c) for c in positive],
-                    "neg": [fields(c) for c in negative],
+                    "pos": [fields(c) for c in query.positive],
+                    "neg": [fields(c) for c in query.negative],
                     "t": MATCH_THRESHOLD,
                     "nt": NOT_THRESHOLD,
                 },

@@ -1,0 +1,259 @@
+"""Searching a cluster index: the engine picks candidates, the client re-scores them exactly.
+
+``rank_features`` keep 9 significant bits, so engine scores are only close; every
+strategy re-scores its candidates from the exact top classes in ``_source`` with
+the same pure functions as the embedded store (``picfind.scoring``), and widens
+the candidate window until quantisation cannot change the page:
+
+* classes: ``bool.should`` of linear ``rank_feature`` queries boosted by η_j; the
+  window is the page plus ``RESCORE_SLACK``, widened with ``min_score`` to every
+  document whose truncated score could still beat the page's last exact one (up
+  to ``RESCORE_MAX``); images with none of the query's classes (all scored 1) fill
+  short pages;
+* words: one query clause per matcher (``bodies.matcher_clause``); the AND and NOT
+  thresholds are applied by the engine, the geometric mean re-scored exactly;
+* embedding: kNN (HNSW, k ≥ ``KNN_K``), the engine's cosine;
+* hybrid: ``HYBRID_CANDIDATES`` kNN candidates re-scored ``cos + λ·Σ η_j ξ_ij``;
+* the paper's layout: ``script_score`` over ``match_all``, as the engine says.
+
+A new matcher type needs its query clause in ``bodies`` and its exact score in
+``_matcher_scores`` here; its clause must score ≥ ``1 + ln(s·(1 − ε)/t)`` for a
+document whose exact score is s, so the window reasoning below stays sound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from picfind.errors import UsageError
+from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.records import Hit
+from picfind.scoring import (
+    MATCH_THRESHOLD,
+    NOT_THRESHOLD,
+    NUM_CLASSES,
+    Mask,
+    clause_scores,
+    words_scores,
+)
+from picfind.store.base import (
+    ClassesQuery,
+    EmbeddingQuery,
+    Filter,
+    HybridQuery,
+    StoreQuery,
+    search_each,
+)
+from picfind.store.cluster import bodies
+from picfind.store.cluster.handle import IndexHandle
+from picfind.store.cluster.mapping import source_classes
+from picfind.store.codec import dense_weights
+
+KNN_K = 100
+"""Neighbours the HNSW search gathers at least (Lucene's ef): recall@10 ≥ 0.95 measured."""
+HYBRID_CANDIDATES = 200
+"""kNN candidates re-scored with cosine + λ·Σ η_j ξ_ij for a hybrid search."""
+RESCORE_SLACK = 20
+"""Extra candidates re-scored exactly beyond the page (rank_features keep 9 bits)."""
+FEATURE_ERROR = 2.0**-8 + 1e-5
+"""Relative error of a ``rank_features`` value: Lucene keeps 9 significant bits,
+truncating, so a stored value lies in [x·(1 − 2⁻⁸), x]."""
+RESCORE_MAX = 10_000
+"""At most this many candidates in the band that quantisation leaves undecided."""
+
+Scored = list[tuple[float, str]]
+Sources = list[dict[str, Any]]
+
+
+class Queries:
+    """The search side of one cluster index."""
+
+    def __init__(self, handle: IndexHandle) -> None:
+        self.handle = handle
+
+    def search(
+        self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Hit]]:
+        if self.handle.meta is None:
+            return 0, []
+        want = offset + limit
+        if self.handle.layout == "paper":
+            total, scored = self._paper(query, want, where)
+        elif isinstance(query, ClassesQuery):
+            total, scored = self._classes(query, want, where)
+        elif isinstance(query, WordsQuery):
+            total, scored = self._words(query, want, where)
+        elif isinstance(query, EmbeddingQuery):
+            total, scored = self._embedding(query, want, where)
+        elif isinstance(query, HybridQuery):
+            total, scored = self._hybrid(query, want, where)
+        else:
+            raise TypeError(f"unknown query type {type(query).__name__}")
+        return total, [Hit(i, s) for s, i in scored[offset:want]]
+
+    def search_many(
+        self, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
+    ) -> list[tuple[int, list[Hit]]]:
+        return search_each(self, queries, limit, where)
+
+    def _hits(
+        self, query: dict[str, Any], size: int, source: Any, total: bool
+    ) -> tuple[int, list[dict[str, Any]]]:
+        res = self.handle.search(
+            {"query": query, "size": size, "_source": source, "track_total_hits": total}
+        )
+        hits: list[dict[str, Any]] = res["hits"]["hits"]
+        n = res["hits"]["total"]["value"] if total else len(hits)
+        return int(n), hits
+
+    def _classes(self, query: ClassesQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
+        weights = dense_weights(query.weights)
+        total = self.handle.count(where)
+        if want == 0:
+            return total, []
+        _, scored = self._rescored(
+            bodies.classes_query(weights, where),
+            want,
+            lambda sources: 1.0 + _dense(sources) @ weights.astype(np.float64),
+            # engine score = Σ η_j q(ξ_ij) ≥ (1 − ε)·Σ η_j ξ_ij
+            lambda kth: (kth - 1.0) * (1.0 - FEATURE_ERROR),
+            total=False,
+        )
+        if len(scored) < want:  # images with none of the query's classes score exactly 1
+            filters, must_not = bodies.filter_clauses(where)
+            should = bodies.class_features(weights)
+            if should:
+                must_not = [*must_not, {"bool": {"should": should}}]
+            rest = {"bool": {"filter": filters, "must_not": must_not}}
+            _, more = self._hits(rest, want - len(scored), False, False)
+            scored += [(1.0, h["_id"]) for h in more]
+        return total, scored
+
+    def _words(self, query: WordsQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
+        if not query.positive:
+            raise UsageError("a keyword query needs at least one word that is not negated")
+        n = len(query.positive)
+
+        def exact(sources: Sources) -> npt.NDArray[np.float64]:
+            dense = _dense(sources)
+            positive = [_clause_scores(dense, c) for c in query.positive]
+            scores, _ = words_scores(positive, [])
+            return np.asarray(scores, dtype=np.float64)
+
+        def floor(kth: float) -> float:
+            # engine score = n + Σ ln(q(m_c)/t) ≥ n + n·ln(G/t) + n·ln(1 − ε)
+            return float(
+                n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
+            )
+
+        return self._rescored(bodies.keyword_query(query, where), want, exact, floor, total=True)
+
+    def _rescored(
+        self,
+        query: dict[str, Any],
+        want: int,
+        exact: Callable[[Sources], npt.NDArray[np.float64]],
+        floor: Callable[[float], float],
+        *,
+        total: bool,
+    ) -> tuple[int, Scored]:
+        """Candidates by engine score, re-scored exactly from ``_source``.
+
+        The engine's scores are low by at most the quantisation error, so a
+        document can only beat the k-th exact score if its engine score reaches
+        ``floor(k-th)``; when documents past the first window still do, every
+        one of them (up to RESCORE_MAX) is fetched and re-scored too.
+        """
+        size = want + RESCORE_SLACK if want else 0
+        count, hits = self._hits(query, size, ["top"], total)
+        scored = _scored(hits, exact)
+        if want and len(hits) == size:
+            kth = sorted((s for s, _ in scored), reverse=True)[want - 1]
+            need = float(floor(kth))
+            if float(hits[-1]["_score"]) >= need:
+                body = {
+                    "query": query,
+                    "size": RESCORE_MAX,
+                    "_source": ["top"],
+                    "min_score": need,
+                    "track_total_hits": False,
+                }
+                scored = _scored(self.handle.search(body)["hits"]["hits"], exact)
+        scored.sort(key=lambda t: -t[0])  # stable: engine order breaks exact ties
+        return count, scored
+
+    def _embedding(
+        self, query: EmbeddingQuery, want: int, where: Filter | None
+    ) -> tuple[int, Scored]:
+        total = self.handle.count(where)
+        if want == 0:
+            return total, []
+        engine = self.handle.engine.distribution
+        body = bodies.knn_query(engine, query.vector, max(want, KNN_K), where)
+        _, hits = self._hits(body, want, False, False)
+        return total, [(2.0 * float(h["_score"]) - 1.0, h["_id"]) for h in hits]
+
+    def _hybrid(self, query: HybridQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
+        total = self.handle.count(where)
+        if want == 0:
+            return total, []
+        k = max(HYBRID_CANDIDATES, 2 * want)
+        weights = dense_weights(query.weights).astype(np.float64)
+        body = bodies.knn_query(self.handle.engine.distribution, query.vector, k, where)
+        _, hits = self._hits(body, k, ["top"], False)
+        extra = query.weight * (_dense([h["_source"] for h in hits]) @ weights)
+        scored = [
+            (2.0 * float(h["_score"]) - 1.0 + float(e), h["_id"])
+            for h, e in zip(hits, extra, strict=True)
+        ]
+        scored.sort(key=lambda t: -t[0])
+        return total, scored
+
+    def _paper(self, query: StoreQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
+        """The paper's layout: ``script_score`` over ``match_all``, scores as the engine says."""
+        if isinstance(query, ClassesQuery):
+            body = bodies.paper_classes_query(dense_weights(query.weights), where)
+        elif isinstance(query, WordsQuery):
+            body = bodies.paper_keyword_query(query, where)
+        else:
+            raise UsageError(
+                "an index with the paper's layout answers keyword and --mode classes searches "
+                "only; reindex it with --layout picfind for embedding and hybrid"
+            )
+        total, hits = self._hits(body, want, False, True)
+        return total, [(float(h["_score"]), h["_id"]) for h in hits]
+
+
+def _scored(
+    hits: list[dict[str, Any]], exact: Callable[[Sources], npt.NDArray[np.float64]]
+) -> Scored:
+    scores = exact([h["_source"] for h in hits]) if hits else np.zeros(0)
+    return [(float(s), h["_id"]) for s, h in zip(scores, hits, strict=True)]
+
+
+def _dense(sources: Sources) -> npt.NDArray[np.float64]:
+    """(n, NUM_CLASSES) exact stored top classes of documents, zero elsewhere."""
+    dense = np.zeros((len(sources), NUM_CLASSES), dtype=np.float64)
+    for i, src in enumerate(sources):
+        classes = source_classes(src)
+        dense[i, classes.ids.astype(np.intp)] = classes.probs
+    return dense
+
+
+def _matcher_scores(
+    dense: npt.NDArray[np.float64], matcher: Matcher, negated: bool
+) -> tuple[npt.NDArray[np.float64], Mask]:
+    """Exact score per document of one matcher (the embedded store's semantics)."""
+    if isinstance(matcher, ConceptMatch):
+        classes = np.unique(np.asarray(matcher.classes, dtype=np.intp))
+        mass = dense[:, classes].sum(axis=1, dtype=np.float64)
+        return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+    raise TypeError(f"the cluster store has no scoring for {type(matcher).__name__}")
+
+
+def _clause_scores(dense: npt.NDArray[np.float64], clause: Clause) -> tuple[np.ndarray, Mask]:
+    return clause_scores([_matcher_scores(dense, m, clause.negated) for m in clause.matchers])

@@ -1,0 +1,249 @@
+"""The cluster store: the store seam on OpenSearch or Elasticsearch.
+
+Documents are keyed by picfind's stable image id, so re-indexing replaces and
+never duplicates. The jobs live in their own modules and share one
+:class:`~picfind.store.cluster.handle.IndexHandle`: ``lease`` (the writer lock),
+``writes`` (bulk writes with retries), ``queries`` (the five search strategies
+with exact re-scoring), ``admin`` (creating, loading and reindexing). This class
+is the seam over them, plus bulk reads of rows (``rows``: ``search_after`` pages
+over a path prefix, or batched ``ids``/``terms`` lookups — a few requests for a
+whole folder, never one per file).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from picfind.errors import NotFoundError, StoreError
+from picfind.records import Hit, ImageRecord, Stats, StoredFile
+from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
+from picfind.store.cluster import admin, bodies, lease
+from picfind.store.cluster.connection import ClusterOptions, Engine
+from picfind.store.cluster.handle import IndexHandle
+from picfind.store.cluster.mapping import source_classes
+from picfind.store.cluster.queries import Queries
+from picfind.store.cluster.writes import Writer
+from picfind.store.codec import decode_path, encode_path
+
+FILE_FIELDS = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
+LOOKUP_CHUNK = 1000
+"""Ids, paths or hashes per lookup request."""
+
+
+class ClusterStore:
+    """A picfind index on an OpenSearch/Elasticsearch cluster, behind an alias."""
+
+    def __init__(
+        self, url: str, options: ClusterOptions | None = None, *, create: bool = False
+    ) -> None:
+        self.handle = IndexHandle(url, options or ClusterOptions())
+        if self.handle.meta is None and not create:
+            self.handle.close()
+            raise NotFoundError(
+                f"no picfind index {self.handle.alias!r} at {url} "
+                f"(run 'picfind index PATH --url {url}' first)"
+            )
+        self.writer = Writer(self.handle)
+        self.queries = Queries(self.handle)
+
+    # -- what callers may want to know ----------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.handle.url
+
+    @property
+    def alias(self) -> str:
+        return self.handle.alias
+
+    @property
+    def client(self) -> Any:
+        return self.handle.client
+
+    @property
+    def engine(self) -> Engine:
+        return self.handle.engine
+
+    @property
+    def concrete(self) -> str:
+        return self.handle.concrete
+
+    @property
+    def layout(self) -> str:
+        return self.handle.layout
+
+    def close(self) -> None:
+        self.handle.close()
+
+    # -- metadata -------------------------------------------------------------------
+    @property
+    def model(self) -> str | None:
+        return self.handle.model
+
+    def set_model(self, name: str) -> None:
+        admin.set_model(self.handle, name)
+
+    def record_run(self, summary: dict[str, object]) -> None:
+        h = self.handle
+        try:
+            h.ensure_meta_index()
+            h.call(
+                h.client.index,
+                index=h.meta_index,
+                id=f"last_run:{h.alias}",
+                body={"json": json.dumps(summary)},
+                refresh="true",
+            )
+        except StoreError:
+            if not self.writer.failed:  # after a failed write, keep that error
+                raise
+
+    def writer_lock(self) -> AbstractContextManager[None]:
+        return lease.writer_lock(self.handle)
+
+    # -- rows -------------------------------------------------------------------------
+    def rows(
+        self,
+        *,
+        under: str | None = None,
+        ids: Sequence[str] | None = None,
+        paths: Sequence[str] | None = None,
+        hashes: Sequence[str] | None = None,
+        features: bool = False,
+    ) -> Iterator[StoredFile]:
+        if self.handle.meta is None:
+            return iter(())
+        filters, _ = bodies.filter_clauses(Filter(under=under) if under is not None else None)
+        lists: list[tuple[str, list[str]]] = []
+        if ids is not None:
+            lists.append(("ids", list(dict.fromkeys(ids))))
+        if paths is not None:
+            lists.append(("path", list(dict.fromkeys(encode_path(p) for p in paths))))
+        if hashes is not None:
+            lists.append(("content_hash", list(dict.fromkeys(hashes))))
+        source = FILE_FIELDS + (["top", "embedding"] if features else [])
+        found: list[StoredFile] = []
+        chunks = _chunked(lists)
+        for terms in chunks:
+            if terms is None:
+                return iter(())
+            query = {"bool": {"filter": filters + terms}} if filters or terms else {"match_all": {}}
+            found += [self._stored(src, features) for src in self.handle.scan(query, source)]
+        if len(chunks) > 1:
+            found.sort(key=lambda f: (encode_path(f.path), f.id))
+        return iter(found)
+
+    def _stored(self, src: dict[str, Any], features: bool) -> StoredFile:
+        return StoredFile(
+            src["id"],
+            decode_path(src["path"]),
+            int(src["size"]),
+            int(src["mtime_ns"]),
+            src["content_hash"],
+            int(src.get("width", 0)),
+            int(src.get("height", 0)),
+            str(src.get("format", "")),
+            self.handle.features(src, src["id"]) if features else None,
+        )
+
+    def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
+        h = self.handle
+        out: dict[str, DocSummary] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            res = h.call(
+                h.client.mget, index=h.alias, body={"ids": chunk}, **h.source_kw(["path", "top"])
+            )
+            for d in res["docs"]:
+                if d.get("found"):
+                    classes = source_classes(d["_source"])
+                    path = decode_path(d["_source"]["path"])
+                    out[d["_id"]] = DocSummary(d["_id"], path, classes.ids, classes.probs)
+        return out
+
+    def stats(self) -> Stats:
+        h = self.handle
+        if h.meta is None:
+            return Stats(0, "", 0, None)
+        count = int(h.call(h.client.count, index=h.alias)["count"])
+        st = h.call(h.client.indices.stats, index=h.alias, metric="store")
+        size = int(st["_all"]["total"]["store"]["size_in_bytes"])
+        run = h.meta_doc(f"last_run:{h.alias}")
+        return Stats(count, self.model or "", size, json.loads(run["json"]) if run else None)
+
+    # -- writing and searching ------------------------------------------------------------
+    def write(
+        self,
+        add: Sequence[ImageRecord] = (),
+        moves: Sequence[Move] = (),
+        touch: Sequence[Touch] = (),
+        remove: Sequence[str] = (),
+        update: Sequence[Update] = (),
+    ) -> None:
+        self.writer.write(add, moves, touch, remove, update)
+
+    def search(
+        self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Hit]]:
+        return self.queries.search(query, limit, offset, where)
+
+    def search_many(
+        self, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
+    ) -> list[tuple[int, list[Hit]]]:
+        return self.queries.search_many(queries, limit, where)
+
+    def refresh(self) -> None:
+        self.handle.refresh()
+
+    def count(self, where: Filter | None = None) -> int:
+        return self.handle.count(where)
+
+    # -- bulk loading and reindexing (benchmark, ``picfind reindex``) ----------------------
+    def load(
+        self, records: Iterable[ImageRecord], index: str | None = None, layout: str | None = None
+    ) -> int:
+        """Stream records into ``index`` (default: the alias's) with no per-batch refresh."""
+        return self.writer.load(records, index, layout)
+
+    def records(self) -> Iterator[ImageRecord]:
+        """Every stored image as a record (features from ``_source``), in path order."""
+        return admin.records(self.handle)
+
+    def reindex(
+        self,
+        *,
+        layout: str | None = None,
+        shards: int | None = None,
+        replicas: int | None = None,
+        keep_old: bool = False,
+    ) -> dict[str, object]:
+        """Copy every document into a new index, then swap the alias atomically."""
+        return admin.reindex(
+            self.handle,
+            self.writer,
+            layout=layout,
+            shards=shards,
+            replicas=replicas,
+            keep_old=keep_old,
+        )
+
+
+def _chunked(lists: list[tuple[str, list[str]]]) -> list[list[dict[str, Any]] | None]:
+    """Filter clauses per request: the first list in chunks, the others whole; None when a
+    list is empty (nothing can match)."""
+    if any(not values for _, values in lists):
+        return [None]
+    if not lists:
+        return [[]]
+
+    def clause(field: str, values: list[str]) -> dict[str, Any]:
+        return {"ids": {"values": values}} if field == "ids" else {"terms": {field: values}}
+
+    (field, values), rest = lists[0], lists[1:]
+    fixed = [clause(f, v) for f, v in rest]
+    return [
+        [clause(field, values[i : i + LOOKUP_CHUNK]), *fixed]
+        for i in range(0, len(values), LOOKUP_CHUNK)
+    ]

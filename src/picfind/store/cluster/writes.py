@@ -1,0 +1,220 @@
+"""Writes to a cluster index: streaming bulk requests, retried, failures named by path.
+
+A ``write()`` is one streaming bulk (bounded chunks, the client's own retries
+and backoff on 429), then up to ``RETRY_ROUNDS`` more rounds for the documents
+that still failed with 429/5xx. Documents that fail for good are named by path
+in a ``StoreError`` raised after the rest is committed and refreshed, so the
+indexer never counts them as indexed and the next run retries them. Every write
+ends with a refresh: a finished run is searchable at once. Bulk loads
+(``load``: reindex, the benchmark) switch refreshes off while they run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from picfind.errors import StoreError
+from picfind.records import ImageRecord
+from picfind.store.base import Move, Touch, Update
+from picfind.store.cluster.connection import translate
+from picfind.store.cluster.handle import IndexHandle
+from picfind.store.cluster.mapping import document
+from picfind.store.codec import encode_path, refuse_non_finite, updated_fields
+
+BULK_CHUNK = 500
+BULK_BYTES = 8 * 1024 * 1024
+RETRY_ROUNDS = 3
+
+Action = dict[str, Any]
+
+
+class Writer:
+    """The write side of one cluster index."""
+
+    def __init__(self, handle: IndexHandle) -> None:
+        self.handle = handle
+        self.failed = False
+        """Whether a write failed (the run's summary must not hide that error)."""
+
+    def write(
+        self,
+        add: Sequence[ImageRecord] = (),
+        moves: Sequence[Move] = (),
+        touch: Sequence[Touch] = (),
+        remove: Sequence[str] = (),
+        update: Sequence[Update] = (),
+    ) -> None:
+        """Bulk the changes; raise a StoreError naming the paths that could not be written."""
+        if not (add or moves or touch or remove or update):
+            return
+        h = self.handle
+        if h.meta is None:
+            raise StoreError("the cluster index has no model yet (set_model first)")
+        refuse_non_finite(add)
+        index = h.concrete
+        actions: list[Action] = []
+        labels: dict[str, str] = {}  # _id → path, for failure reports
+        # A path belongs to one document: others at a path we write are dropped.
+        keep = {rec.path: rec.id for rec in add} | {m.path: m.id for m in moves}
+        for other_id, path in self.ids_at_paths(list(keep)):
+            if other_id != keep[path] and other_id not in remove:
+                actions.append({"_op_type": "delete", "_index": index, "_id": other_id})
+                labels[other_id] = path
+        for image_id in remove:
+            actions.append({"_op_type": "delete", "_index": index, "_id": image_id})
+        for m in moves:
+            doc = {"path": encode_path(m.path), "size": m.size, "mtime_ns": m.mtime_ns}
+            actions.append(_partial(index, m.id, doc))
+            labels[m.id] = m.path
+        for t in touch:
+            actions.append(_partial(index, t.id, {"size": t.size, "mtime_ns": t.mtime_ns}))
+        for u in update:
+            written = updated_fields(u.fields)
+            if written:
+                actions.append(_partial(index, u.id, written))
+        now_ms = int(time.time() * 1000)
+        model, layout = str(h.meta["model"]), h.layout
+        for rec in add:
+            source = document(rec, model, layout, now_ms)
+            actions.append({"_op_type": "index", "_index": index, "_id": rec.id, "_source": source})
+            labels[rec.id] = rec.path
+        failures = self.bulk_with_retries(actions)
+        try:
+            h.refresh()
+        except StoreError:
+            if not failures:
+                raise
+        if failures:
+            self.failed = True
+            raise StoreError(_failure_message(failures, labels))
+
+    def ids_at_paths(self, paths: list[str]) -> list[tuple[str, str]]:
+        """(id, path) of the documents at these paths."""
+        out: list[tuple[str, str]] = []
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            res = self.handle.search(
+                {
+                    "query": {"terms": {"path": [encode_path(p) for p in chunk]}},
+                    "size": 2 * len(chunk) + 10,
+                    "_source": ["id", "path"],
+                }
+            )
+            by_text = {encode_path(p): p for p in chunk}
+            out += [(h["_id"], by_text[h["_source"]["path"]]) for h in res["hits"]["hits"]]
+        return out
+
+    def bulk_with_retries(self, actions: list[Action]) -> dict[str, str]:
+        """{_id: reason} of the actions that failed after retries (404 deletes are fine)."""
+        pending = actions
+        failures: dict[str, str] = {}
+        for attempt in range(RETRY_ROUNDS + 1):
+            by_id = {a["_id"]: a for a in pending}
+            retry = []
+            for item_id, status, reason in self.bulk(pending):
+                failures[item_id] = reason
+                if (status == 429 or status >= 500 or status == 0) and item_id in by_id:
+                    retry.append(by_id[item_id])
+            if not retry or attempt == RETRY_ROUNDS:
+                break
+            time.sleep(min(2.0**attempt, 8.0))
+            pending = retry
+            for a in retry:  # retried ones are judged again; the others' failures stand
+                failures.pop(a["_id"], None)
+        return failures
+
+    def bulk(self, actions: Iterable[Action]) -> Iterator[tuple[str, int, str]]:
+        """Stream actions in bounded chunks; yield (id, status, reason) of failures.
+
+        The client helper retries 429s with exponential backoff; a chunk the
+        cluster never answered fails as a whole with status 0.
+        """
+        streaming_bulk: Callable[..., Iterable[tuple[bool, dict[str, Any]]]]
+        if self.handle.engine.distribution == "opensearch":
+            from opensearchpy.helpers import streaming_bulk as os_bulk
+
+            streaming_bulk = os_bulk
+        else:
+            from elasticsearch.helpers import streaming_bulk as es_bulk
+
+            streaming_bulk = es_bulk
+        results = streaming_bulk(
+            self.handle.client,
+            actions,
+            chunk_size=BULK_CHUNK,
+            max_chunk_bytes=BULK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=5,
+            initial_backoff=1,
+            max_backoff=30,
+        )
+        try:
+            for ok, item in results:
+                if ok:
+                    continue
+                op, info = next(iter(item.items()))
+                status = info.get("status")
+                status = status if isinstance(status, int) else 0
+                if op == "delete" and status == 404:
+                    continue
+                yield str(info.get("_id")), status, _item_reason(info)
+        except Exception as exc:  # the stream itself broke (e.g. the node went away)
+            raise translate(exc, self.handle.url) from exc
+
+    def load(
+        self, records: Iterable[ImageRecord], index: str | None = None, layout: str | None = None
+    ) -> int:
+        """Stream records into ``index`` (default: the alias's) with no per-batch refresh."""
+        h = self.handle
+        if h.meta is None:
+            raise StoreError("the cluster index has no model yet (set_model first)")
+        target = index or h.concrete
+        model, layout = str(h.meta["model"]), layout or h.layout
+        now_ms = int(time.time() * 1000)
+        count = [0]
+
+        def actions() -> Iterator[Action]:
+            for rec in records:
+                refuse_non_finite([rec])
+                count[0] += 1
+                yield {
+                    "_op_type": "index",
+                    "_index": target,
+                    "_id": rec.id,
+                    "_source": document(rec, model, layout, now_ms),
+                }
+
+        # No refreshes while loading: fewer small segments, far fewer HNSW graph merges.
+        settings = h.client.indices
+        h.call(settings.put_settings, index=target, body={"index": {"refresh_interval": "-1"}})
+        try:
+            failures = list(self.bulk(actions()))
+        finally:
+            h.call(settings.put_settings, index=target, body={"index": {"refresh_interval": None}})
+        if failures:
+            shown = ", ".join(f"{i} ({r})" for i, _, r in failures[:5])
+            raise StoreError(f"{len(failures)} documents not written: {shown}")
+        return count[0]
+
+
+def _partial(index: str, image_id: str, doc: dict[str, Any]) -> Action:
+    return {"_op_type": "update", "_index": index, "_id": image_id, "doc": doc}
+
+
+def _item_reason(info: dict[str, Any]) -> str:
+    err = info.get("error")
+    if isinstance(err, dict):
+        return f"{err.get('type', 'error')}: {err.get('reason', '')}".strip(": ")
+    return " ".join(str(err or info.get("exception") or "failed").split())[:200]
+
+
+def _failure_message(failures: dict[str, str], labels: dict[str, str]) -> str:
+    items = [f"{labels.get(i, i)} ({reason})" for i, reason in failures.items()]
+    shown = "; ".join(items[:3])
+    more = f"; and {len(items) - 3} more" if len(items) > 3 else ""
+    return (
+        f"{len(items)} documents were not written to the cluster and are not indexed: {shown}{more}"
+    )
