@@ -528,7 +528,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     )
     assert done.returncode == 0, done.stderr
     with picfind.open_index(index) as idx:
-        image_id = next(iter(idx.store.iter_files())).id
+        image_id = next(iter(idx.store.rows())).id
     return photos, index, image_id
 
 
@@ -1141,9 +1141,9 @@ def test_attack_overloaded_node_bulk_retry_rounds(opensearch_url: str, index_nam
     """A real node behind a proxy that answers 429 and 503: a whole request (the client
     retries it), item 429s (the bulk helper retries them), item 503s (the store's own
     rounds retry them, with backoff); a document that never gets through is named."""
-    from picfind.store import cluster
     from picfind.store.cluster import ClusterStore
-    from picfind.store.cluster_conn import ClusterOptions
+    from picfind.store.cluster import writes as cluster
+    from picfind.store.cluster.connection import ClusterOptions
 
     records = _records(12)
     ids = [r.id for r in records]
@@ -1165,7 +1165,7 @@ def test_attack_overloaded_node_bulk_retry_rounds(opensearch_url: str, index_nam
         store.write(add=records[:11])
         assert proxy.bulks == [ids[:11], ids[:11], ids[:3], ids[3:5], ids[3:4]]
         assert _node_count(opensearch_url, index_name) == 11
-        assert {f.id for f in store.iter_files()} == set(ids[:11])
+        assert {f.id for f in store.rows()} == set(ids[:11])
 
         with pytest.raises(StoreError) as info:  # doc11 fails every round
             store.write(add=records[11:])

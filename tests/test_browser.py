@@ -238,7 +238,11 @@ def test_index_a_configured_folder_and_watch_progress(
             timeout=60_000,
         )
         assert "indexed 60" in pg.text_content("#job-text")
-        assert pg.text_content("#stats-images") == "60"
+        # The page asks for fresh stats once the job is done: wait for that answer.
+        pg.wait_for_function(
+            "() => document.querySelector('#stats-images').textContent === '60'",
+            timeout=30_000,
+        )
         shot(pg, "11-indexing-done")
         pg.goto(url + "/?q=dog")
         pg.wait_for_selector("#grid .tile")
