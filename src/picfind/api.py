@@ -30,7 +30,7 @@ from picfind.search import Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
 from picfind.stages.model import image_features as _features_of_image
 from picfind.stages.model import load_model
-from picfind.store.base import Store
+from picfind.store.base import Filter, Store
 from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
 from picfind.vocabulary import Vocabulary
@@ -213,8 +213,10 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        """More like this: ``query`` is an image file or an indexed image's id."""
+        """More like this: ``query`` is an image file or an indexed image's id.
+        ``where``: capture restrictions (``search.capture_filter``)."""
         check_mode(mode)
         features, exclude = self.resolve_image(query)
         results = self._searcher.by_features(
@@ -224,6 +226,7 @@ class Index:
             limit=limit,
             offset=offset,
             under=_folder(under),
+            where=where,
         )
         return self._not_empty(results)
 
@@ -234,9 +237,13 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        """Images whose classes fall under the concepts the words name."""
-        results = self._searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        """Images whose classes fall under the concepts the words name.
+        ``where``: capture restrictions and the order (``search.capture_filter``)."""
+        results = self._searcher.by_words(
+            words, limit=limit, offset=offset, under=_folder(under), where=where
+        )
         return self._not_empty(results)
 
     def stats(self) -> Stats:

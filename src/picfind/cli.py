@@ -28,7 +28,8 @@ from picfind.errors import PicfindError, UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
 from picfind.records import SearchResults
-from picfind.search import MODES
+from picfind.search import MODES, capture_filter
+from picfind.store.base import SORTS
 
 if TYPE_CHECKING:
     from picfind.store.cluster.connection import ClusterOptions
@@ -266,6 +267,17 @@ def index(
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(0, 10000))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--under", metavar="FOLDER", help="Only results inside this folder.")
+@click.option("--after", metavar="DATE", help="Taken on or after YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--before", metavar="DATE", help="Taken before YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--place", metavar="NAME", help='Taken in or near a place ("paris", "japan").')
+@click.option("--camera", metavar="NAME", help='Taken with a camera ("iphone", "nikon d750").')
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="relevance",
+    show_default=True,
+    help="Order of a words search: best match, or newest capture first.",
+)
 @click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
 @index_options
 @json_option
@@ -276,21 +288,37 @@ def search(
     limit: int,
     offset: int,
     under: str | None,
+    after: str | None,
+    before: str | None,
+    place: str | None,
+    camera: str | None,
+    sort: str,
     sheet_path: str | None,
     index_dir: str | None,
     url: str | None,
     as_json: bool,
 ) -> None:
-    """Search by words (picfind search golden retriever) or by image (--image FILE)."""
+    """Search by words (picfind search golden retriever) or by image (--image FILE),
+    optionally only photos taken in a date range, a place or with a camera."""
     if image and words:
         raise UsageError("give either words or --image, not both")
     if not image and not words:
         raise UsageError("give words to search for, or --image FILE")
+    where = capture_filter(after=after, before=before, place=place, camera=camera, sort=sort)
     with open_index_from(index_dir, url) as idx:
         if image:
-            results = idx.search_image(image, mode=mode, limit=limit, offset=offset, under=under)  # type: ignore[arg-type]
+            results = idx.search_image(
+                image,
+                mode=mode,  # type: ignore[arg-type]
+                limit=limit,
+                offset=offset,
+                under=under,
+                where=where,
+            )
         else:
-            results = idx.search_words(list(words), limit=limit, offset=offset, under=under)
+            results = idx.search_words(
+                list(words), limit=limit, offset=offset, under=under, where=where
+            )
     if sheet_path:
         _write_sheet(sheet_path, results, image, " ".join(words))
     if as_json:
