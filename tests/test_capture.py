@@ -7,6 +7,7 @@ schema-1 index made by the picfind before schema 2 (``tests/data/index-v1``,
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from exifphotos import SHOTS, write_shots
 
 import picfind
 from picfind import api
+from picfind.cli import run
 from picfind.records import METADATA_FIELDS, StoredFile
 from picfind.stages.metadata import META_VERSION
 from picfind.store.embedded import EmbeddedStore
@@ -197,3 +199,61 @@ def test_run_pass_backfills_only_rows_that_need_it(tmp_path: Path) -> None:
         second = idx.run_pass([photos], [MetadataStage()], needs=needs_backfill)
     assert first.pending == len(SHOTS) and first.updated == len(SHOTS)
     assert second.pending == 0 and second.updated == 0
+
+
+def test_show_prints_everything_stored_about_one_photo(
+    shot_index: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos, index = shot_index
+    code = run(["show", str(photos / "paris.jpg"), "--index", str(index), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["path"] == str(photos / "paris.jpg")
+    assert doc["format"] == "JPEG" and (doc["width"], doc["height"]) == (64, 48)
+    assert doc["size"] == (photos / "paris.jpg").stat().st_size and len(doc["labels"]) == 5
+    assert doc["taken"] == {
+        "local": "2019-07-14T12:34:56", "utc_offset_minutes": 120, "source": "DateTimeOriginal"
+    }  # fmt: skip
+    assert doc["place"]["country_code"] == "FR" and "paris" in doc["place"]["keys"]
+    assert doc["camera"]["name"] == "Apple iPhone 12" and doc["meta_version"] == META_VERSION
+    # by id, as text
+    code = run(["show", doc["id"], "--index", str(index)])
+    text = capsys.readouterr().out
+    assert code == 0 and "2019-07-14 12:34:56 +02:00 (DateTimeOriginal)" in text
+    assert "Paris" in text and "Apple iPhone 12" in text and "file time" in text
+    # a photo whose file says nothing: no date, no place, no camera
+    code = run(["show", str(photos / "plain.jpg"), "--index", str(index), "--json"])
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["taken"] is None and plain["place"] is None and plain["camera"] is None
+    code = run(["show", "no-such-thing", "--index", str(index)])
+    err = capsys.readouterr().err
+    assert code == 2 and "not in the index" in err and len(err.strip().splitlines()) == 1
+
+
+def test_stats_shows_the_migration_and_the_metadata_coverage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = _v1_copy(tmp_path)
+    photos = tmp_path / "photos"
+    shutil.copytree(V1 / "photos", photos)
+    assert run(["stats", "--index", str(index), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["schema"] == 2 and before["migrated"]["from"] == 1
+    assert before["migrated"]["to"] == 2
+    assert before["metadata"] == {"read": 0, "pending": 7, "dated": 0, "placed": 0, "camera": 0}
+    assert run(["index", str(photos), "--index", str(index), "--quiet"]) == 0
+    assert "backfilled 7" in capsys.readouterr().out
+    assert run(["stats", "--index", str(index)]) == 0
+    text = capsys.readouterr().out
+    assert "migrated from 1" in text
+    dated = sum(s.taken is not None and not s.taken.startswith("0000") for s in SHOTS)
+    placed = sum(s.lat is not None for s in SHOTS)
+    cameras = sum(s.make is not None for s in SHOTS)
+    assert f"read 7; dated {dated}, with a place {placed}, with a camera {cameras}" in text
+
+
+def test_a_new_index_has_no_migration(shot_index: tuple[Path, Path]) -> None:
+    _, index = shot_index
+    with picfind.open_index(index) as idx:
+        stats = idx.stats().to_json()
+    assert stats["schema"] == 2 and "migrated" not in stats
+    assert stats["metadata"]["read"] == len(SHOTS) and stats["metadata"]["pending"] == 0

@@ -24,7 +24,16 @@ from picfind.indexer import Indexer
 from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
 from picfind.passes import PassReport, run_pass
 from picfind.pipeline import Stage
-from picfind.records import Features, IndexReport, Label, Progress, SearchResults, Stats, StoredFile
+from picfind.records import (
+    Features,
+    ImageDetails,
+    IndexReport,
+    Label,
+    Progress,
+    SearchResults,
+    Stats,
+    StoredFile,
+)
 from picfind.scoring import sparse_top
 from picfind.search import Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
@@ -248,6 +257,21 @@ class Index:
 
     def stats(self) -> Stats:
         return self.store.stats()
+
+    def show(self, ref: str | os.PathLike[str], *, top: int = 5) -> ImageDetails:
+        """Everything stored about one image, by its path or its id: file, size, top
+        classes, capture time and its source, place and camera."""
+        text = os.fspath(ref)
+        row = next(self.store.rows(paths=[os.path.abspath(text)], metadata=True), None)
+        if row is None:
+            row = next(self.store.rows(ids=[text], metadata=True), None)
+        if row is None:
+            raise NotFoundError(f"not in the index: {text} (give an indexed file or an id)")
+        doc = self.store.summaries([row.id]).get(row.id)
+        labels = []
+        if doc is not None:
+            labels = _labels_of(doc.class_ids[:top], doc.class_probs[:top], Vocabulary.load())
+        return ImageDetails(row, labels)
 
     def _not_empty(self, results: SearchResults) -> SearchResults:
         """No results from an empty index is the user's mistake, and said so."""

@@ -247,9 +247,10 @@ def index(
     if not quiet:
         for s in report.skipped:
             warn(f"skipping {shown(s.path)}: {s.reason}")
+    backfilled = f", backfilled {report.backfilled}" if report.backfilled else ""
     out(
         f"indexed {report.indexed}, unchanged {report.unchanged}, moved {report.moved}, "
-        f"removed {report.removed}, skipped {len(report.skipped)} "
+        f"removed {report.removed}, skipped {len(report.skipped)}{backfilled} "
         f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
     )
 
@@ -379,12 +380,74 @@ def stats(index_dir: str | None, url: str | None, as_json: bool) -> None:
     out(f"images      {s.images}")
     out(f"model       {s.model}")
     out(f"index size  {s.index_bytes / 1e6:.1f} MB")
+    if s.schema is not None:
+        migrated = ""
+        if s.migrated:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.migrated["at"])))  # type: ignore[arg-type]
+            migrated = f" (migrated from {s.migrated['from']} on {when})"
+        out(f"schema      {s.schema}{migrated}")
+    if s.metadata is not None:
+        m = s.metadata
+        pending = f", {m.pending} to read on the next 'picfind index'" if m.pending else ""
+        out(
+            f"metadata    read {m.read}{pending}; dated {m.dated}, with a place {m.placed}, "
+            f"with a camera {m.camera}"
+        )
     if s.last_run:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.last_run["finished_at"])))  # type: ignore[arg-type]
         out(
             f"last run    {when}: indexed {s.last_run.get('indexed')}, "
             f"skipped {s.last_run.get('skipped')}, removed {s.last_run.get('removed')}"
         )
+
+
+@cli.command()
+@click.argument("ref", metavar="ID|PATH")
+@index_options
+@json_option
+def show(ref: str, index_dir: str | None, url: str | None, as_json: bool) -> None:
+    """Everything the index holds about one image: file, classes, date, place, camera."""
+    with open_index_from(index_dir, url) as idx:
+        details = idx.show(ref)
+    doc = details.to_json()
+    if as_json:
+        emit_json(doc)
+        return
+    out(f"id          {doc['id']}")
+    out(f"path        {shown(details.row.path)}")
+    out(f"file        {doc['format'] or '?'} {doc['width']}x{doc['height']}, {doc['size']} bytes")
+    modified = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(details.row.mtime_ns / 1e9))
+    out(f"modified    {modified} (file time, not the capture time)")
+    for label in details.labels:
+        out(f"class       {label.score:.3f}  {label.name}")
+    for line in _capture_lines(doc):
+        out(line)
+
+
+def _capture_lines(doc: dict[str, Any]) -> list[str]:
+    """``picfind show``'s lines for capture time, place and camera."""
+    lines: list[str] = []
+    taken, place, camera = doc["taken"], doc["place"], doc["camera"]
+    if taken is None:
+        read = (
+            "not read yet: run 'picfind index'" if not doc["meta_version"] else "none in the file"
+        )
+        lines.append(f"taken       ({read})")
+    else:
+        offset = taken["utc_offset_minutes"]
+        zone = (
+            ""
+            if offset is None
+            else f" {'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+        )
+        lines.append(f"taken       {taken['local'].replace('T', ' ')}{zone} ({taken['source']})")
+    if place is not None:
+        gps = f"GPS {place['lat']:.5f}, {place['lon']:.5f}" if place["lat"] is not None else ""
+        lines.append(f"place       {', '.join(p for p in (place['label'], gps) if p)}")
+    if camera is not None:
+        name = camera["name"] or camera["make"] or ""
+        lines.append(f"camera      {name}" + (f", lens {camera['lens']}" if camera["lens"] else ""))
+    return lines
 
 
 @cli.command()

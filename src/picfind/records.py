@@ -318,6 +318,11 @@ class Stats:
     model: str
     index_bytes: int
     last_run: dict[str, object] | None = None
+    schema: int | None = None
+    """The store's schema version (SQLite ``user_version``, the cluster's ``_meta``)."""
+    migrated: dict[str, object] | None = None
+    """The last migration: ``{"from": 1, "to": 2, "at": epoch seconds}``."""
+    metadata: MetadataCoverage | None = None
 
     def to_json(self) -> dict[str, object]:
         """The stats as the JSON contract shows them."""
@@ -328,4 +333,66 @@ class Stats:
         }
         if self.last_run is not None:
             out["last_run"] = self.last_run
+        if self.schema is not None:
+            out["schema"] = self.schema
+        if self.migrated is not None:
+            out["migrated"] = self.migrated
+        if self.metadata is not None:
+            out["metadata"] = dataclasses.asdict(self.metadata)
         return out
+
+
+@dataclass(frozen=True)
+class MetadataCoverage:
+    """How many rows carry each capture signal, and how many still wait for a backfill."""
+
+    read: int
+    """Rows whose header the metadata stage has read."""
+    pending: int
+    """Rows not read yet (indexed before schema 2): the next ``picfind index`` reads them."""
+    dated: int
+    placed: int
+    camera: int
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    """Everything an index stores about one image (``picfind show``)."""
+
+    row: StoredFile
+    labels: list[Label]
+
+    def to_json(self) -> dict[str, object]:
+        """``picfind show --json``: the file, its top classes, capture time, place, camera."""
+        r, m = self.row, self.row.metadata or Fields()
+        taken = None
+        if m.taken is not None:
+            taken = {"local": m.taken, "utc_offset_minutes": m.utc_offset, "source": m.taken_source}
+        place = None
+        if m.lat is not None or m.place_keys:
+            place = {
+                "label": m.place_label, "city": m.city, "region": m.region,
+                "country": m.country, "country_code": m.country_code,
+                "lat": m.lat, "lon": m.lon, "keys": list(m.place_keys or ()),
+            }  # fmt: skip
+        camera = None
+        if m.camera is not None or m.make is not None or m.lens is not None:
+            camera = {
+                "name": m.camera, "make": m.make, "model": m.camera_model, "lens": m.lens,
+                "keys": list(m.camera_keys or ()),
+            }  # fmt: skip
+        return {
+            "id": r.id,
+            "path": r.path,
+            "size": r.size,
+            "mtime_ns": r.mtime_ns,
+            "content_hash": r.content_hash,
+            "width": r.width,
+            "height": r.height,
+            "format": r.format,
+            "labels": [label.to_json() for label in self.labels],
+            "taken": taken,
+            "place": place,
+            "camera": camera,
+            "meta_version": r.meta_version,
+        }

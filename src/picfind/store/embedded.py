@@ -23,7 +23,15 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.records import Features, Fields, Hit, ImageRecord, Stats, StoredFile
+from picfind.records import (
+    Features,
+    Fields,
+    Hit,
+    ImageRecord,
+    MetadataCoverage,
+    Stats,
+    StoredFile,
+)
 from picfind.scoring import Mask
 from picfind.store import vectors
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
@@ -42,6 +50,7 @@ from picfind.store.codec import (
     updated_fields,
 )
 from picfind.store.ranking import score_segment
+from picfind.store.schema import version_of
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
@@ -176,7 +185,23 @@ class EmbeddedStore:
                 if p.is_file():
                     size += p.stat().st_size
         last = self.db.meta("last_run")
-        return Stats(count, self.model or "", size, json.loads(last) if last else None)
+        migrated = self.db.meta("migrated")
+        read, dated, placed, camera = self.db.conn.execute(
+            "SELECT coalesce(sum(meta_version >= 1), 0), coalesce(sum(taken_day IS NOT NULL), 0), "
+            "coalesce(sum(lat IS NOT NULL), 0), coalesce(sum(camera IS NOT NULL), 0) FROM images"
+        ).fetchone()
+        coverage = MetadataCoverage(
+            int(read), count - int(read), int(dated), int(placed), int(camera)
+        )
+        return Stats(
+            count,
+            self.model or "",
+            size,
+            json.loads(last) if last else None,
+            schema=version_of(self.db.conn),
+            migrated=json.loads(migrated) if migrated else None,
+            metadata=coverage,
+        )
 
     # -- writing ---------------------------------------------------------------------
     @translated("write")

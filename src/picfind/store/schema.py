@@ -14,7 +14,9 @@ from version 1 keep every feature and have ``meta_version`` NULL until the next
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 
 from picfind.errors import StoreError
 
@@ -80,6 +82,10 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
+def version_of(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring a database to SCHEMA_VERSION; refuse one written by a newer picfind."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -89,9 +95,19 @@ def migrate(conn: sqlite3.Connection) -> None:
             "upgrade picfind"
         )
     for step in range(version + 1, SCHEMA_VERSION + 1):
+        # An existing index (version ≥ 1) records what was done, for ``picfind stats``.
+        done = json.dumps({"from": version, "to": step, "at": int(time.time())})
+        record = (
+            f"INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated', '{done}');"
+            if version >= 1
+            else ""
+        )
         try:
             conn.executescript(
-                "BEGIN IMMEDIATE;" + _MIGRATIONS[step] + f"PRAGMA user_version = {step}; COMMIT;"
+                "BEGIN IMMEDIATE;"
+                + _MIGRATIONS[step]
+                + record
+                + f"PRAGMA user_version = {step}; COMMIT;"
             )
         except sqlite3.OperationalError:
             if conn.in_transaction:

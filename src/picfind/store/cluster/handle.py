@@ -8,6 +8,7 @@ one client, one URL, errors already turned into picfind's.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -136,7 +137,8 @@ class IndexHandle:
         if "picfind_schema" not in meta:
             raise UsageError(f"index {self.alias!r} at {self.url} is not a picfind index")
         if meta["picfind_schema"] == 1:  # additive: the capture fields join the mapping
-            meta = {**meta, "picfind_schema": SCHEMA_VERSION}
+            migrated = {"from": 1, "to": SCHEMA_VERSION, "at": int(time.time())}
+            meta = {**meta, "picfind_schema": SCHEMA_VERSION, "migrated": migrated}
             body = {"_meta": meta, "properties": capture_properties()}
             self.call(indices.put_mapping, index=concrete, body=body)
         if meta["picfind_schema"] != SCHEMA_VERSION:

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from picfind.errors import NotFoundError, StoreError
-from picfind.records import Hit, ImageRecord, Stats, StoredFile
+from picfind.records import Hit, ImageRecord, MetadataCoverage, Stats, StoredFile
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cluster import admin, bodies, lease
 from picfind.store.cluster.connection import ClusterOptions, Engine
@@ -180,7 +180,22 @@ class ClusterStore:
         st = h.call(h.client.indices.stats, index=h.alias, metric="store")
         size = int(st["_all"]["total"]["store"]["size_in_bytes"])
         run = h.meta_doc(f"last_run:{h.alias}")
-        return Stats(count, self.model or "", size, json.loads(run["json"]) if run else None)
+        exists = [self._count_with(f) for f in ("meta_version", "taken_day", "location", "camera")]
+        read, dated, placed, camera = exists
+        return Stats(
+            count,
+            self.model or "",
+            size,
+            json.loads(run["json"]) if run else None,
+            schema=int(h.meta["picfind_schema"]),
+            migrated=h.meta.get("migrated"),
+            metadata=MetadataCoverage(read, count - read, dated, placed, camera),
+        )
+
+    def _count_with(self, field: str) -> int:
+        h = self.handle
+        body = {"query": {"exists": {"field": field}}}
+        return int(h.call(h.client.count, index=h.alias, body=body)["count"])
 
     # -- writing and searching ------------------------------------------------------------
     def write(
