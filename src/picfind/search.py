@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, ConceptMatch, WordsQuery
+from picfind.matchers import Clause, WordsQuery
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
 from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
@@ -52,10 +52,9 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
 
 def keyword_query(concepts: ConceptQuery) -> WordsQuery:
     """The store query of a parsed keyword query: per clause, one concept matcher over
-    the union of its terms' classes (the mass of "dog OR cat" is that of both)."""
-    return WordsQuery(
-        tuple(Clause((ConceptMatch(c.class_indices),), c.negated) for c in concepts.clauses)
-    )
+    the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
+    matchers of the other signals that read its words (``query.Clause.matchers``)."""
+    return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
 
 
 def labels_of(class_ids: npt.ArrayLike, probs: npt.ArrayLike, vocab: Vocabulary) -> list[Label]:
