@@ -198,6 +198,23 @@ class ConceptQuery:
         """Every term of every clause, in order."""
         return tuple(t for c in self.clauses for t in c.terms)
 
+    def to_json(self) -> dict[str, object]:
+        """How the words were read, as plain data: the canonical ``text`` and, per clause,
+        its terms with every reading (signal, label, and the signal's details)."""
+        return {
+            "text": str(self),
+            "clauses": [
+                {
+                    "negated": c.negated,
+                    "terms": [
+                        {"text": t.text, "readings": [r.to_json() for r in t.readings]}
+                        for t in c.terms
+                    ],
+                }
+                for c in self.clauses
+            ],
+        }
+
     def __str__(self) -> str:
         """Canonical text that parses back to an equal query.
 

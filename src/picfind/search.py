@@ -8,6 +8,7 @@ records with paths and top labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -20,6 +21,7 @@ from picfind.records import Features, Label, Result, SearchResults
 from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
 from picfind.store.base import ClassesQuery, EmbeddingQuery, Filter, HybridQuery, Store, StoreQuery
 from picfind.vocabulary import Vocabulary
+from picfind.why import explain_readings
 
 Mode = Literal["hybrid", "classes", "embedding"]
 """How search by image compares images."""
@@ -123,4 +125,18 @@ class Searcher:
         concepts = parse_query(words, self.vocab)
         query = keyword_query(concepts)
         text = str(concepts)
-        return self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
+        results = self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
+        return self.explained(results, concepts)
+
+    def explained(self, results: SearchResults, concepts: ConceptQuery) -> SearchResults:
+        """A words search's page with why each result matched (from its stored row), how
+        the words were read, and the spelling corrections."""
+        ids = [r.id for r in results.results]
+        rows = {row.id: row for row in self.store.rows(ids=ids, features=True)} if ids else {}
+        terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
+        dressed = [
+            replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])
+            for r in results.results
+        ]
+        corrections = [c.to_json() for c in concepts.corrections]
+        return replace(results, results=dressed, parsed=concepts.to_json(), corrections=corrections)
