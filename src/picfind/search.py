@@ -8,18 +8,20 @@ records with paths and top labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, ConceptMatch, WordsQuery
+from picfind.matchers import Clause, WordsQuery
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
 from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
 from picfind.store.base import ClassesQuery, EmbeddingQuery, Filter, HybridQuery, Store, StoreQuery
 from picfind.vocabulary import Vocabulary
+from picfind.why import explain_readings
 
 Mode = Literal["hybrid", "classes", "embedding"]
 """How search by image compares images."""
@@ -52,10 +54,9 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
 
 def keyword_query(concepts: ConceptQuery) -> WordsQuery:
     """The store query of a parsed keyword query: per clause, one concept matcher over
-    the union of its terms' classes (the mass of "dog OR cat" is that of both)."""
-    return WordsQuery(
-        tuple(Clause((ConceptMatch(c.class_indices),), c.negated) for c in concepts.clauses)
-    )
+    the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
+    matchers of the other signals that read its words (``query.Clause.matchers``)."""
+    return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
 
 
 def labels_of(class_ids: npt.ArrayLike, probs: npt.ArrayLike, vocab: Vocabulary) -> list[Label]:
@@ -124,4 +125,18 @@ class Searcher:
         concepts = parse_query(words, self.vocab)
         query = keyword_query(concepts)
         text = str(concepts)
-        return self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
+        results = self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
+        return self.explained(results, concepts)
+
+    def explained(self, results: SearchResults, concepts: ConceptQuery) -> SearchResults:
+        """A words search's page with why each result matched (from its stored row), how
+        the words were read, and the spelling corrections."""
+        ids = [r.id for r in results.results]
+        rows = {row.id: row for row in self.store.rows(ids=ids, features=True)} if ids else {}
+        terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
+        dressed = [
+            replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])
+            for r in results.results
+        ]
+        corrections = [c.to_json() for c in concepts.corrections]
+        return replace(results, results=dressed, parsed=concepts.to_json(), corrections=corrections)
