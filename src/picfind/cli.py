@@ -27,7 +27,7 @@ from picfind import api, sheet
 from picfind.errors import PicfindError, UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
-from picfind.records import SearchResults
+from picfind.records import SearchResults, Why
 from picfind.search import MODES, capture_filter
 from picfind.store.base import SORTS
 
@@ -280,6 +280,7 @@ def index(
     help="Order of a words search: best match, or newest capture first.",
 )
 @click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
+@click.option("--why", "show_why", is_flag=True, help="Show every reason each result matched.")
 @index_options
 @json_option
 def search(
@@ -295,6 +296,7 @@ def search(
     camera: str | None,
     sort: str,
     sheet_path: str | None,
+    show_why: bool,
     index_dir: str | None,
     url: str | None,
     as_json: bool,
@@ -325,13 +327,24 @@ def search(
     if as_json:
         emit_json(results.to_json())
         return
-    _print_results(results)
+    _print_results(results, show_why)
 
 
-def _print_results(results: SearchResults) -> None:
+def _print_results(results: SearchResults, show_why: bool = False) -> None:
+    """One line per result (a words search: the best reason of each term before the
+    labels); ``show_why``: every reason on the lines after it."""
+    for c in results.corrections:
+        warn(f"searching {c['corrected']} for {c['typed']} (spelling)")
     for r in results.results:
         labels = ", ".join(f"{label.name} {label.score:.2f}" for label in r.labels)
-        out(f"{r.rank:>4}  {r.score:8.4f}  {shown(r.path)}  [{labels}]")
+        best: dict[str, Why] = {}
+        for w in r.why or []:
+            best.setdefault(w.term, w)  # reasons come best first within each term
+        reason = "  " + "; ".join(str(w) for w in best.values()) if best else ""
+        out(f"{r.rank:>4}  {r.score:8.4f}  {shown(r.path)}{reason}  [{labels}]")
+        if show_why:
+            for w in r.why or []:
+                out(f"{'':>16}{w.signal}: {w}")
     count = len(results.results)
     query = f" for {results.query}" if results.query else ""
     warn(f"{count} of {results.total} results ({results.mode}){query}")

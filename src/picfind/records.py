@@ -195,6 +195,30 @@ class Label:
 
 
 @dataclass(frozen=True)
+class Why:
+    """One reason a result matched: a query term, the signal and what in the stored
+    document it matched (``via``: a class, a place, a date, a word read), and the
+    score that match contributed ("dog" via "boxer" 0.99)."""
+
+    signal: str
+    term: str
+    via: str
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        """The reason as the JSON contract shows it."""
+        return {
+            "signal": self.signal,
+            "term": self.term,
+            "via": self.via,
+            "score": round(float(self.score), 6),
+        }
+
+    def __str__(self) -> str:
+        return f"{self.term} ← {self.via} {self.score:.2f}"
+
+
+@dataclass(frozen=True)
 class Hit:
     """A store's answer for one document: its id and score."""
 
@@ -211,16 +235,21 @@ class Result:
     path: str
     score: float
     labels: list[Label]
+    why: list[Why] | None = None
+    """Why it matched, best reason first (a words search; None for search by image)."""
 
     def to_json(self) -> dict[str, object]:
-        """The result as the JSON contract shows it."""
-        return {
+        """The result as the JSON contract shows it (``why`` for a words search)."""
+        out: dict[str, object] = {
             "rank": self.rank,
             "id": self.id,
             "path": self.path,
             "score": round(float(self.score), 6),
             "labels": [label.to_json() for label in self.labels],
         }
+        if self.why is not None:
+            out["why"] = [w.to_json() for w in self.why]
+        return out
 
 
 @dataclass(frozen=True)
@@ -231,14 +260,24 @@ class SearchResults:
     total: int
     results: list[Result]
     query: str = ""
+    parsed: dict[str, object] | None = None
+    """A words search: how each term was read (``text``, ``clauses`` of ``terms`` with
+    their ``readings``), as plain JSON data."""
+    corrections: list[dict[str, object]] = field(default_factory=list)
+    """A words search: the spelling corrections made ("retreiver" → retriever)."""
 
     def to_json(self) -> dict[str, object]:
-        """The page as the JSON contract shows it."""
-        return {
+        """The page as the JSON contract shows it (a words search adds ``query``, how
+        the words were read, and ``corrections``)."""
+        out: dict[str, object] = {
             "mode": self.mode,
             "total": self.total,
             "results": [r.to_json() for r in self.results],
         }
+        if self.parsed is not None:
+            out["query"] = self.parsed
+            out["corrections"] = self.corrections
+        return out
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ records with paths and top labels.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Literal
 
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from picfind.cameras import camera_key
 from picfind.dates import date_range
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, ConceptMatch, WordsQuery
+from picfind.matchers import Clause, WordsQuery
 from picfind.placenames import gazetteer
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
@@ -33,6 +33,7 @@ from picfind.store.base import (
     StoreQuery,
 )
 from picfind.vocabulary import Vocabulary
+from picfind.why import explain_readings
 
 Mode = Literal["hybrid", "classes", "embedding"]
 """How search by image compares images."""
@@ -65,10 +66,9 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
 
 def keyword_query(concepts: ConceptQuery) -> WordsQuery:
     """The store query of a parsed keyword query: per clause, one concept matcher over
-    the union of its terms' classes (the mass of "dog OR cat" is that of both)."""
-    return WordsQuery(
-        tuple(Clause((ConceptMatch(c.class_indices),), c.negated) for c in concepts.clauses)
-    )
+    the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
+    matchers of the other signals that read its words (``query.Clause.matchers``)."""
+    return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
 
 
 def day_number(day: date) -> int:
@@ -147,7 +147,7 @@ class Searcher:
     ) -> SearchResults:
         if limit < 0 or offset < 0:
             raise UsageError("--limit and --offset must not be negative")
-        where = dataclasses.replace(where or Filter(), under=under, exclude=tuple(exclude))
+        where = replace(where or Filter(), under=under, exclude=tuple(exclude))
         if where.sort == "date" and not isinstance(query, WordsQuery):
             raise UsageError("--sort date orders a words search; search by image ranks by likeness")
         total, hits = self.store.search(query, limit, offset, where)
@@ -191,6 +191,20 @@ class Searcher:
         concepts = parse_query(words, self.vocab)
         query = keyword_query(concepts)
         text = str(concepts)
-        return self.run(
+        results = self.run(
             query, "keyword", limit=limit, offset=offset, under=under, text=text, where=where
         )
+        return self.explained(results, concepts)
+
+    def explained(self, results: SearchResults, concepts: ConceptQuery) -> SearchResults:
+        """A words search's page with why each result matched (from its stored row), how
+        the words were read, and the spelling corrections."""
+        ids = [r.id for r in results.results]
+        rows = {row.id: row for row in self.store.rows(ids=ids, features=True)} if ids else {}
+        terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
+        dressed = [
+            replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])
+            for r in results.results
+        ]
+        corrections = [c.to_json() for c in concepts.corrections]
+        return replace(results, results=dressed, parsed=concepts.to_json(), corrections=corrections)
