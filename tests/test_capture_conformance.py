@@ -207,6 +207,12 @@ def test_a_schema_1_cluster_index_gets_the_capture_fields(opensearch_url: str, i
         assert row.metadata.lat == 48.85 and row.metadata.taken_day == 20190714
         assert store.count(Filter(places=("paris",))) == 1
         assert store.count(Filter(places=("tokyo",))) == 0
+        # a re-read writes the whole capture record: what the file no longer says goes
+        store.write(update=[Update("abc", Fields(meta_version=2))])
+        again = next(store.rows(ids=["abc"], metadata=True))
+        assert again.meta_version == 2 and again.metadata is not None
+        assert again.metadata.place_keys is None and again.metadata.lat is None
+        assert store.count(Filter(places=("paris",))) == 0
     finally:
         store.close()
 
