@@ -20,7 +20,7 @@ from picfind.records import ImageRecord
 from picfind.store.base import Move, Touch, Update
 from picfind.store.cluster.connection import translate
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import document
+from picfind.store.cluster.mapping import capture_source, document
 from picfind.store.codec import encode_path, refuse_non_finite, updated_fields
 
 BULK_CHUNK = 500
@@ -73,7 +73,7 @@ class Writer:
         for u in update:
             written = updated_fields(u.fields)
             if written:
-                actions.append(_partial(index, u.id, written))
+                actions.append(_partial(index, u.id, capture_source(written)))
         now_ms = int(time.time() * 1000)
         model, layout = str(h.meta["model"]), h.layout
         for rec in add:
