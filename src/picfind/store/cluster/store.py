@@ -113,7 +113,7 @@ class ClusterStore:
         hashes: Sequence[str] | None = None,
         features: bool = False,
     ) -> Iterator[StoredFile]:
-        if self.handle.meta is None:
+        if not self.handle.exists():
             return iter(())
         filters, _ = bodies.filter_clauses(Filter(under=under) if under is not None else None)
         lists: list[tuple[str, list[str]]] = []
@@ -165,7 +165,7 @@ class ClusterStore:
 
     def stats(self) -> Stats:
         h = self.handle
-        if h.meta is None:
+        if not h.exists():
             return Stats(0, "", 0, None)
         count = int(h.call(h.client.count, index=h.alias)["count"])
         st = h.call(h.client.indices.stats, index=h.alias, metric="store")
