@@ -193,13 +193,14 @@ class ClusterStore:
         run = h.meta_doc(f"last_run:{h.alias}")
         exists = [self._count_with(f) for f in ("meta_version", "taken_day", "location", "camera")]
         read, dated, placed, camera = exists
+        meta = h.meta or {}
         return Stats(
             count,
             self.model or "",
             size,
             json.loads(run["json"]) if run else None,
-            schema=int(h.meta["picfind_schema"]),
-            migrated=h.meta.get("migrated"),
+            schema=int(meta.get("picfind_schema", 0)),
+            migrated=meta.get("migrated"),
             metadata=MetadataCoverage(read, count - read, dated, placed, camera),
         )
 
