@@ -17,7 +17,7 @@ from picfind.models import MODELS
 from picfind.records import METADATA_FIELDS, ImageRecord
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import LAYOUTS, capture_properties, mapping, source_capture
-from picfind.store.cluster.writes import Writer
+from picfind.store.cluster.writes import REFRESH_SECONDS, Writer
 from picfind.store.codec import decode_path
 
 
@@ -56,6 +56,7 @@ def create_index(
         model,
         opts.shards if shards is None else shards,
         opts.replicas if replicas is None else replicas,
+        REFRESH_SECONDS,
     )
     if alias:
         body["aliases"] = {handle.alias: {}}

@@ -107,8 +107,15 @@ class IndexHandle:
                 return
             after = hits[-1]["sort"]
 
-    def count(self, where: Filter | None = None) -> int:
+    def exists(self) -> bool:
+        """Whether the index exists; while it does not, asked again each time (another
+        process — a server's indexing job, a second machine — may create it)."""
         if self.meta is None:
+            self.meta = self.read_meta()
+        return self.meta is not None
+
+    def count(self, where: Filter | None = None) -> int:
+        if not self.exists():
             return 0
         res = self.call(
             self.client.count, index=self.alias, body={"query": bodies.filter_query(where)}

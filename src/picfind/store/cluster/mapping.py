@@ -137,13 +137,22 @@ def source_capture(source: dict[str, Any]) -> Fields:
 
 
 def mapping(
-    engine: str, layout: str, dim: int, model: str, shards: int | None, replicas: int | None
+    engine: str,
+    layout: str,
+    dim: int,
+    model: str,
+    shards: int | None,
+    replicas: int | None,
+    refresh_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The body of a create-index request for one engine and layout."""
+    """The body of a create-index request for one engine and layout (``refresh_seconds``:
+    the engine's own refresh interval; picfind's writers refresh when a run ends)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}")
     props = _metadata_properties()
     settings: dict[str, Any] = {}
+    if refresh_seconds is not None:
+        settings["refresh_interval"] = f"{refresh_seconds:g}s"
     if shards is not None:
         settings["number_of_shards"] = shards
     if replicas is not None:

@@ -91,7 +91,7 @@ class Queries:
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
     ) -> tuple[int, list[Hit]]:
-        if self.handle.meta is None:
+        if not self.handle.exists():
             return 0, []
         want = offset + limit
         if self.handle.layout == "paper":

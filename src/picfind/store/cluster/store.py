@@ -12,6 +12,7 @@ whole folder, never one per file).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -78,6 +79,9 @@ class ClusterStore:
         return self.handle.layout
 
     def close(self) -> None:
+        """Make this store's writes searchable (a prune, a pass), then disconnect."""
+        with contextlib.suppress(StoreError):
+            self.writer.settle()
         self.handle.close()
 
     # -- metadata -------------------------------------------------------------------
@@ -117,8 +121,14 @@ class ClusterStore:
         features: bool = False,
         metadata: bool = False,
     ) -> Iterator[StoredFile]:
-        if self.handle.meta is None:
+        """The seam's bulk read. A folder, path or whole-index read sees this store's own
+        writes (it refreshes first if some are not yet searchable); a look-up by content
+        hash or id may miss the writes since the last refresh — the indexer uses those
+        for what it may reuse, so a miss costs an inference, never a wrong row."""
+        if not self.handle.exists():
             return iter(())
+        if hashes is None and ids is None:
+            self.writer.settle()  # a folder read sees this store's own writes
         filters, _ = bodies.filter_clauses(Filter(under=under) if under is not None else None)
         lists: list[tuple[str, list[str]]] = []
         if ids is not None:
@@ -174,21 +184,23 @@ class ClusterStore:
 
     def stats(self) -> Stats:
         h = self.handle
-        if h.meta is None:
+        if not h.exists():
             return Stats(0, "", 0, None)
+        self.writer.settle()
         count = int(h.call(h.client.count, index=h.alias)["count"])
         st = h.call(h.client.indices.stats, index=h.alias, metric="store")
         size = int(st["_all"]["total"]["store"]["size_in_bytes"])
         run = h.meta_doc(f"last_run:{h.alias}")
         exists = [self._count_with(f) for f in ("meta_version", "taken_day", "location", "camera")]
         read, dated, placed, camera = exists
+        meta = h.meta or {}
         return Stats(
             count,
             self.model or "",
             size,
             json.loads(run["json"]) if run else None,
-            schema=int(h.meta["picfind_schema"]),
-            migrated=h.meta.get("migrated"),
+            schema=int(meta.get("picfind_schema", 0)),
+            migrated=meta.get("migrated"),
             metadata=MetadataCoverage(read, count - read, dated, placed, camera),
         )
 
@@ -211,17 +223,22 @@ class ClusterStore:
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
     ) -> tuple[int, list[Hit]]:
+        self.writer.settle()
         return self.queries.search(query, limit, offset, where)
 
     def search_many(
         self, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
     ) -> list[tuple[int, list[Hit]]]:
+        self.writer.settle()
         return self.queries.search_many(queries, limit, where)
 
     def refresh(self) -> None:
-        self.handle.refresh()
+        """Make this store's writes searchable (the indexer calls it when a run ends; a run
+        that wrote nothing asks nothing)."""
+        self.writer.settle()
 
     def count(self, where: Filter | None = None) -> int:
+        self.writer.settle()
         return self.handle.count(where)
 
     # -- bulk loading and reindexing (benchmark, ``picfind reindex``) ----------------------
