@@ -201,6 +201,7 @@ def test_a_schema_1_cluster_index_gets_the_capture_fields(opensearch_url: str, i
         fields = Fields(taken="2019-07-14T12:34:56", taken_day=20190714, lat=48.85, lon=2.35,
                         place_keys=("paris", "france"), meta_version=1)  # fmt: skip
         store.write(update=[Update("abc", fields)])
+        store.refresh()  # a look-up by id sees refreshed writes (cluster store's contract)
         row = next(store.rows(ids=["abc"], metadata=True))
         assert row.meta_version == 1 and row.metadata is not None
         assert dataclasses.asdict(row.metadata)["place_keys"] == ("paris", "france")
@@ -209,6 +210,7 @@ def test_a_schema_1_cluster_index_gets_the_capture_fields(opensearch_url: str, i
         assert store.count(Filter(places=("tokyo",))) == 0
         # a re-read writes the whole capture record: what the file no longer says goes
         store.write(update=[Update("abc", Fields(meta_version=2))])
+        store.refresh()
         again = next(store.rows(ids=["abc"], metadata=True))
         assert again.meta_version == 2 and again.metadata is not None
         assert again.metadata.place_keys is None and again.metadata.lat is None
