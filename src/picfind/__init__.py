@@ -51,8 +51,10 @@ _EXPORTS = {
     "Fields": "picfind.records",
     "FileState": "picfind.records",
     "Hit": "picfind.records",
+    "ImageDetails": "picfind.records",
     "ImageRecord": "picfind.records",
     "IndexReport": "picfind.records",
+    "MetadataCoverage": "picfind.records",
     "Label": "picfind.records",
     "Progress": "picfind.records",
     "Result": "picfind.records",
@@ -64,9 +66,12 @@ _EXPORTS = {
     "Why": "picfind.records",
     # search by image and by words
     "Mode": "picfind.search",
+    "CameraMatch": "picfind.matchers",
     "Clause": "picfind.matchers",
     "ConceptMatch": "picfind.matchers",
+    "DateMatch": "picfind.matchers",
     "Matcher": "picfind.matchers",
+    "PlaceMatch": "picfind.matchers",
     "WordsQuery": "picfind.matchers",
     # the store seam
     "ClassesQuery": "picfind.store.base",
@@ -93,12 +98,14 @@ _EXPORTS = {
 
 __all__ = [
     "BusyError",
+    "CameraMatch",
     "ChangedFileError",
     "ClassesQuery",
     "Clause",
     "ClusterConnectionError",
     "ClusterOptions",
     "ConceptMatch",
+    "DateMatch",
     "DocSummary",
     "EmbeddingQuery",
     "EmptyIndexError",
@@ -108,6 +115,7 @@ __all__ = [
     "Filter",
     "Hit",
     "HybridQuery",
+    "ImageDetails",
     "ImageError",
     "ImageRecord",
     "Index",
@@ -116,6 +124,7 @@ __all__ = [
     "JobBusyError",
     "Label",
     "Matcher",
+    "MetadataCoverage",
     "Mode",
     "Model",
     "ModelError",
@@ -127,6 +136,7 @@ __all__ = [
     "OcrUnavailableError",
     "PassReport",
     "PicfindError",
+    "PlaceMatch",
     "Prediction",
     "Progress",
     "QuerySyntaxError",
@@ -191,7 +201,15 @@ if TYPE_CHECKING:
         UnknownModelError,
         UsageError,
     )
-    from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+    from picfind.matchers import (
+        CameraMatch,
+        Clause,
+        ConceptMatch,
+        DateMatch,
+        Matcher,
+        PlaceMatch,
+        WordsQuery,
+    )
     from picfind.models import Model, ModelOutput, ModelSpec
     from picfind.passes import PassReport
     from picfind.pipeline import Item, Source, Stage
@@ -200,9 +218,11 @@ if TYPE_CHECKING:
         Fields,
         FileState,
         Hit,
+        ImageDetails,
         ImageRecord,
         IndexReport,
         Label,
+        MetadataCoverage,
         Progress,
         Result,
         SearchResults,

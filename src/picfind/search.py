@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.cameras import camera_key
+from picfind.capturewords import day_number
 from picfind.dates import date_range
 from picfind.errors import ImageError, UsageError
 from picfind.matchers import Clause, WordsQuery
@@ -69,11 +70,6 @@ def keyword_query(concepts: ConceptQuery) -> WordsQuery:
     the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
     matchers of the other signals that read its words (``query.Clause.matchers``)."""
     return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
-
-
-def day_number(day: date) -> int:
-    """A local calendar day as the stores compare it: 2020-06-01 → 20200601."""
-    return day.year * 10000 + day.month * 100 + day.day
 
 
 def capture_filter(
@@ -200,7 +196,8 @@ class Searcher:
         """A words search's page with why each result matched (from its stored row), how
         the words were read, and the spelling corrections."""
         ids = [r.id for r in results.results]
-        rows = {row.id: row for row in self.store.rows(ids=ids, features=True)} if ids else {}
+        found = self.store.rows(ids=ids, features=True, metadata=True) if ids else iter(())
+        rows = {row.id: row for row in found}
         terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
         dressed = [
             replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])

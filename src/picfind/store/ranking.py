@@ -8,10 +8,22 @@ say) is never a match: it cannot take a place in a page, nor empty it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import (
+    CAPTURE_SCORE,
+    CameraMatch,
+    CaptureMatch,
+    Clause,
+    ConceptMatch,
+    DateMatch,
+    Matcher,
+    PlaceMatch,
+    WordsQuery,
+)
 from picfind.scoring import (
     MATCH_THRESHOLD,
     NOT_THRESHOLD,
@@ -25,27 +37,53 @@ from picfind.store.base import ClassesQuery, EmbeddingQuery, HybridQuery, StoreQ
 from picfind.store.codec import dense_weights
 
 Positions = npt.NDArray[np.int64]
+Facts = Mapping[CaptureMatch, npt.NDArray[np.int64]]
+"""The rowids (sorted) each capture matcher of a query matches: the store looks them up
+in SQLite (indexed columns and ``image_keys``) once per search, since capture fields
+may be updated in place and so live outside the append-only segments."""
+
+
+def capture_matchers(query: WordsQuery) -> list[CaptureMatch]:
+    """The capture matchers of a words query, each once."""
+    found: list[CaptureMatch] = []
+    for clause in query.clauses:
+        for m in clause.matchers:
+            if isinstance(m, PlaceMatch | DateMatch | CameraMatch) and m not in found:
+                found.append(m)
+    return found
+
+
+def membership(seg: vectors.Segment, rowids: npt.NDArray[np.int64]) -> Mask:
+    """Which rows of a segment are among ``rowids`` (sorted)."""
+    inside = np.zeros(seg.n, dtype=bool)
+    inside[seg.positions_of(rowids)] = True
+    return inside
 
 
 def matcher_scores(
-    seg: vectors.Segment, matcher: Matcher, negated: bool
+    seg: vectors.Segment, matcher: Matcher, negated: bool, facts: Facts | None = None
 ) -> tuple[npt.NDArray[np.float64], Mask]:
     """(score per row, whether the row matches) of one matcher; see ``picfind.matchers``."""
     if isinstance(matcher, ConceptMatch):
         mass = np.asarray(seg.concept_mass(matcher.classes), dtype=np.float64)
         return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+    if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
+        if facts is None or matcher not in facts:
+            raise ValueError(f"no rows looked up for {matcher}")
+        inside = membership(seg, facts[matcher])
+        return np.where(inside, CAPTURE_SCORE, 0.0), inside
     raise TypeError(f"the embedded store has no scoring for {type(matcher).__name__}")
 
 
-def _clause(seg: vectors.Segment, clause: Clause) -> tuple[np.ndarray, Mask]:
-    return clause_scores([matcher_scores(seg, m, clause.negated) for m in clause.matchers])
+def _clause(seg: vectors.Segment, clause: Clause, facts: Facts | None) -> tuple[np.ndarray, Mask]:
+    return clause_scores([matcher_scores(seg, m, clause.negated, facts) for m in clause.matchers])
 
 
 def _words(
-    seg: vectors.Segment, query: WordsQuery, mask: Mask, want: int
+    seg: vectors.Segment, query: WordsQuery, mask: Mask, want: int, facts: Facts | None
 ) -> tuple[int, np.ndarray, Positions]:
-    positive = [_clause(seg, c) for c in query.positive]
-    negative = [_clause(seg, c)[1] for c in query.negative]
+    positive = [_clause(seg, c, facts) for c in query.positive]
+    negative = [_clause(seg, c, facts)[1] for c in query.negative]
     scores, match = words_scores(positive, negative)
     match &= mask & np.isfinite(scores)
     best = top_k(scores, want, match)
@@ -53,11 +91,12 @@ def _words(
 
 
 def score_segment(
-    seg: vectors.Segment, query: StoreQuery, mask: Mask, want: int
+    seg: vectors.Segment, query: StoreQuery, mask: Mask, want: int, facts: Facts | None = None
 ) -> tuple[int, np.ndarray, Positions]:
-    """(matches in this segment, their best scores, their positions) — at most ``want``."""
+    """(matches in this segment, their best scores, their positions) — at most ``want``.
+    ``facts``: the rows of the query's capture matchers (``capture_matchers``)."""
     if isinstance(query, WordsQuery):
-        return _words(seg, query, mask, want)
+        return _words(seg, query, mask, want, facts)
     if isinstance(query, ClassesQuery):
         scores = 1.0 + seg.class_dot(dense_weights(query.weights))
         mask = mask & np.isfinite(scores)

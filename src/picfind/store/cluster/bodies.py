@@ -22,12 +22,25 @@ keep 9 significant bits of each value. Exact formulas: ``picfind.scoring``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from picfind.errors import UsageError
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import (
+    CAPTURE_SCORE,
+    CameraMatch,
+    CaptureMatch,
+    Clause,
+    ConceptMatch,
+    DateMatch,
+    DayRanges,
+    Matcher,
+    PlaceMatch,
+    WordsQuery,
+    YearlyRanges,
+)
 from picfind.scoring import MATCH_THRESHOLD, NOT_THRESHOLD
 from picfind.store.base import Filter
 from picfind.store.cluster.mapping import class_wnids, paper_field_names
@@ -89,9 +102,9 @@ def filter_clauses(where: Filter | None) -> tuple[list[dict[str, Any]], list[dic
                 bounds["lt"] = where.before_day
             filters.append({"range": {"taken_day": bounds}})
         if where.places:
-            filters.append({"terms": {"place_keys": list(where.places)}})
+            filters.append(capture_filter(PlaceMatch(where.places)))
         if where.cameras:
-            filters.append({"terms": {"camera_keys": list(where.cameras)}})
+            filters.append(capture_filter(CameraMatch(where.cameras)))
     return filters, must_not
 
 
@@ -136,8 +149,42 @@ def mass_query(classes: tuple[int, ...]) -> dict[str, Any]:
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
+CAPTURE_BOOST = 1.0 + math.log(CAPTURE_SCORE / MATCH_THRESHOLD)
+"""What a capture matcher's clause scores: ``1 + ln(s/t)`` for its exact score s, like a
+concept clause, so the window reasoning of ``queries`` holds for every clause."""
+_SOUTH_BOX = {
+    "top_left": {"lat": -1e-9, "lon": -180.0},
+    "bottom_right": {"lat": -90.0, "lon": 180.0},
+}
+SOUTH = {"geo_bounding_box": {"location": _SOUTH_BOX}}
+"""Photos south of the equator (for seasons: summer is December–February there)."""
+
+
+def capture_filter(matcher: CaptureMatch) -> dict[str, Any]:
+    """The filter of documents a capture matcher matches (``matchers`` has the meaning)."""
+    if isinstance(matcher, PlaceMatch):
+        return {"terms": {"place_keys": list(matcher.keys)}}
+    if isinstance(matcher, CameraMatch):
+        return {"terms": {"camera_keys": list(matcher.keys)}}
+
+    def any_day(days: DayRanges, yearly: YearlyRanges) -> dict[str, Any]:
+        should: list[dict[str, Any]] = [
+            {"range": {"taken_day": {"gte": a, "lt": b}}} for a, b in days
+        ]
+        should += [{"range": {"taken_md": {"gte": a, "lte": b}}} for a, b in yearly]
+        return {"bool": {"should": should, "minimum_should_match": 1}}
+
+    if matcher.south_days is None and matcher.south_yearly is None:
+        return any_day(matcher.days, matcher.yearly)
+    north = {"bool": {"filter": [any_day(*matcher.ranges(False))], "must_not": [SOUTH]}}
+    south = {"bool": {"filter": [any_day(*matcher.ranges(True)), SOUTH]}}
+    return {"bool": {"should": [north, south], "minimum_should_match": 1}}
+
+
 def matcher_clause(matcher: Matcher, negated: bool) -> dict[str, Any]:
     """The query clause of one matcher: present (and scored) where the matcher matches."""
+    if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
+        return {"constant_score": {"filter": capture_filter(matcher), "boost": CAPTURE_BOOST}}
     if isinstance(matcher, ConceptMatch):
         if negated:
             script: dict[str, Any] = {"source": "_score"}

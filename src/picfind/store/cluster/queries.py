@@ -30,7 +30,17 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import UsageError
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import (
+    CAPTURE_SCORE,
+    CameraMatch,
+    CaptureMatch,
+    Clause,
+    ConceptMatch,
+    DateMatch,
+    Matcher,
+    PlaceMatch,
+    WordsQuery,
+)
 from picfind.records import Hit
 from picfind.scoring import (
     MATCH_THRESHOLD,
@@ -64,6 +74,9 @@ FEATURE_ERROR = 2.0**-8 + 1e-5
 truncating, so a stored value lies in [x·(1 − 2⁻⁸), x]."""
 RESCORE_MAX = 10_000
 """At most this many candidates in the band that quantisation leaves undecided."""
+
+WORDS_SOURCE = ["top", "place_keys", "camera_keys", "taken_day", "location"]
+"""What a words query's exact re-scoring reads of each candidate (classes, capture facts)."""
 
 Scored = list[tuple[float, str]]
 Sources = list[dict[str, Any]]
@@ -140,7 +153,7 @@ class Queries:
 
         def exact(sources: Sources) -> npt.NDArray[np.float64]:
             dense = _dense(sources)
-            positive = [_clause_scores(dense, c) for c in query.positive]
+            positive = [_clause_scores(dense, sources, c) for c in query.positive]
             scores, _ = words_scores(positive, [])
             return np.asarray(scores, dtype=np.float64)
 
@@ -153,7 +166,7 @@ class Queries:
         body = bodies.keyword_query(query, where)
         if where is not None and where.sort == "date":
             return self._newest_first(body, want, exact)
-        return self._rescored(body, want, exact, floor, total=True)
+        return self._rescored(body, want, exact, floor, total=True, source=WORDS_SOURCE)
 
     def _newest_first(
         self, query: dict[str, Any], want: int, exact: Callable[[Sources], npt.NDArray[np.float64]]
@@ -163,7 +176,7 @@ class Queries:
         body = {
             "query": query,
             "size": want,
-            "_source": ["top", "taken"],
+            "_source": [*WORDS_SOURCE, "taken"],
             "track_total_hits": True,
             "track_scores": True,
             "sort": [{"taken": {"order": "desc", "missing": "_last"}}, {"_score": "desc"}],
@@ -187,6 +200,7 @@ class Queries:
         floor: Callable[[float], float],
         *,
         total: bool,
+        source: list[str] | None = None,
     ) -> tuple[int, Scored]:
         """Candidates by engine score, re-scored exactly from ``_source``.
 
@@ -196,7 +210,8 @@ class Queries:
         one of them (up to RESCORE_MAX) is fetched and re-scored too.
         """
         size = want + RESCORE_SLACK if want else 0
-        count, hits = self._hits(query, size, ["top"], total)
+        fields = source or ["top"]
+        count, hits = self._hits(query, size, fields, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
             kth = sorted((s for s, _ in scored), reverse=True)[want - 1]
@@ -205,7 +220,7 @@ class Queries:
                 body = {
                     "query": query,
                     "size": RESCORE_MAX,
-                    "_source": ["top"],
+                    "_source": fields,
                     "min_score": need,
                     "track_total_hits": False,
                 }
@@ -271,16 +286,33 @@ def _dense(sources: Sources) -> npt.NDArray[np.float64]:
     return dense
 
 
+def _captured(matcher: CaptureMatch, source: dict[str, Any]) -> bool:
+    """Whether a document's stored capture fields match (``matchers`` says what that means)."""
+    if isinstance(matcher, PlaceMatch):
+        return matcher.matches(tuple(source.get("place_keys") or ()))
+    if isinstance(matcher, CameraMatch):
+        return matcher.matches(tuple(source.get("camera_keys") or ()))
+    lat = (source.get("location") or {}).get("lat")
+    return matcher.matches(source.get("taken_day"), lat)
+
+
 def _matcher_scores(
-    dense: npt.NDArray[np.float64], matcher: Matcher, negated: bool
+    dense: npt.NDArray[np.float64], sources: Sources, matcher: Matcher, negated: bool
 ) -> tuple[npt.NDArray[np.float64], Mask]:
     """Exact score per document of one matcher (the embedded store's semantics)."""
     if isinstance(matcher, ConceptMatch):
         classes = np.unique(np.asarray(matcher.classes, dtype=np.intp))
         mass = dense[:, classes].sum(axis=1, dtype=np.float64)
         return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+    if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
+        inside = np.array([_captured(matcher, s) for s in sources], dtype=bool)
+        return np.where(inside, CAPTURE_SCORE, 0.0), inside
     raise TypeError(f"the cluster store has no scoring for {type(matcher).__name__}")
 
 
-def _clause_scores(dense: npt.NDArray[np.float64], clause: Clause) -> tuple[np.ndarray, Mask]:
-    return clause_scores([_matcher_scores(dense, m, clause.negated) for m in clause.matchers])
+def _clause_scores(
+    dense: npt.NDArray[np.float64], sources: Sources, clause: Clause
+) -> tuple[np.ndarray, Mask]:
+    return clause_scores(
+        [_matcher_scores(dense, sources, m, clause.negated) for m in clause.matchers]
+    )
