@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.records import Features, Hit, ImageRecord, Stats, StoredFile
+from picfind.records import Features, Hit, ImageRecord, SparseClasses, Stats, StoredFile
 from picfind.scoring import Mask
 from picfind.store import vectors
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
@@ -37,7 +37,7 @@ from picfind.store.codec import (
     under_prefix,
     updated_fields,
 )
-from picfind.store.ranking import score_segment
+from picfind.store.ranking import score_query
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
@@ -255,18 +255,10 @@ class EmbeddedStore:
     ) -> list[tuple[int, list[Hit]]]:
         segments = self._cache.segments()
         masks = self._filter_masks(segments, where)
-        pages: list[tuple[int, list[tuple[float, int]]]] = []
-        for query, query_masks in zip(queries, masks, strict=True):
-            total = 0
-            found: list[tuple[float, int]] = []  # (score, rowid)
-            for seg, mask in zip(segments, query_masks, strict=True):
-                if seg.n == 0:
-                    continue
-                count, scores, positions = score_segment(seg, query, mask, want)
-                total += count
-                found.extend(zip(scores.tolist(), seg.rowids[positions].tolist(), strict=True))
-            found.sort(key=lambda t: (-t[0], t[1]))
-            pages.append((total, found[:want]))
+        pages = [
+            score_query(segments, query_masks, query, want, self._classes_of_rowids)
+            for query, query_masks in zip(queries, masks, strict=True)
+        ]
         ids = self._ids_of_rowids([r for _, page in pages for _, r in page])
         return [(total, [Hit(ids[r], s) for s, r in page if r in ids]) for total, page in pages]
 
@@ -297,6 +289,18 @@ class EmbeddedStore:
                 for seg, mask in zip(segments, masks, strict=True):
                     mask[seg.positions_of(drop)] = False
             out.append(masks)
+        return out
+
+    def _classes_of_rowids(self, rowids: list[int]) -> dict[int, SparseClasses]:
+        """Stored top classes of a few rows (the fused mode's expansion: five rows)."""
+        out: dict[int, SparseClasses] = {}
+        for start in range(0, len(rowids), _CHUNK):
+            chunk = rowids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rowid, cids, cprobs in self.db.conn.execute(
+                f"SELECT rowid, class_ids, class_probs FROM images WHERE rowid IN ({marks})", chunk
+            ):
+                out[int(rowid)] = classes_from_blobs(cids, cprobs)
         return out
 
     def _rowids(self, sql: str, params: Sequence[object]) -> npt.NDArray[np.int64]:
