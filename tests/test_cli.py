@@ -191,7 +191,7 @@ def test_search_words_json_contract(pf, small_index: Path) -> None:
     assert all(len(res["labels"]) >= 1 for res in data["results"])
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
+@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding", "fused"])
 def test_search_image_json_contract_each_mode(pf, small_index: Path, small_photos: Path, mode):
     query = small_photos / "dog.3.jpg"
     r = pf("search", "--image", query, "--mode", mode, "--index", small_index, "--json")
@@ -313,7 +313,7 @@ def test_search_image_unindexed_copy_finds_the_original_first(
 ) -> None:
     copy = tmp_path / "query.jpg"
     shutil.copy2(small_photos / "dog.21.jpg", copy)
-    for mode in ("hybrid", "classes", "embedding"):
+    for mode in ("hybrid", "classes", "embedding", "fused"):
         r = pf("search", "--image", copy, "--mode", mode, "--index", small_index, "--json")
         assert r.code == 0, r
         assert r.json["total"] == 80  # nothing to leave out: the copy is not indexed
