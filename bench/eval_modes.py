@@ -43,6 +43,7 @@ def picfind_eval(name: str, modes: tuple[str, ...]) -> dict[str, Any]:
         out[mode] = {
             "queries": summary["queries"],
             "p10": summary["precision_at_k"],
+            "r10": summary["recall_at_k"],
             "map": summary["map"],
             "seconds": round(time.perf_counter() - start, 1),
         }

@@ -33,7 +33,7 @@ MODE_HELP = {
     "hybrid": "Hybrid (looks and classes)",
     "classes": "Classes (what is in it)",
     "embedding": "Embedding (how it looks)",
-    "fused": "Fused (looks, classes and its nearest neighbours)",
+    "fused": "Fused (looks and classes, best of both)",
 }
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
