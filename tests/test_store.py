@@ -431,6 +431,7 @@ def test_attack_a_poisoned_row_does_not_empty_any_search(tmp_path: Path, layout:
         ClassesQuery(w),
         EmbeddingQuery(emb[3]),
         HybridQuery(emb[3], w),
+        FusedQuery(emb[3], w),
         WordsQuery.of_classes((tuple(range(0, 140)),)),
     ):
         total, hits = store.search(query, 10)

@@ -143,7 +143,8 @@ def fused_query(
     for seg, mask in zip(segments, masks, strict=True):
         if seg.n == 0:
             continue
-        first = params.score(seg.class_dot(weights), seg.coarse_cosine(vector))
+        classes = seg.class_dot(weights)
+        first = params.score(classes, seg.coarse_cosine(vector))
         mask = mask & np.isfinite(first)
         total += int(mask.sum())
         if not seg.approximate:
@@ -151,9 +152,11 @@ def fused_query(
             continue
         positions = top_k(first, max(want, vectors.RERANK), mask)
         vecs = seg.vectors(positions)
-        exact = params.score(seg.class_dot_rows(weights, positions), vecs @ vector)
+        exact = params.score(classes[positions], vecs @ vector)
         keep = np.isfinite(exact)
-        passes.append(_Pass(seg, mask, exact[keep], positions[keep], vecs[keep]))
+        if not keep.all():  # (a copy of the candidates' vectors only when one is poisoned)
+            exact, positions, vecs = exact[keep], positions[keep], vecs[keep]
+        passes.append(_Pass(seg, mask, exact, positions, vecs))
     if want <= 0:
         return total, []
     if params.expansion <= 0:
