@@ -72,6 +72,8 @@ _EXPORTS = {
     "DocSummary": "picfind.store.base",
     "EmbeddingQuery": "picfind.store.base",
     "Filter": "picfind.store.base",
+    "FusedQuery": "picfind.store.base",
+    "Fusion": "picfind.scoring",
     "HybridQuery": "picfind.store.base",
     "Move": "picfind.store.base",
     "Store": "picfind.store.base",
@@ -105,6 +107,8 @@ __all__ = [
     "Fields",
     "FileState",
     "Filter",
+    "FusedQuery",
+    "Fusion",
     "Hit",
     "HybridQuery",
     "ImageError",
@@ -209,12 +213,14 @@ if TYPE_CHECKING:
         Stats,
         StoredFile,
     )
+    from picfind.scoring import Fusion
     from picfind.search import Mode
     from picfind.store.base import (
         ClassesQuery,
         DocSummary,
         EmbeddingQuery,
         Filter,
+        FusedQuery,
         HybridQuery,
         Move,
         Store,
