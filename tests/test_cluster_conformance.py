@@ -154,7 +154,7 @@ def test_filter_under_is_a_folder_not_a_prefix(
         url=cluster_url, cluster=ClusterOptions(name=index_name), create=True
     ) as idx:
         idx.add([tmp_path])
-        for mode in ("classes", "embedding", "hybrid"):
+        for mode in ("classes", "embedding", "hybrid", "fused"):
             res = idx.search_image(
                 tmp_path / "a/cat/cat.1.jpg", mode=mode, under=tmp_path / "a/cat"
             )
