@@ -78,6 +78,8 @@ _EXPORTS = {
     "DocSummary": "picfind.store.base",
     "EmbeddingQuery": "picfind.store.base",
     "Filter": "picfind.store.base",
+    "FusedQuery": "picfind.store.base",
+    "Fusion": "picfind.scoring",
     "HybridQuery": "picfind.store.base",
     "Move": "picfind.store.base",
     "Store": "picfind.store.base",
@@ -113,6 +115,8 @@ __all__ = [
     "Fields",
     "FileState",
     "Filter",
+    "FusedQuery",
+    "Fusion",
     "Hit",
     "HybridQuery",
     "ImageDetails",
@@ -232,12 +236,14 @@ if TYPE_CHECKING:
         StoredFile,
         Why,
     )
+    from picfind.scoring import Fusion
     from picfind.search import Mode
     from picfind.store.base import (
         ClassesQuery,
         DocSummary,
         EmbeddingQuery,
         Filter,
+        FusedQuery,
         HybridQuery,
         Move,
         Store,

@@ -30,6 +30,7 @@ from picfind.records import (
     Hit,
     ImageRecord,
     MetadataCoverage,
+    SparseClasses,
     Stats,
     StoredFile,
 )
@@ -50,7 +51,7 @@ from picfind.store.codec import (
     under_prefix,
     updated_fields,
 )
-from picfind.store.ranking import capture_matchers, membership, score_segment
+from picfind.store.ranking import capture_matchers, membership, score_query
 from picfind.store.schema import version_of
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 
@@ -326,21 +327,15 @@ class EmbeddedStore:
         masks = self._filter_masks(segments, where)
         pages: list[tuple[int, list[tuple[float, int]]]] = []
         for query, query_masks, w in zip(queries, masks, where, strict=True):
-            total = 0
-            found: list[tuple[float, int]] = []  # (score, rowid)
             by_date = w.sort == "date"
             facts = {}
             if isinstance(query, WordsQuery):
                 facts = {m: self._capture_rowids(m) for m in capture_matchers(query)}
-            for seg, mask in zip(segments, query_masks, strict=True):
-                if seg.n == 0:
-                    continue
-                # by date: every match, then the newest first
-                top = seg.n if by_date else want
-                count, scores, positions = score_segment(seg, query, mask, top, facts)
-                total += count
-                found.extend(zip(scores.tolist(), seg.rowids[positions].tolist(), strict=True))
-            found.sort(key=lambda t: (-t[0], t[1]))
+            # by date: every match, then the newest first
+            top = sum(seg.n for seg in segments) if by_date else want
+            total, found = score_query(
+                segments, query_masks, query, top, self._classes_of_rowids, facts
+            )
             if by_date:
                 found = self._newest_first(found)
             pages.append((total, found[:want]))
@@ -400,6 +395,18 @@ class EmbeddedStore:
 
     def _capture_rowids(self, matcher: CaptureMatch) -> npt.NDArray[np.int64]:
         return self._rowids(*_capture_sql(matcher))
+
+    def _classes_of_rowids(self, rowids: list[int]) -> dict[int, SparseClasses]:
+        """Stored top classes of a few rows (the fused mode's expansion: five rows)."""
+        out: dict[int, SparseClasses] = {}
+        for start in range(0, len(rowids), _CHUNK):
+            chunk = rowids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rowid, cids, cprobs in self.db.conn.execute(
+                f"SELECT rowid, class_ids, class_probs FROM images WHERE rowid IN ({marks})", chunk
+            ):
+                out[int(rowid)] = classes_from_blobs(cids, cprobs)
+        return out
 
     def _rowids(self, sql: str, params: Sequence[object]) -> npt.NDArray[np.int64]:
         rows = self.db.conn.execute(sql, params).fetchall()

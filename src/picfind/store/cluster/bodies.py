@@ -17,6 +17,9 @@ keep 9 significant bits of each value. Exact formulas: ``picfind.scoring``.
   concept matchers with ``min_score`` 0.5.
 * embedding: a kNN query (HNSW), score (1 + cos) / 2.
 * hybrid: kNN candidates, re-scored ``cos + 0.1 · Σ η_j ξ_ij``.
+* fused: kNN candidates with the classes query's (``classes_query``), their
+  inner products with the query by ``dot_query`` (exact, over those ids only),
+  re-scored with ``picfind.scoring.fuse`` before and after the expansion.
 * paper layout: ``script_score`` over ``match_all`` in painless.
 """
 
@@ -244,6 +247,35 @@ def knn_query(
     if "match_all" not in filt:
         es["filter"] = filt
     return {"knn": es}
+
+
+ES_DOT_SCRIPT = "Math.max(0.0, 1.0 + dotProduct(params.q, params.f))"
+
+
+def dot_query(
+    engine: str, ids: list[str], vector: np.ndarray, field: str = "embedding"
+) -> dict[str, Any]:
+    """A ``script_score`` over ``ids`` scoring 1 + q·e, e as stored (no renormalising,
+    like the embedded store): OpenSearch's exact k-NN script in ``innerproduct`` space
+    (its score is 1 + d for d ≥ 0, 1 / (1 − d) below; see ``dot_of_score``)."""
+    vec = [float(x) for x in vector]
+    only = {"ids": {"values": ids}}
+    if engine == "opensearch":
+        script: dict[str, Any] = {
+            "source": "knn_score",
+            "lang": "knn",
+            "params": {"field": field, "query_value": vec, "space_type": "innerproduct"},
+        }
+    else:
+        script = {"source": ES_DOT_SCRIPT, "params": {"q": vec, "f": field}}
+    return {"script_score": {"query": only, "script": script}}
+
+
+def dot_of_score(engine: str, score: float) -> float:
+    """q·e back from a ``dot_query`` score."""
+    if engine == "opensearch" and score < 1.0:
+        return 1.0 - 1.0 / score if score > 0 else -1.0
+    return score - 1.0
 
 
 def paper_classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, Any]:

@@ -14,6 +14,12 @@ the candidate window until quantisation cannot change the page:
   thresholds are applied by the engine, the geometric mean re-scored exactly;
 * embedding: kNN (HNSW, k ≥ ``KNN_K``), the engine's cosine;
 * hybrid: ``HYBRID_CANDIDATES`` kNN candidates re-scored ``cos + λ·Σ η_j ξ_ij``;
+* fused: the ``FUSED_CANDIDATES`` best by kNN with those of the classes query; their
+  exact inner products with the query (``bodies.dot_query``) and class terms (from
+  ``_source``) scored with ``picfind.scoring.fuse``; the best join the query
+  (``expand_query``, their embeddings by one ``mget``) and the expanded query scores
+  the same candidates again — the embedded store's formulas on the same candidates,
+  so on an index smaller than the candidate lists both give the same answers;
 * the paper's layout: ``script_score`` over ``match_all``, as the engine says.
 
 A new matcher type needs its query clause in ``bodies`` and its exact score in
@@ -43,17 +49,22 @@ from picfind.matchers import (
 )
 from picfind.records import Hit
 from picfind.scoring import (
+    FUSED_CANDIDATES,
     MATCH_THRESHOLD,
     NOT_THRESHOLD,
     NUM_CLASSES,
     Mask,
     clause_scores,
+    expand_query,
+    query_weights,
+    top_k,
     words_scores,
 )
 from picfind.store.base import (
     ClassesQuery,
     EmbeddingQuery,
     Filter,
+    FusedQuery,
     HybridQuery,
     StoreQuery,
     search_each,
@@ -104,6 +115,8 @@ class Queries:
             total, scored = self._embedding(query, want, where)
         elif isinstance(query, HybridQuery):
             total, scored = self._hybrid(query, want, where)
+        elif isinstance(query, FusedQuery):
+            total, scored = self._fused(query, want, where)
         else:
             raise TypeError(f"unknown query type {type(query).__name__}")
         return total, [Hit(i, s) for s, i in scored[offset:want]]
@@ -255,6 +268,62 @@ class Queries:
         scored.sort(key=lambda t: -t[0])
         return total, scored
 
+    def _fused(self, query: FusedQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
+        total = self.handle.count(where)
+        if want == 0:
+            return total, []
+        params = query.params
+        k = max(FUSED_CANDIDATES, want)
+        weights = dense_weights(query.weights)
+        engine = self.handle.engine.distribution
+        _, near = self._hits(bodies.knn_query(engine, query.vector, k, where), k, ["top"], False)
+        _, by_class = self._hits(bodies.classes_query(weights, where), k, ["top"], False)
+        sources: dict[str, dict[str, Any]] = {}
+        for h in near + by_class:
+            sources.setdefault(h["_id"], h["_source"])
+        ids = list(sources)
+        if not ids:
+            return total, []
+        dense = _dense([sources[i] for i in ids])
+        vector = np.asarray(query.vector, dtype=np.float32)
+        scores = params.score(dense @ weights.astype(np.float64), self._dots(ids, vector))
+        if params.expansion > 0:
+            found = self._vectors([ids[i] for i in top_k(scores, params.expansion)])
+            if found:  # (a document removed meanwhile does not join)
+                neighbours = np.stack([v for _, v in found])
+                own = np.stack(
+                    [query_weights(source_classes(sources[i]), params.k) for i, _ in found]
+                )
+                vector, weights = expand_query(vector, weights, neighbours, own, params.k)
+            scores = params.score(dense @ weights.astype(np.float64), self._dots(ids, vector))
+        order = top_k(scores, want)  # ties by candidate order (kNN first)
+        return total, [(float(scores[i]), ids[i]) for i in order if np.isfinite(scores[i])]
+
+    def _dots(self, ids: list[str], vector: np.ndarray) -> npt.NDArray[np.float64]:
+        """q·e of each candidate, computed by the engine over those ids only."""
+        engine = self.handle.engine.distribution
+        body = {
+            "query": bodies.dot_query(engine, ids, vector),
+            "size": len(ids),
+            "_source": False,
+            "track_total_hits": False,
+        }
+        got = {h["_id"]: float(h["_score"]) for h in self.handle.search(body)["hits"]["hits"]}
+        return np.array(
+            [bodies.dot_of_score(engine, got[i]) if i in got else -np.inf for i in ids],
+            dtype=np.float64,
+        )
+
+    def _vectors(self, ids: list[str]) -> list[tuple[str, np.ndarray]]:
+        """The stored embeddings of a few documents (one ``mget``)."""
+        h = self.handle
+        res = h.call(h.client.mget, index=h.alias, body={"ids": ids}, **h.source_kw(["embedding"]))
+        return [
+            (d["_id"], h.features(d["_source"], d["_id"]).embedding)
+            for d in res["docs"]
+            if d.get("found")
+        ]
+
     def _paper(self, query: StoreQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
         """The paper's layout: ``script_score`` over ``match_all``, scores as the engine says."""
         if isinstance(query, ClassesQuery):
@@ -264,7 +333,7 @@ class Queries:
         else:
             raise UsageError(
                 "an index with the paper's layout answers keyword and --mode classes searches "
-                "only; reindex it with --layout picfind for embedding and hybrid"
+                "only; reindex it with --layout picfind for embedding, hybrid and fused"
             )
         total, hits = self._hits(body, want, False, True)
         return total, [(float(h["_score"]), h["_id"]) for h in hits]
