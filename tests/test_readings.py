@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from picfind.errors import UnknownConceptError
+from picfind.errors import UnknownConceptError, UsageError
 from picfind.matchers import ConceptMatch
 from picfind.query import Term, parse_query
 from picfind.readings import (
@@ -21,6 +21,7 @@ from picfind.readings import (
 )
 from picfind.records import Features, SparseClasses, StoredFile, Why
 from picfind.resolve import Resolver
+from picfind.scoring import KEYWORD_FLOOR, KEYWORD_NOT
 from picfind.search import keyword_query
 from picfind.vocabulary import Vocabulary
 from picfind.why import WHY_CLASSES, explain, explain_readings
@@ -65,12 +66,26 @@ def test_default_readers_start_with_concepts() -> None:
 
 
 def test_concept_answers_are_todays() -> None:
-    """With only the concept reader, a clause is one concept matcher over its classes."""
+    """With only the concept reader, a clause is one concept matcher over its classes,
+    at the relevance floor (a negated one: at the -word threshold)."""
     for text in ("dog", "golden retriever OR beagle -poodle", "sports car on a seashore"):
         q = parse_query(text)
         for clause, store in zip(q.clauses, keyword_query(q).clauses, strict=True):
-            assert store.matchers == (ConceptMatch(clause.class_indices),)
+            assert clause.matchers == (ConceptMatch(clause.class_indices),)
+            at = KEYWORD_NOT if clause.negated else KEYWORD_FLOOR
+            assert store.matchers == (ConceptMatch(clause.class_indices, threshold=at),)
             assert store.negated == clause.negated
+
+
+def test_photo_words_are_weighted_matchers() -> None:
+    q = parse_query("beach OR dog")
+    [match] = q.clauses[0].matchers
+    weights = dict(zip(match.classes, match.weights, strict=True))
+    assert weights == dict(q.clauses[0].terms[0].weighted) | dict(q.clauses[0].terms[1].weighted)
+    assert 1.0 in match.weights and min(match.weights) < 1.0
+    assert set(match.unit) >= set(q.clauses[0].terms[1].class_indices)  # the dogs, at 1
+    with pytest.raises(UsageError):
+        keyword_query(q, floor=0)
 
 
 def test_the_longest_span_of_any_reader_wins() -> None:
@@ -80,7 +95,7 @@ def test_the_longest_span_of_any_reader_wins() -> None:
     [term] = q.terms
     assert term.text == "hot dog stand" and term.class_indices == ()
     assert [r.signal for r in term.readings] == ["place"]
-    assert keyword_query(q).clauses[0].matchers == (ConceptMatch((1, 2)),)
+    assert q.clauses[0].matchers == (ConceptMatch((1, 2)),)
     # Without it, "hot dog" is the class and "stand" another word.
     plain = parse_query("hot dog stand")
     assert plain.terms[0].class_indices == (hot_dog,) and len(plain.terms) == 2
@@ -93,10 +108,7 @@ def test_a_clause_is_the_or_of_every_reading_of_its_span() -> None:
     assert [r.signal for r in term.readings] == ["concept", "place"]
     dog = parse_query("dog").terms[0]
     assert term.class_indices == dog.class_indices and term != dog
-    assert keyword_query(q).clauses[0].matchers == (
-        ConceptMatch(dog.class_indices),
-        ConceptMatch((7,)),
-    )
+    assert q.clauses[0].matchers == (ConceptMatch(dog.class_indices), ConceptMatch((7,)))
     assert parse_query(str(q), readers=readers(paris)) == q
 
 

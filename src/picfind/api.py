@@ -234,9 +234,13 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        min_score: float | None = None,
     ) -> SearchResults:
-        """Images whose classes fall under the concepts the words name."""
-        results = self._searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        """Images the words describe, each with why; ``min_score`` is the mass each word
+        must reach (default: the relevance floor, ``scoring.KEYWORD_FLOOR``)."""
+        results = self._searcher.by_words(
+            words, limit=limit, offset=offset, under=_folder(under), min_score=min_score
+        )
         return self._not_empty(results)
 
     def stats(self) -> Stats:

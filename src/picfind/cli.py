@@ -28,6 +28,7 @@ from picfind.errors import PicfindError, UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
 from picfind.records import SearchResults, Why
+from picfind.scoring import KEYWORD_FLOOR
 from picfind.search import MODES
 
 if TYPE_CHECKING:
@@ -268,6 +269,13 @@ def index(
 @click.option("--under", metavar="FOLDER", help="Only results inside this folder.")
 @click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
 @click.option("--why", "show_why", is_flag=True, help="Show every reason each result matched.")
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    metavar="S",
+    help=f"Words: the mass each word must reach (default {KEYWORD_FLOOR}).",
+)
 @index_options
 @json_option
 def search(
@@ -279,6 +287,7 @@ def search(
     under: str | None,
     sheet_path: str | None,
     show_why: bool,
+    min_score: float | None,
     index_dir: str | None,
     url: str | None,
     as_json: bool,
@@ -288,11 +297,15 @@ def search(
         raise UsageError("give either words or --image, not both")
     if not image and not words:
         raise UsageError("give words to search for, or --image FILE")
+    if image and min_score is not None:
+        raise UsageError("--min-score is for a words search, not --image")
     with open_index_from(index_dir, url) as idx:
         if image:
             results = idx.search_image(image, mode=mode, limit=limit, offset=offset, under=under)  # type: ignore[arg-type]
         else:
-            results = idx.search_words(list(words), limit=limit, offset=offset, under=under)
+            results = idx.search_words(
+                list(words), limit=limit, offset=offset, under=under, min_score=min_score
+            )
     if sheet_path:
         _write_sheet(sheet_path, results, image, " ".join(words))
     if as_json:

@@ -14,7 +14,7 @@ saying how many words it consumes. A reader returns ``[]`` when it reads nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,18 +72,35 @@ def typical_classes(resolution: Resolution) -> tuple[int, ...]:
     )
 
 
+def concept_match(pairs: Iterable[tuple[int, float]]) -> ConceptMatch:
+    """The weighted concept matcher of (class, weight) pairs, the highest weight of a
+    class winning; unweighted when every weight is 1."""
+    best: dict[int, float] = {}
+    for index, weight in pairs:
+        if weight > 0:
+            best[index] = max(best.get(index, 0.0), float(weight))
+    classes = tuple(sorted(best))
+    weights = tuple(best[i] for i in classes)
+    return ConceptMatch(classes, () if all(w == 1.0 for w in weights) else weights)
+
+
 def concept_reading(
     key: str,
     classes: tuple[int, ...],
     resolution: Resolution | None = None,
     words: int | None = None,
 ) -> Reading:
-    """The concept reading of a word: class mass over ``classes``."""
+    """The concept reading of a word: the weighted mass of every class of its resolution
+    (without one: the unweighted mass of ``classes``)."""
     detail: dict[str, object] = {}
     if resolution is not None:
         detail = {"route": resolution.route, "concepts": list(resolution.concepts)}
+        pairs = zip(resolution.classes, resolution.weights, strict=True)
+        match = concept_match(pairs)
+    else:
+        match = ConceptMatch(classes)
     n = words if words is not None else len(key.split())
-    return Reading("concept", n, (ConceptMatch(classes),), key, detail, resolution)
+    return Reading("concept", n, (match,), key, detail, resolution)
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,7 @@ __all__ = [
     "ConceptReader",
     "Reading",
     "TermReader",
+    "concept_match",
     "concept_reading",
     "default_readers",
     "read_all",

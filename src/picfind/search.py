@@ -15,10 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, WordsQuery
+from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
-from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
+from picfind.scoring import HYBRID_WEIGHT, KEYWORD_FLOOR, KEYWORD_NOT, QUERY_TOP_K, query_weights
 from picfind.store.base import ClassesQuery, EmbeddingQuery, Filter, HybridQuery, Store, StoreQuery
 from picfind.vocabulary import Vocabulary
 from picfind.why import explain_readings
@@ -52,11 +52,27 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
     raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
-def keyword_query(concepts: ConceptQuery) -> WordsQuery:
-    """The store query of a parsed keyword query: per clause, one concept matcher over
-    the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
-    matchers of the other signals that read its words (``query.Clause.matchers``)."""
-    return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
+def keyword_query(
+    concepts: ConceptQuery, floor: float = KEYWORD_FLOOR, exclude: float = KEYWORD_NOT
+) -> WordsQuery:
+    """The store query of a parsed keyword query: per clause, one concept matcher, the
+    weighted mass over the union of its terms' classes (the mass of "dog OR cat" is that
+    of both), and the matchers of the other signals that read its words
+    (``query.Clause.matchers``). A positive clause's concept matches at mass ≥ ``floor``
+    (the relevance floor); a negated one excludes at mass ≥ ``exclude``."""
+    if not 0 < floor <= 1 or not 0 < exclude <= 1:
+        raise UsageError("--min-score must be above 0 and at most 1")
+    return WordsQuery(
+        tuple(
+            Clause(tuple(_at(m, exclude if c.negated else floor) for m in c.matchers), c.negated)
+            for c in concepts.clauses
+        )
+    )
+
+
+def _at(matcher: Matcher, threshold: float) -> Matcher:
+    """A concept matcher with its threshold set (other matchers as they are)."""
+    return replace(matcher, threshold=threshold) if isinstance(matcher, ConceptMatch) else matcher
 
 
 def labels_of(class_ids: npt.ArrayLike, probs: npt.ArrayLike, vocab: Vocabulary) -> list[Label]:
@@ -121,9 +137,12 @@ class Searcher:
         limit: int = 10,
         offset: int = 0,
         under: str | None = None,
+        min_score: float | None = None,
     ) -> SearchResults:
+        """Images the words describe; ``min_score``: the relevance floor each word must
+        reach (default ``scoring.KEYWORD_FLOOR``)."""
         concepts = parse_query(words, self.vocab)
-        query = keyword_query(concepts)
+        query = keyword_query(concepts, KEYWORD_FLOOR if min_score is None else min_score)
         text = str(concepts)
         results = self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
         return self.explained(results, concepts)

@@ -28,20 +28,25 @@ WHY_CLASSES = 3
 def explain_concept(
     row: StoredFile, matcher: ConceptMatch, term: str, vocab: Vocabulary
 ) -> list[Why]:
-    """The stored classes under the matcher that carry at least the match threshold (at
-    most ``WHY_CLASSES``, most probable first), or the most probable one alone when only
-    their sum reaches it; nothing when the concept does not match the row."""
+    """The stored classes under the matcher whose contribution (weight × probability)
+    reaches ``MATCH_THRESHOLD`` (at most ``WHY_CLASSES``, largest first), or the largest
+    alone when only their sum reaches it; nothing when the concept does not match."""
     if row.features is None or not matcher.classes:
         return []
-    ids = np.asarray(row.features.classes.ids, dtype=np.int64)
-    probs = np.asarray(row.features.classes.probs, dtype=np.float64)
-    inside = np.isin(ids, np.asarray(matcher.classes, dtype=np.int64)) & np.isfinite(probs)
-    if not inside.any() or probs[inside].sum() < MATCH_THRESHOLD:
+    weight = dict(
+        zip(matcher.classes, matcher.weights or (1.0,) * len(matcher.classes), strict=True)
+    )
+    ids = [int(i) for i in row.features.classes.ids]
+    parts = [
+        (float(p) * weight[i], i)
+        for i, p in zip(ids, row.features.classes.probs, strict=True)
+        if i in weight and np.isfinite(p)
+    ]
+    if not parts or sum(c for c, _ in parts) < MATCH_THRESHOLD:
         return []
-    order = np.flatnonzero(inside)[np.argsort(-probs[inside], kind="stable")]
-    strong = [int(j) for j in order if probs[j] >= MATCH_THRESHOLD][:WHY_CLASSES]
-    chosen = strong or [int(order[0])]
-    return [Why("concept", term, vocab.class_name(int(ids[j])), float(probs[j])) for j in chosen]
+    parts.sort(key=lambda ci: -ci[0])  # stable: the stored order breaks ties
+    strong = [ci for ci in parts if ci[0] >= MATCH_THRESHOLD][:WHY_CLASSES]
+    return [Why("concept", term, vocab.class_name(i), c) for c, i in strong or parts[:1]]
 
 
 Explainer = Callable[[StoredFile, Any, str, Vocabulary], list[Why]]
