@@ -197,5 +197,19 @@ def test_explain_a_concept_matched_by_its_sum_and_at_most_a_few_classes() -> Non
 def test_explain_readings_orders_by_term_then_score() -> None:
     row = stored([(TABBY, 0.6), (BOXER, 0.3)])
     q = parse_query("dog cat")
-    whys = explain_readings(row, [(t.text, t.readings) for t in q.terms])
+    whys = explain_readings(row, [[(t.text, t.readings)] for t in q.terms])
     assert [(w.term, w.via) for w in whys] == [("dog", "boxer"), ("cat", "tabby")]
+
+
+def test_a_clause_matched_only_by_its_sum_still_explains_itself() -> None:
+    """Three words each under the floor, together over it: the largest part explains."""
+    row = stored([(BOXER, 0.009), (TABBY, 0.008), ("n04285008", 0.007)])  # a sports car
+    q = parse_query("dog OR cat OR car")
+    [clause] = q.clauses
+    terms = [(t.text, t.readings) for t in clause.terms]
+    assert explain_readings(row, [terms], floor=0.02) == [
+        Why("concept", "dog", "boxer", pytest.approx(0.009))  # type: ignore[arg-type]
+    ]
+    # a lower floor lets each word explain itself
+    low = explain_readings(row, [terms], floor=0.005)
+    assert [w.term for w in low] == ["dog", "cat", "car"]

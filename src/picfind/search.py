@@ -145,16 +145,23 @@ class Searcher:
         query = keyword_query(concepts, KEYWORD_FLOOR if min_score is None else min_score)
         text = str(concepts)
         results = self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
-        return self.explained(results, concepts)
+        return self.explained(results, concepts, KEYWORD_FLOOR if min_score is None else min_score)
 
-    def explained(self, results: SearchResults, concepts: ConceptQuery) -> SearchResults:
+    def explained(
+        self, results: SearchResults, concepts: ConceptQuery, floor: float = KEYWORD_FLOOR
+    ) -> SearchResults:
         """A words search's page with why each result matched (from its stored row), how
         the words were read, and the spelling corrections."""
         ids = [r.id for r in results.results]
         rows = {row.id: row for row in self.store.rows(ids=ids, features=True)} if ids else {}
-        terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
+        clauses = [[(t.text, t.readings) for t in c.terms] for c in concepts.positive]
         dressed = [
-            replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])
+            replace(
+                r,
+                why=explain_readings(rows[r.id], clauses, self.vocab, floor)
+                if r.id in rows
+                else [],
+            )
             for r in results.results
         ]
         corrections = [c.to_json() for c in concepts.corrections]
