@@ -36,6 +36,7 @@ import numpy as np
 from picfind.errors import QuerySyntaxError
 from picfind.matchers import Matcher
 from picfind.readings import (
+    STOP_WORDS,
     UNWEIGHTED_FLOOR,
     Reading,
     TermReader,
@@ -48,16 +49,18 @@ from picfind.readings import (
 from picfind.resolve import Correction, Resolution, Resolver
 from picfind.vocabulary import Vocabulary, normalize
 
-STOP_WORDS: frozenset[str] = frozenset(
-    {"a", "an", "the", "on", "in", "of", "with", "at", "by", "near", "and", "for", "from"}
-    | {"my", "our", "your", "his", "her", "their", "some", "this", "that", "these", "those"}
-    | {"photo", "photos", "picture", "pictures", "pic", "pics", "image", "images"}
-)
-"""Words ignored unless part of a key ("photo booth", "bird of prey")."""
 OPERATORS: frozenset[str] = frozenset({"or", "and", "not"})
 _SPECIAL = '"()|'
 
-__all__ = ["UNWEIGHTED_FLOOR", "Clause", "ConceptQuery", "Term", "parse_query", "tokenize"]
+__all__ = [
+    "STOP_WORDS",
+    "UNWEIGHTED_FLOOR",
+    "Clause",
+    "ConceptQuery",
+    "Term",
+    "parse_query",
+    "tokenize",
+]
 
 
 @dataclass(frozen=True)

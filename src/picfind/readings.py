@@ -21,6 +21,12 @@ from typing import Protocol
 from picfind.matchers import ConceptMatch, Matcher
 from picfind.resolve import Resolution, Resolver
 
+STOP_WORDS: frozenset[str] = frozenset(
+    {"a", "an", "the", "on", "in", "of", "with", "at", "by", "near", "and", "for", "from"}
+    | {"my", "our", "your", "his", "her", "their", "some", "this", "that", "these", "those"}
+    | {"photo", "photos", "picture", "pictures", "pic", "pics", "image", "images"}
+)
+"""Words ignored unless part of a key ("photo booth", "bird of prey")."""
 UNWEIGHTED_FLOOR = 0.7
 """An unweighted class-mass search uses a word's classes of at least this weight
 ("typical"), or its heaviest ones if none is that typical: adding every weaker class at
@@ -91,12 +97,12 @@ def concept_reading(
     words: int | None = None,
 ) -> Reading:
     """The concept reading of a word: the weighted mass of every class of its resolution
-    (without one: the unweighted mass of ``classes``)."""
+    (without one: the unweighted mass of ``classes``, which is ignored otherwise)."""
     detail: dict[str, object] = {}
     if resolution is not None:
         detail = {"route": resolution.route, "concepts": list(resolution.concepts)}
-        pairs = zip(resolution.classes, resolution.weights, strict=True)
-        match = concept_match(pairs)
+        unit = all(w == 1.0 for w in resolution.weights)  # classes: sorted, unique
+        match = ConceptMatch(resolution.classes, () if unit else resolution.weights)
     else:
         match = ConceptMatch(classes)
     n = words if words is not None else len(key.split())
@@ -108,8 +114,8 @@ class ConceptReader:
     """Words as WordNet concepts and photo words (:mod:`picfind.resolve`), without spelling.
 
     Reads the longest known phrase of two or more words at the start, else the first
-    word alone. Stop words are the parser's business, spelling too (it runs only when
-    no reader reads a word).
+    word alone unless it is a stop word (the parser drops those). Spelling is the
+    parser's business (it runs only when no reader reads a word).
     """
 
     resolver: Resolver
@@ -117,7 +123,7 @@ class ConceptReader:
 
     def read(self, words: Sequence[str]) -> list[Reading]:
         found = self.phrase(words)
-        if found is None and words:
+        if found is None and words and words[0] not in STOP_WORDS:  # alone, never a term
             single = self.resolver.lookup(words[0])
             found = (single, 1) if single is not None else None
         if found is None:
@@ -139,7 +145,7 @@ class ConceptReader:
     @staticmethod
     def reading(resolution: Resolution, words: int) -> Reading:
         """The concept reading of a resolution that consumed ``words`` query words."""
-        return concept_reading(resolution.key, typical_classes(resolution), resolution, words)
+        return concept_reading(resolution.key, resolution.classes, resolution, words)
 
 
 def default_readers(resolver: Resolver | None = None) -> tuple[TermReader, ...]:
@@ -162,6 +168,7 @@ def read_all(readers: Sequence[TermReader], words: Sequence[str]) -> list[Readin
 
 
 __all__ = [
+    "STOP_WORDS",
     "UNWEIGHTED_FLOOR",
     "ConceptReader",
     "Reading",
