@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from picfind.errors import UnknownConceptError, UsageError
+from picfind.errors import QuerySyntaxError, UnknownConceptError, UsageError
 from picfind.matchers import ConceptMatch
 from picfind.query import Term, parse_query
 from picfind.readings import (
@@ -213,3 +215,41 @@ def test_a_clause_matched_only_by_its_sum_still_explains_itself() -> None:
     # a lower floor lets each word explain itself
     low = explain_readings(row, [terms], floor=0.005)
     assert [w.term for w in low] == ["dog", "cat", "car"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "hot",
+                "dog",
+                "stand",
+                "of",
+                "the",
+                "sea",
+                "kitchn",
+                "OR",
+                "-",
+                "(",
+                ")",
+                '"',
+                "golden",
+            ]
+        ),
+        min_size=1,
+        max_size=7,
+    ).map(" ".join)
+)
+def test_with_several_readers_any_text_parses_or_is_a_query_error(text: str) -> None:
+    """Never a traceback; every term is read by some reader and round-trips."""
+    more = readers(
+        PhraseReader({("hot", "dog", "stand"): (1,), ("of", "the", "sea"): (2,), ("kitchn",): (3,)})
+    )
+    try:
+        q = parse_query(text, readers=more)
+    except (QuerySyntaxError, UnknownConceptError):
+        return
+    for term in q.terms:
+        assert term.readings and all(r.matchers for r in term.readings)
+    assert parse_query(str(q), readers=more) == q
