@@ -11,10 +11,11 @@ the average precision of the word is that of the ranking the product returns
 (``Index.search_words``, through ``parse_query``; photos not returned count as
 missed, a refused word is AP 0).
 
-* **after**: the product as it is (photo vocabulary, WordNet nouns, spelling);
+* **after**: the product as it is (photo vocabulary, WordNet nouns, spelling; weighted
+  class mass, the relevance floor ``scoring.KEYWORD_FLOOR``);
 * **before**: the same index and store, with words resolved as picfind did before
   (class names and WordNet concepts above the classes only, no spelling):
-  ``Resolver(vocab, spelling=False)``.
+  ``Resolver(vocab, spelling=False)``, matching at 1% of mass.
 
 Also measured: keyword AP of "dog" and "cat" on ../shared/data/catsdogs (must stay
 ≥ 0.95); query parse + resolution latency (warm, every list word and some phrases
@@ -44,7 +45,8 @@ from picfind.errors import PicfindError
 from picfind.evaluate import average_precision
 from picfind.query import parse_query
 from picfind.resolve import Resolver
-from picfind.search import keyword_query
+from picfind.scoring import KEYWORD_FLOOR, KEYWORD_NOT, MATCH_THRESHOLD
+from picfind.search import Searcher, keyword_query
 from picfind.vocabulary import Vocabulary
 
 HERE = Path(__file__).resolve().parent
@@ -108,8 +110,9 @@ def ranking(idx: picfind.Index, word: str, resolver: Resolver | None) -> list[st
         if resolver is None:
             results = idx.search_words(word, limit=1000)
         else:
-            query = keyword_query(parse_query(word, resolver=resolver))
-            results = idx.searcher.run(query, "keyword", limit=1000)
+            # picfind before: unweighted classes, matches at 1% of mass
+            query = keyword_query(parse_query(word, resolver=resolver), floor=MATCH_THRESHOLD)
+            results = Searcher(idx.store).run(query, "keyword", limit=1000)
     except PicfindError:
         return None
     return [r.path for r in results.results]
@@ -194,6 +197,7 @@ LOAD_SCRIPT = """
 import json, time
 from picfind.vocabulary import Vocabulary
 from picfind.resolve import Resolver
+from picfind.scoring import KEYWORD_FLOOR, KEYWORD_NOT, MATCH_THRESHOLD
 steps = [("vocabulary", Vocabulary.load), ("photo_words", Resolver.load),
          ("noun_table", lambda: Resolver.load().nouns),
          ("speller", lambda: Resolver.load().speller)]
@@ -232,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         if index is not None:
             class_of[path.name] = index
     before = Resolver(vocab, spelling=False)
-    report: dict[str, object] = {"photos": len(class_of)}
+    report: dict[str, object] = {
+        "photos": len(class_of),
+        "after": {"floor": KEYWORD_FLOOR, "not": KEYWORD_NOT, "weighted": True},
+    }
     lists = {name: read_list(LISTS[name], vocab) for name in args.lists}
     with picfind.open_index(build_index(folder, "imagenet-samples-index")) as idx:
         for name, judged in lists.items():

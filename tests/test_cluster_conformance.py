@@ -299,3 +299,33 @@ def test_fused_agrees_with_the_embedded_store(both) -> None:
         )
         hybrid = embedded.search_image(qid, mode="hybrid", limit=20)
         assert [r.score for r in hybrid.results] != [r.score for r in a.results]
+
+
+EXACT = [
+    ("pet", None),  # weighted: the dogs and cats at 1, other pets at 0.5
+    ("pet -cat", None),
+    ("bed OR toy", None),  # weighted photo words
+    ("dog", 0.005),
+    ("cat", 0.3),
+    ("dog OR cat -tabby", None),
+]
+
+
+def test_words_give_the_same_answers_and_totals(both) -> None:
+    """Weighted words, the relevance floor, --min-score and -word: the same matches, the
+    same totals and the same reasons in both stores (the cluster re-checks the documents
+    its quantised features leave near a threshold)."""
+    embedded, cluster = both
+    for words, floor in EXACT:
+        a = embedded.search_words(words, limit=N_PHOTOS, min_score=floor)
+        b = cluster.search_words(words, limit=N_PHOTOS, min_score=floor)
+        assert a.total == b.total == len(a.results), (words, floor)
+        assert sorted(_ids(a)) == sorted(_ids(b)), (words, floor)
+        by_id = {r.id: r for r in b.results}
+        for r in a.results:
+            assert r.score == pytest.approx(by_id[r.id].score, rel=1e-4, abs=1e-6)
+            assert r.why == by_id[r.id].why
+    dog = embedded.search_words("dog", limit=0)
+    low = embedded.search_words("dog", limit=0, min_score=0.005)
+    high = embedded.search_words("dog", limit=0, min_score=0.3)
+    assert high.total < dog.total < low.total  # the floor decides what counts

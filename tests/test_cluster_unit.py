@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from picfind.matchers import WordsQuery
+from picfind.matchers import ConceptMatch, WordsQuery
 from picfind.records import Features, ImageRecord
 from picfind.scoring import MATCH_THRESHOLD, SparseClasses, query_weights
 from picfind.store.base import Filter
@@ -128,9 +128,23 @@ def test_keyword_query_orders_like_the_geometric_mean() -> None:
 def test_keyword_clause_uses_concept_columns_for_broad_concepts() -> None:
     cols = concept_columns()
     biggest = sorted(cols.members[0])
-    body = q.mass_query(tuple(biggest))
+    body = q.mass_query(ConceptMatch(tuple(biggest)))
     fields = [c["rank_feature"]["field"] for c in body["bool"]["should"]]
     assert fields == [f"concepts.{cols.wnids[0]}"]
+
+
+def test_a_weighted_clause_boosts_its_lighter_classes_by_their_weights() -> None:
+    cols = concept_columns()
+    dogs = sorted(cols.members[cols.wnids.index("n02084071")])
+    wnids = class_wnids()
+    extra = next(i for i in range(1000) if i not in set(dogs))
+    classes = tuple(sorted([*dogs, extra]))
+    weights = tuple(0.25 if c == extra else 1.0 for c in classes)
+    should = q.mass_query(ConceptMatch(classes, weights))["bool"]["should"]
+    assert should == [
+        {"rank_feature": {"field": "concepts.n02084071", "linear": {}}},
+        {"rank_feature": {"field": f"classes.{wnids[extra]}", "linear": {}, "boost": 0.25}},
+    ]
 
 
 def test_knn_queries_per_engine() -> None:

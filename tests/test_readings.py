@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from picfind.errors import UnknownConceptError
+from picfind.errors import QuerySyntaxError, UnknownConceptError, UsageError
 from picfind.matchers import ConceptMatch
 from picfind.query import Term, parse_query
 from picfind.readings import (
@@ -21,6 +23,7 @@ from picfind.readings import (
 )
 from picfind.records import Features, SparseClasses, StoredFile, Why
 from picfind.resolve import Resolver
+from picfind.scoring import KEYWORD_FLOOR, KEYWORD_NOT
 from picfind.search import keyword_query
 from picfind.vocabulary import Vocabulary
 from picfind.why import WHY_CLASSES, explain, explain_readings
@@ -65,12 +68,26 @@ def test_default_readers_start_with_concepts() -> None:
 
 
 def test_concept_answers_are_todays() -> None:
-    """With only the concept reader, a clause is one concept matcher over its classes."""
+    """With only the concept reader, a clause is one concept matcher over its classes,
+    at the relevance floor (a negated one: at the -word threshold)."""
     for text in ("dog", "golden retriever OR beagle -poodle", "sports car on a seashore"):
         q = parse_query(text)
         for clause, store in zip(q.clauses, keyword_query(q).clauses, strict=True):
-            assert store.matchers == (ConceptMatch(clause.class_indices),)
+            assert clause.matchers == (ConceptMatch(clause.class_indices),)
+            at = KEYWORD_NOT if clause.negated else KEYWORD_FLOOR
+            assert store.matchers == (ConceptMatch(clause.class_indices, threshold=at),)
             assert store.negated == clause.negated
+
+
+def test_photo_words_are_weighted_matchers() -> None:
+    q = parse_query("beach OR dog")
+    [match] = q.clauses[0].matchers
+    weights = dict(zip(match.classes, match.weights, strict=True))
+    assert weights == dict(q.clauses[0].terms[0].weighted) | dict(q.clauses[0].terms[1].weighted)
+    assert 1.0 in match.weights and min(match.weights) < 1.0
+    assert set(match.unit) >= set(q.clauses[0].terms[1].class_indices)  # the dogs, at 1
+    with pytest.raises(UsageError):
+        keyword_query(q, floor=0)
 
 
 def test_the_longest_span_of_any_reader_wins() -> None:
@@ -80,7 +97,7 @@ def test_the_longest_span_of_any_reader_wins() -> None:
     [term] = q.terms
     assert term.text == "hot dog stand" and term.class_indices == ()
     assert [r.signal for r in term.readings] == ["place"]
-    assert keyword_query(q).clauses[0].matchers == (ConceptMatch((1, 2)),)
+    assert q.clauses[0].matchers == (ConceptMatch((1, 2)),)
     # Without it, "hot dog" is the class and "stand" another word.
     plain = parse_query("hot dog stand")
     assert plain.terms[0].class_indices == (hot_dog,) and len(plain.terms) == 2
@@ -93,10 +110,7 @@ def test_a_clause_is_the_or_of_every_reading_of_its_span() -> None:
     assert [r.signal for r in term.readings] == ["concept", "place"]
     dog = parse_query("dog").terms[0]
     assert term.class_indices == dog.class_indices and term != dog
-    assert keyword_query(q).clauses[0].matchers == (
-        ConceptMatch(dog.class_indices),
-        ConceptMatch((7,)),
-    )
+    assert q.clauses[0].matchers == (ConceptMatch(dog.class_indices), ConceptMatch((7,)))
     assert parse_query(str(q), readers=readers(paris)) == q
 
 
@@ -185,5 +199,57 @@ def test_explain_a_concept_matched_by_its_sum_and_at_most_a_few_classes() -> Non
 def test_explain_readings_orders_by_term_then_score() -> None:
     row = stored([(TABBY, 0.6), (BOXER, 0.3)])
     q = parse_query("dog cat")
-    whys = explain_readings(row, [(t.text, t.readings) for t in q.terms])
+    whys = explain_readings(row, [[(t.text, t.readings)] for t in q.terms])
     assert [(w.term, w.via) for w in whys] == [("dog", "boxer"), ("cat", "tabby")]
+
+
+def test_a_clause_matched_only_by_its_sum_still_explains_itself() -> None:
+    """Three words each under the floor, together over it: the largest part explains."""
+    row = stored([(BOXER, 0.009), (TABBY, 0.008), ("n04285008", 0.007)])  # a sports car
+    q = parse_query("dog OR cat OR car")
+    [clause] = q.clauses
+    terms = [(t.text, t.readings) for t in clause.terms]
+    assert explain_readings(row, [terms], floor=0.02) == [
+        Why("concept", "dog", "boxer", pytest.approx(0.009))  # type: ignore[arg-type]
+    ]
+    # a lower floor lets each word explain itself
+    low = explain_readings(row, [terms], floor=0.005)
+    assert [w.term for w in low] == ["dog", "cat", "car"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "hot",
+                "dog",
+                "stand",
+                "of",
+                "the",
+                "sea",
+                "kitchn",
+                "OR",
+                "-",
+                "(",
+                ")",
+                '"',
+                "golden",
+            ]
+        ),
+        min_size=1,
+        max_size=7,
+    ).map(" ".join)
+)
+def test_with_several_readers_any_text_parses_or_is_a_query_error(text: str) -> None:
+    """Never a traceback; every term is read by some reader and round-trips."""
+    more = readers(
+        PhraseReader({("hot", "dog", "stand"): (1,), ("of", "the", "sea"): (2,), ("kitchn",): (3,)})
+    )
+    try:
+        q = parse_query(text, readers=more)
+    except (QuerySyntaxError, UnknownConceptError):
+        return
+    for term in q.terms:
+        assert term.readings and all(r.matchers for r in term.readings)
+    assert parse_query(str(q), readers=more) == q

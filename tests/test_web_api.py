@@ -136,6 +136,16 @@ def test_search_words_matches_the_cli_json(client: TestClient, index_copy: Path,
     assert sum(n.startswith("dog.") for n in names) >= 8, names
 
 
+def test_search_words_min_score_and_why(client: TestClient, index_copy: Path, pf) -> None:
+    body = client.get("/api/search", params={"q": "dog", "limit": 100, "min_score": 0.5}).json()
+    cli = pf("search", "dog", "--index", index_copy, "--json", "-n", 100, "--min-score", 0.5).json
+    assert body["total"] == cli["total"] == len(body["results"]) > 0
+    assert body["results"] == cli["results"] and all(r["score"] >= 0.5 for r in body["results"])
+    check_error(
+        client.get("/api/search", params={"q": "dog", "min_score": 0}), 422, "invalid_request"
+    )
+
+
 def test_search_words_pages(client: TestClient) -> None:
     whole = client.get("/api/search", params={"q": "cat", "limit": 30}).json()["results"]
     first = client.get("/api/search", params={"q": "cat", "limit": 15}).json()["results"]

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import picfind
 from picfind import cli
@@ -118,3 +120,41 @@ def test_the_cli_line_shows_the_best_reason_and_why_shows_all(small_index: Path,
     assert whys == expected
     _, _, err = run(capsys, "search", "dgo", "--index", small_index, "-n", 1)
     assert "searching dog for dgo (spelling)" in err
+
+
+WORDS = ["dog", "cat", "puppy", "kitten", "pet", "terrier", "tabby", "animal", "bed", "toy"]
+
+
+@pytest.fixture(scope="module")
+def opened(small_index: Path):
+    with picfind.open_index(small_index, read_only=True) as idx:
+        yield idx
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    clauses=st.lists(
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" OR ".join),
+        min_size=1,
+        max_size=2,
+    ),
+    negated=st.lists(st.sampled_from(WORDS), max_size=1),
+    floor=st.sampled_from([None, 0.003, 0.02, 0.2]),
+)
+def test_every_result_explains_every_positive_clause(opened, clauses, negated, floor) -> None:
+    text = " ".join(
+        [*(f"({c})" if " OR " in c else c for c in clauses), *(f"-{w}" for w in negated)]
+    )
+    try:
+        found = opened.search_words(text, limit=100, min_score=floor)
+    except picfind.PicfindError:  # e.g. only negated words left after dedup
+        return
+    parsed = parse_query(text)
+    assert found.total == len(found.results)
+    for r in found.results:
+        terms = {w.term for w in r.why or []}
+        for clause in parsed.positive:
+            assert terms & {t.text for t in clause.terms}, (text, r.why)
+        assert terms <= {t.text for c in parsed.positive for t in c.terms}

@@ -247,11 +247,18 @@ class Index:
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
         where: Filter | None = None,
+        min_score: float | None = None,
     ) -> SearchResults:
-        """Images whose classes fall under the concepts the words name.
-        ``where``: capture restrictions and the order (``search.capture_filter``)."""
+        """Images the words describe, each with why. ``where``: capture restrictions and the
+        order (``search.capture_filter``); ``min_score`` is the mass each word must reach
+        (default: the relevance floor, ``scoring.KEYWORD_FLOOR``)."""
         results = self._searcher.by_words(
-            words, limit=limit, offset=offset, under=_folder(under), where=where
+            words,
+            limit=limit,
+            offset=offset,
+            under=_folder(under),
+            where=where,
+            min_score=min_score,
         )
         return self._not_empty(results)
 

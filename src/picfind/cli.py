@@ -28,6 +28,7 @@ from picfind.errors import PicfindError, UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
 from picfind.records import SearchResults, Why
+from picfind.scoring import KEYWORD_FLOOR
 from picfind.search import DEFAULT_MODE, MODES, capture_filter
 from picfind.store.base import SORTS
 
@@ -281,6 +282,13 @@ def index(
 )
 @click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
 @click.option("--why", "show_why", is_flag=True, help="Show every reason each result matched.")
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    metavar="S",
+    help=f"Words: the mass each word must reach (default {KEYWORD_FLOOR}).",
+)
 @index_options
 @json_option
 def search(
@@ -297,6 +305,7 @@ def search(
     sort: str,
     sheet_path: str | None,
     show_why: bool,
+    min_score: float | None,
     index_dir: str | None,
     url: str | None,
     as_json: bool,
@@ -308,6 +317,8 @@ def search(
     if not image and not words:
         raise UsageError("give words to search for, or --image FILE")
     where = capture_filter(after=after, before=before, place=place, camera=camera, sort=sort)
+    if image and min_score is not None:
+        raise UsageError("--min-score is for a words search, not --image")
     with open_index_from(index_dir, url) as idx:
         if image:
             results = idx.search_image(
@@ -320,7 +331,12 @@ def search(
             )
         else:
             results = idx.search_words(
-                list(words), limit=limit, offset=offset, under=under, where=where
+                list(words),
+                limit=limit,
+                offset=offset,
+                under=under,
+                where=where,
+                min_score=min_score,
             )
     if sheet_path:
         _write_sheet(sheet_path, results, image, " ".join(words))

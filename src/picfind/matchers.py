@@ -14,23 +14,59 @@ otherwise, in both stores; ``matches`` is their meaning, one place for the store
 checks and for "why".
 
 The concept matcher, :class:`ConceptMatch` (class mass). Its semantics,
-identical in both stores: the score of an image is the probability mass of the
-classes (the sum of their stored probabilities); it matches a clause at mass ≥
-``scoring.MATCH_THRESHOLD`` and is excluded by a negated clause at mass ≥
-``scoring.NOT_THRESHOLD``. A clause scores the highest score among its matching
-matchers; a query scores the geometric mean of its positive clauses.
+identical in both stores: the score of an image is the (weighted) probability mass of
+the classes, Σ_j w_j ξ_ij over its stored probabilities; it matches a clause at mass ≥
+its ``threshold`` (default ``scoring.MATCH_THRESHOLD``) and a negated clause excludes
+the image at mass ≥ its ``threshold`` (default ``scoring.NOT_THRESHOLD``). A clause
+scores the highest score among its matching matchers; a query scores the geometric
+mean of its positive clauses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from picfind.scoring import MATCH_THRESHOLD, NOT_THRESHOLD
+
 
 @dataclass(frozen=True)
 class ConceptMatch:
-    """Images whose stored classes under the given class indices carry enough mass."""
+    """Images whose stored classes under the given class indices carry enough mass.
+
+    ``weights`` (one per class, same order; empty: all 1) make it the weighted mass
+    Σ w_j ξ_ij; ``threshold`` is the mass at which it matches (None: the default of a
+    positive or a negated clause).
+    """
 
     classes: tuple[int, ...]
+    weights: tuple[float, ...] = ()
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights and len(self.weights) != len(self.classes):
+            raise ValueError("a concept matcher needs one weight per class, or none")
+        if self.threshold is not None and not self.threshold > 0:
+            raise ValueError("a concept matcher's threshold must be above 0")
+
+    def at(self, negated: bool) -> float:
+        """The mass at which it matches (a negated clause: at which it excludes)."""
+        if self.threshold is not None:
+            return self.threshold
+        return NOT_THRESHOLD if negated else MATCH_THRESHOLD
+
+    @property
+    def unit(self) -> tuple[int, ...]:
+        """Its classes of weight 1 (every class when unweighted)."""
+        if not self.weights:
+            return self.classes
+        return tuple(c for c, w in zip(self.classes, self.weights, strict=True) if w == 1.0)
+
+    @property
+    def weighted(self) -> tuple[tuple[int, float], ...]:
+        """Its classes of another weight, with the weight (none when unweighted)."""
+        if not self.weights:
+            return ()
+        return tuple((c, w) for c, w in zip(self.classes, self.weights, strict=True) if w != 1.0)
 
 
 CAPTURE_SCORE = 1.0

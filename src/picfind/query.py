@@ -34,11 +34,13 @@ from functools import cached_property
 import numpy as np
 
 from picfind.errors import QuerySyntaxError
-from picfind.matchers import ConceptMatch, Matcher
+from picfind.matchers import Matcher
 from picfind.readings import (
+    STOP_WORDS,
     UNWEIGHTED_FLOOR,
     Reading,
     TermReader,
+    concept_match,
     concept_reading,
     default_readers,
     read_all,
@@ -47,16 +49,18 @@ from picfind.readings import (
 from picfind.resolve import Correction, Resolution, Resolver
 from picfind.vocabulary import Vocabulary, normalize
 
-STOP_WORDS: frozenset[str] = frozenset(
-    {"a", "an", "the", "on", "in", "of", "with", "at", "by", "near", "and", "for", "from"}
-    | {"my", "our", "your", "his", "her", "their", "some", "this", "that", "these", "those"}
-    | {"photo", "photos", "picture", "pictures", "pic", "pics", "image", "images"}
-)
-"""Words ignored unless part of a key ("photo booth", "bird of prey")."""
 OPERATORS: frozenset[str] = frozenset({"or", "and", "not"})
 _SPECIAL = '"()|'
 
-__all__ = ["UNWEIGHTED_FLOOR", "Clause", "ConceptQuery", "Term", "parse_query", "tokenize"]
+__all__ = [
+    "STOP_WORDS",
+    "UNWEIGHTED_FLOOR",
+    "Clause",
+    "ConceptQuery",
+    "Term",
+    "parse_query",
+    "tokenize",
+]
 
 
 @dataclass(frozen=True)
@@ -145,10 +149,12 @@ class Clause:
 
     @cached_property
     def matchers(self) -> tuple[Matcher, ...]:
-        """What the clause asks of a store: one concept matcher over the union of its
-        terms' classes (the mass of "dog OR cat" is that of both), then every other
-        reading's matchers, in order, each once."""
-        found: list[Matcher] = [ConceptMatch(self.class_indices)] if self.class_indices else []
+        """What the clause asks of a store: one concept matcher, the weighted mass over
+        the union of its terms' classes (the mass of "dog OR cat" is that of both; a
+        class's weight the highest any term gives it), then every other reading's
+        matchers, in order, each once."""
+        concept = [(i, w) for t in self.terms if t.class_indices for i, w in t.weighted]
+        found: list[Matcher] = [concept_match(concept)] if concept else []
         for term in self.terms:
             for reading in term.others:
                 found.extend(m for m in reading.matchers if m not in found)

@@ -14,13 +14,19 @@ saying how many words it consumes. A reader returns ``[]`` when it reads nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from picfind.matchers import ConceptMatch, Matcher
 from picfind.resolve import Resolution, Resolver
 
+STOP_WORDS: frozenset[str] = frozenset(
+    {"a", "an", "the", "on", "in", "of", "with", "at", "by", "near", "and", "for", "from"}
+    | {"my", "our", "your", "his", "her", "their", "some", "this", "that", "these", "those"}
+    | {"photo", "photos", "picture", "pictures", "pic", "pics", "image", "images"}
+)
+"""Words ignored unless part of a key ("photo booth", "bird of prey")."""
 UNWEIGHTED_FLOOR = 0.7
 """An unweighted class-mass search uses a word's classes of at least this weight
 ("typical"), or its heaviest ones if none is that typical: adding every weaker class at
@@ -72,18 +78,35 @@ def typical_classes(resolution: Resolution) -> tuple[int, ...]:
     )
 
 
+def concept_match(pairs: Iterable[tuple[int, float]]) -> ConceptMatch:
+    """The weighted concept matcher of (class, weight) pairs, the highest weight of a
+    class winning; unweighted when every weight is 1."""
+    best: dict[int, float] = {}
+    for index, weight in pairs:
+        if weight > 0:
+            best[index] = max(best.get(index, 0.0), float(weight))
+    classes = tuple(sorted(best))
+    weights = tuple(best[i] for i in classes)
+    return ConceptMatch(classes, () if all(w == 1.0 for w in weights) else weights)
+
+
 def concept_reading(
     key: str,
     classes: tuple[int, ...],
     resolution: Resolution | None = None,
     words: int | None = None,
 ) -> Reading:
-    """The concept reading of a word: class mass over ``classes``."""
+    """The concept reading of a word: the weighted mass of every class of its resolution
+    (without one: the unweighted mass of ``classes``, which is ignored otherwise)."""
     detail: dict[str, object] = {}
     if resolution is not None:
         detail = {"route": resolution.route, "concepts": list(resolution.concepts)}
+        unit = all(w == 1.0 for w in resolution.weights)  # classes: sorted, unique
+        match = ConceptMatch(resolution.classes, () if unit else resolution.weights)
+    else:
+        match = ConceptMatch(classes)
     n = words if words is not None else len(key.split())
-    return Reading("concept", n, (ConceptMatch(classes),), key, detail, resolution)
+    return Reading("concept", n, (match,), key, detail, resolution)
 
 
 @dataclass(frozen=True)
@@ -91,8 +114,8 @@ class ConceptReader:
     """Words as WordNet concepts and photo words (:mod:`picfind.resolve`), without spelling.
 
     Reads the longest known phrase of two or more words at the start, else the first
-    word alone. Stop words are the parser's business, spelling too (it runs only when
-    no reader reads a word).
+    word alone unless it is a stop word (the parser drops those). Spelling is the
+    parser's business (it runs only when no reader reads a word).
     """
 
     resolver: Resolver
@@ -100,7 +123,7 @@ class ConceptReader:
 
     def read(self, words: Sequence[str]) -> list[Reading]:
         found = self.phrase(words)
-        if found is None and words:
+        if found is None and words and words[0] not in STOP_WORDS:  # alone, never a term
             single = self.resolver.lookup(words[0])
             found = (single, 1) if single is not None else None
         if found is None:
@@ -122,7 +145,7 @@ class ConceptReader:
     @staticmethod
     def reading(resolution: Resolution, words: int) -> Reading:
         """The concept reading of a resolution that consumed ``words`` query words."""
-        return concept_reading(resolution.key, typical_classes(resolution), resolution, words)
+        return concept_reading(resolution.key, resolution.classes, resolution, words)
 
 
 def default_readers(resolver: Resolver | None = None) -> tuple[TermReader, ...]:
@@ -153,10 +176,12 @@ def read_all(readers: Sequence[TermReader], words: Sequence[str]) -> list[Readin
 
 
 __all__ = [
+    "STOP_WORDS",
     "UNWEIGHTED_FLOOR",
     "ConceptReader",
     "Reading",
     "TermReader",
+    "concept_match",
     "concept_reading",
     "default_readers",
     "read_all",

@@ -52,6 +52,15 @@ MATCH_THRESHOLD = 0.01
 NOT_THRESHOLD = 0.5
 """Mass of a negated clause that excludes an image: ``-poodle`` drops the photos
 that are more likely poodles than not, not every dog with a trace of poodle."""
+KEYWORD_FLOOR = 0.02
+"""The relevance floor of a words search (``--min-score``'s default): each word must
+carry this much (weighted) mass. The highest floor within 0.005 of the best mean AP on
+the development words that keeps "dog" and "cat" on catsdogs ≥ 0.95 AP
+(bench/thresholds.py; docs/evaluation.md)."""
+KEYWORD_NOT = 0.4
+"""The ``-word`` threshold of a words search: the lowest within 0.001 of the best mean
+AP of "A -B" queries (bench/thresholds.py); excludes a photo whose top label is the
+word at 0.4 or more ("cat -tabby" drops the tabby at 0.48)."""
 
 
 def sparse_top(probs: npt.ArrayLike, k: int = STORED_CLASSES) -> SparseClasses:

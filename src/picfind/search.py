@@ -19,11 +19,18 @@ from picfind.cameras import camera_key
 from picfind.capturewords import day_number
 from picfind.dates import date_range
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, WordsQuery
+from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
 from picfind.placenames import gazetteer
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
-from picfind.scoring import DEFAULT_FUSION, HYBRID_WEIGHT, QUERY_TOP_K, query_weights
+from picfind.scoring import (
+    DEFAULT_FUSION,
+    HYBRID_WEIGHT,
+    KEYWORD_FLOOR,
+    KEYWORD_NOT,
+    QUERY_TOP_K,
+    query_weights,
+)
 from picfind.store.base import (
     SORTS,
     ClassesQuery,
@@ -72,11 +79,27 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
     raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
-def keyword_query(concepts: ConceptQuery) -> WordsQuery:
-    """The store query of a parsed keyword query: per clause, one concept matcher over
-    the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
-    matchers of the other signals that read its words (``query.Clause.matchers``)."""
-    return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
+def keyword_query(
+    concepts: ConceptQuery, floor: float = KEYWORD_FLOOR, exclude: float = KEYWORD_NOT
+) -> WordsQuery:
+    """The store query of a parsed keyword query: per clause, one concept matcher, the
+    weighted mass over the union of its terms' classes (the mass of "dog OR cat" is that
+    of both), and the matchers of the other signals that read its words
+    (``query.Clause.matchers``). A positive clause's concept matches at mass ≥ ``floor``
+    (the relevance floor); a negated one excludes at mass ≥ ``exclude``."""
+    if not 0 < floor <= 1 or not 0 < exclude <= 1:
+        raise UsageError("--min-score must be above 0 and at most 1")
+    return WordsQuery(
+        tuple(
+            Clause(tuple(_at(m, exclude if c.negated else floor) for m in c.matchers), c.negated)
+            for c in concepts.clauses
+        )
+    )
+
+
+def _at(matcher: Matcher, threshold: float) -> Matcher:
+    """A concept matcher with its threshold set (other matchers as they are)."""
+    return replace(matcher, threshold=threshold) if isinstance(matcher, ConceptMatch) else matcher
 
 
 def capture_filter(
@@ -190,24 +213,34 @@ class Searcher:
         offset: int = 0,
         under: str | None = None,
         where: Filter | None = None,
+        min_score: float | None = None,
     ) -> SearchResults:
+        """Images the words describe; ``min_score``: the relevance floor each word must
+        reach (default ``scoring.KEYWORD_FLOOR``)."""
         concepts = parse_query(words, self.vocab)
-        query = keyword_query(concepts)
+        query = keyword_query(concepts, KEYWORD_FLOOR if min_score is None else min_score)
         text = str(concepts)
         results = self.run(
             query, "keyword", limit=limit, offset=offset, under=under, text=text, where=where
         )
-        return self.explained(results, concepts)
+        return self.explained(results, concepts, KEYWORD_FLOOR if min_score is None else min_score)
 
-    def explained(self, results: SearchResults, concepts: ConceptQuery) -> SearchResults:
+    def explained(
+        self, results: SearchResults, concepts: ConceptQuery, floor: float = KEYWORD_FLOOR
+    ) -> SearchResults:
         """A words search's page with why each result matched (from its stored row), how
         the words were read, and the spelling corrections."""
         ids = [r.id for r in results.results]
         found = self.store.rows(ids=ids, features=True, metadata=True) if ids else iter(())
         rows = {row.id: row for row in found}
-        terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
+        clauses = [[(t.text, t.readings) for t in c.terms] for c in concepts.positive]
         dressed = [
-            replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])
+            replace(
+                r,
+                why=explain_readings(rows[r.id], clauses, self.vocab, floor)
+                if r.id in rows
+                else [],
+            )
             for r in results.results
         ]
         corrections = [c.to_json() for c in concepts.corrections]

@@ -11,6 +11,7 @@ nothing rather than failing a search.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,20 +30,26 @@ WHY_CLASSES = 3
 def explain_concept(
     row: StoredFile, matcher: ConceptMatch, term: str, vocab: Vocabulary
 ) -> list[Why]:
-    """The stored classes under the matcher that carry at least the match threshold (at
-    most ``WHY_CLASSES``, most probable first), or the most probable one alone when only
-    their sum reaches it; nothing when the concept does not match the row."""
+    """The stored classes under the matcher whose contribution (weight × probability)
+    reaches ``MATCH_THRESHOLD`` (at most ``WHY_CLASSES``, largest first), or the largest
+    alone when only their sum reaches it; nothing when the sum is under the matcher's
+    threshold (or under ``MATCH_THRESHOLD`` if that is lower)."""
     if row.features is None or not matcher.classes:
         return []
-    ids = np.asarray(row.features.classes.ids, dtype=np.int64)
-    probs = np.asarray(row.features.classes.probs, dtype=np.float64)
-    inside = np.isin(ids, np.asarray(matcher.classes, dtype=np.int64)) & np.isfinite(probs)
-    if not inside.any() or probs[inside].sum() < MATCH_THRESHOLD:
+    weight = dict(
+        zip(matcher.classes, matcher.weights or (1.0,) * len(matcher.classes), strict=True)
+    )
+    ids = [int(i) for i in row.features.classes.ids]
+    parts = [
+        (float(p) * weight[i], i)
+        for i, p in zip(ids, row.features.classes.probs, strict=True)
+        if i in weight and np.isfinite(p)
+    ]
+    if not parts or sum(c for c, _ in parts) < min(matcher.at(False), MATCH_THRESHOLD):
         return []
-    order = np.flatnonzero(inside)[np.argsort(-probs[inside], kind="stable")]
-    strong = [int(j) for j in order if probs[j] >= MATCH_THRESHOLD][:WHY_CLASSES]
-    chosen = strong or [int(order[0])]
-    return [Why("concept", term, vocab.class_name(int(ids[j])), float(probs[j])) for j in chosen]
+    parts.sort(key=lambda ci: -ci[0])  # stable: the stored order breaks ties
+    strong = [ci for ci in parts if ci[0] >= MATCH_THRESHOLD][:WHY_CLASSES]
+    return [Why("concept", term, vocab.class_name(i), c) for c, i in strong or parts[:1]]
 
 
 Explainer = Callable[[StoredFile, Any, str, Vocabulary], list[Why]]
@@ -66,17 +73,50 @@ def explain(
 
 def explain_readings(
     row: StoredFile,
-    terms: Sequence[tuple[str, Sequence[Reading]]],
+    clauses: Sequence[Sequence[tuple[str, Sequence[Reading]]]],
     vocab: Vocabulary | None = None,
+    floor: float | None = None,
 ) -> list[Why]:
-    """Every reason of every term's readings, best first within each term, terms in
-    query order, each reason once."""
+    """Every reason of every term of every positive clause, clauses and terms in query
+    order, best first within each term, each reason once.
+
+    A term explains a row when its own mass reaches ``floor`` (the search's relevance
+    floor) or ``MATCH_THRESHOLD``, whichever is lower; a clause that matched only
+    through the sum of its terms ("a OR b OR c", each under the floor) gives its single
+    largest contribution, so every result of a search says why.
+    """
     found: list[Why] = []
-    for text, readings in terms:
-        mine = [w for r in readings for m in r.matchers for w in explain(row, m, text, vocab)]
-        mine.sort(key=lambda w: -w.score)
+    for terms in clauses:
+        mine: list[Why] = []
+        for text, readings in terms:
+            part = [
+                w
+                for r in readings
+                for m in r.matchers
+                for w in _explain(row, m, text, vocab, floor)
+            ]
+            part.sort(key=lambda w: -w.score)
+            mine.extend(part)
+        if not mine:
+            least = [
+                w
+                for text, readings in terms
+                for r in readings
+                for m in r.matchers
+                for w in _explain(row, m, text, vocab, 1e-12)
+            ]
+            mine = sorted(least, key=lambda w: -w.score)[:1]
         found.extend(w for w in mine if w not in found)
     return found
+
+
+def _explain(
+    row: StoredFile, matcher: Matcher, term: str, vocab: Vocabulary | None, floor: float | None
+) -> list[Why]:
+    """``explain`` with a concept matcher at the given threshold."""
+    if floor is not None and isinstance(matcher, ConceptMatch):
+        matcher = replace(matcher, threshold=floor)
+    return explain(row, matcher, term, vocab)
 
 
 __all__ = [

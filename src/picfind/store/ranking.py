@@ -29,8 +29,7 @@ from picfind.matchers import (
 )
 from picfind.records import SparseClasses
 from picfind.scoring import (
-    MATCH_THRESHOLD,
-    NOT_THRESHOLD,
+    NUM_CLASSES,
     Mask,
     clause_scores,
     expand_query,
@@ -218,14 +217,27 @@ def matcher_scores(
 ) -> tuple[npt.NDArray[np.float64], Mask]:
     """(score per row, whether the row matches) of one matcher; see ``picfind.matchers``."""
     if isinstance(matcher, ConceptMatch):
-        mass = np.asarray(seg.concept_mass(matcher.classes), dtype=np.float64)
-        return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+        mass = concept_mass(seg, matcher)
+        return mass, mass >= matcher.at(negated)
     if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
         if facts is None or matcher not in facts:
             raise ValueError(f"no rows looked up for {matcher}")
         inside = membership(seg, facts[matcher])
         return np.where(inside, CAPTURE_SCORE, 0.0), inside
     raise TypeError(f"the embedded store has no scoring for {type(matcher).__name__}")
+
+
+def concept_mass(seg: vectors.Segment, matcher: ConceptMatch) -> npt.NDArray[np.float64]:
+    """Σ_j w_j ξ_ij per row: the weight-1 classes through the concept columns where they
+    cover them, the others by their weights through the postings."""
+    unit = matcher.unit
+    mass = np.asarray(seg.concept_mass(unit), dtype=np.float64) if unit else np.zeros(seg.n)
+    if matcher.weighted:
+        vector = np.zeros(NUM_CLASSES, dtype=np.float32)
+        for index, weight in matcher.weighted:
+            vector[index] = weight
+        mass = mass + np.asarray(seg.class_dot(vector), dtype=np.float64)
+    return mass
 
 
 def _clause(seg: vectors.Segment, clause: Clause, facts: Facts | None) -> tuple[np.ndarray, Mask]:

@@ -51,9 +51,12 @@ def search_words(
     q: Annotated[str, Query(min_length=1, max_length=500, description="words, e.g. dog OR cat")],
     limit: Limit = 20,
     offset: Offset = 0,
+    min_score: Annotated[
+        float | None, Query(gt=0, le=1, description="the mass each word must reach")
+    ] = None,
 ) -> dict[str, object]:
     """Search by words: the same query language and results as `picfind search WORDS`."""
-    results = _service(request).search_words(q, limit, offset)
+    results = _service(request).search_words(q, limit, offset, min_score)
     return {**results.to_json(), "query": results.query, "parsed": results.parsed}
 
 

@@ -82,8 +82,10 @@ class Service:
         self._decoder = ThreadPoolExecutor(MAX_DECODES, thread_name_prefix="picfind-upload")
 
     # -- searching -----------------------------------------------------------------
-    def search_words(self, words: str, limit: int, offset: int) -> SearchResults:
-        results = self.searcher.by_words(words, limit=limit, offset=offset)
+    def search_words(
+        self, words: str, limit: int, offset: int, min_score: float | None = None
+    ) -> SearchResults:
+        results = self.searcher.by_words(words, limit=limit, offset=offset, min_score=min_score)
         return self._not_empty(results)
 
     def search_similar(self, image_id: str, mode: Mode, limit: int, offset: int) -> SearchResults:

@@ -44,17 +44,26 @@ from picfind.matchers import (
     WordsQuery,
     YearlyRanges,
 )
-from picfind.scoring import MATCH_THRESHOLD, NOT_THRESHOLD
+from picfind.scoring import MATCH_THRESHOLD
 from picfind.store.base import Filter
 from picfind.store.cluster.mapping import class_wnids, paper_field_names
 from picfind.store.codec import concept_columns, encode_path, folder_prefix
+
+FEATURE_ERROR = 2.0**-8 + 1e-5
+"""Relative error of a ``rank_features`` value: Lucene keeps 9 significant bits,
+truncating, so a stored value lies in [x·(1 − 2⁻⁸), x]. A positive clause's engine
+threshold is lowered by it, so the engine's matches include every exact one (the client
+re-checks them exactly)."""
 
 ES_MAX_CANDIDATES = 10_000
 """Elasticsearch refuses a kNN ``num_candidates`` above this."""
 
 KEYWORD_CLAUSE_SCRIPT = (
-    "double m = _score; return m >= params.t ? 1.0 + Math.log(m / params.t) : 0.0;"
+    "double m = _score; "
+    "return m >= params.t ? 1.0 + Math.log(Math.max(m, params.b) / params.b) : 0.0;"
 )
+"""A positive concept matcher: 0 below its threshold ``t``, else ``1 + ln(m / b)`` with
+the fixed base ``b`` = MATCH_THRESHOLD (at least 1), whatever the threshold."""
 
 PAPER_CLASSES_SCRIPT = """
 double s = 1.000;
@@ -69,14 +78,18 @@ PAPER_KEYWORD_SCRIPT = """
 double prod = 1.0;
 for (int c = 0; c < params.pos.length; ++c) {
   double m = 0.0;
-  for (def f : params.pos[c]) { def d = doc[f]; if (!d.isEmpty()) { m += d.value; } }
-  if (m < params.t) { return 0.0; }
+  for (int k = 0; k < params.pos[c].length; ++k) {
+    def d = doc[params.pos[c][k]]; if (!d.isEmpty()) { m += d.value * params.pw[c][k]; }
+  }
+  if (m < params.pt[c]) { return 0.0; }
   prod *= m;
 }
 for (int c = 0; c < params.neg.length; ++c) {
   double m = 0.0;
-  for (def f : params.neg[c]) { def d = doc[f]; if (!d.isEmpty()) { m += d.value; } }
-  if (m >= params.nt) { return 0.0; }
+  for (int k = 0; k < params.neg[c].length; ++k) {
+    def d = doc[params.neg[c][k]]; if (!d.isEmpty()) { m += d.value * params.nw[c][k]; }
+  }
+  if (m >= params.nt[c]) { return 0.0; }
 }
 return Math.pow(prod, 1.0 / params.pos.length);
 """
@@ -140,15 +153,22 @@ def classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, Any]:
     }
 
 
-def mass_query(classes: tuple[int, ...]) -> dict[str, Any]:
-    """A query whose score is the probability mass of ``classes`` in a document."""
+def mass_query(matcher: ConceptMatch) -> dict[str, Any]:
+    """A query whose score is the (weighted) probability mass of the matcher's classes in
+    a document: concept columns where they cover its weight-1 classes, class features
+    (boosted by their weights) for the rest."""
     cols = concept_columns()
     wnids = class_wnids()
-    columns, rest = cols.cover(tuple(sorted(set(classes))))
-    should = [
+    columns, rest = cols.cover(tuple(sorted(set(matcher.unit))))
+    should: list[dict[str, Any]] = [
         {"rank_feature": {"field": f"concepts.{cols.wnids[j]}", "linear": {}}} for j in columns
     ]
     should += [{"rank_feature": {"field": f"classes.{wnids[j]}", "linear": {}}} for j in rest]
+    should += [
+        {"rank_feature": {"field": f"classes.{wnids[j]}", "linear": {}, "boost": float(w)}}
+        for j, w in matcher.weighted
+        if w > 0
+    ]
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
@@ -193,15 +213,16 @@ def matcher_clause(matcher: Matcher, negated: bool) -> dict[str, Any]:
             script: dict[str, Any] = {"source": "_score"}
             return {
                 "script_score": {
-                    "query": mass_query(matcher.classes),
+                    "query": mass_query(matcher),
                     "script": script,
-                    "min_score": NOT_THRESHOLD,
+                    "min_score": matcher.at(negated=True),
                 }
             }
+        params = {"t": matcher.at(negated=False) * (1.0 - FEATURE_ERROR), "b": MATCH_THRESHOLD}
         return {
             "script_score": {
-                "query": mass_query(matcher.classes),
-                "script": {"source": KEYWORD_CLAUSE_SCRIPT, "params": {"t": MATCH_THRESHOLD}},
+                "query": mass_query(matcher),
+                "script": {"source": KEYWORD_CLAUSE_SCRIPT, "params": params},
                 "min_score": 1.0,
             }
         }
@@ -221,6 +242,28 @@ def keyword_query(query: WordsQuery, where: Filter | None) -> dict[str, Any]:
     must = [clause_query(c) for c in query.positive]
     must_not = must_not + [clause_query(c) for c in query.negative]
     return {"bool": {"must": must, "must_not": must_not, "filter": filters}}
+
+
+BAND_SCRIPT = "double m = _score; return m >= params.lo && m < params.hi ? 1.0 : 0.0;"
+
+
+def band_query(query: WordsQuery) -> list[dict[str, Any]] | None:
+    """Clauses matching the documents whose quantised mass of some concept matcher lies
+    within the quantisation error below its threshold: where the engine's superset of
+    matches may hold a document that is no exact match (None: no concept matcher)."""
+    band = []
+    for clause in query.clauses:
+        for m in clause.matchers:
+            if isinstance(m, ConceptMatch):
+                t = m.at(clause.negated)
+                script = {
+                    "source": BAND_SCRIPT,
+                    "params": {"lo": t * (1.0 - FEATURE_ERROR), "hi": t},
+                }
+                band.append(
+                    {"script_score": {"query": mass_query(m), "script": script, "min_score": 1.0}}
+                )
+    return band or None
 
 
 def keyword_score(engine_score: float, n_positive: int) -> float:
@@ -297,32 +340,45 @@ def paper_classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, 
 
 
 def paper_keyword_query(query: WordsQuery, where: Filter | None) -> dict[str, Any]:
-    """Keyword semantics over the paper's layout: a scan computing the same masses."""
+    """Keyword semantics over the paper's layout: a scan computing the same (weighted)
+    masses, each clause at its threshold."""
     names = paper_field_names()
 
-    def fields(c: Clause) -> list[str]:
-        classes: set[int] = set()
+    def fields(c: Clause) -> tuple[list[str], list[float], float]:
+        weights: dict[int, float] = {}
+        thresholds = []
         for m in c.matchers:
             if not isinstance(m, ConceptMatch):
                 raise UsageError(
                     "an index with the paper's layout answers concept words only; "
                     "reindex it with --layout picfind"
                 )
-            classes |= set(m.classes)
-        return [f"synset.{names[j]}.score" for j in sorted(classes)]
+            for j, w in zip(m.classes, m.weights or (1.0,) * len(m.classes), strict=True):
+                weights[j] = max(weights.get(j, 0.0), w)
+            thresholds.append(m.at(c.negated))
+        order = sorted(weights)
+        return (
+            [f"synset.{names[j]}.score" for j in order],
+            [weights[j] for j in order],
+            min(thresholds),
+        )
 
+    pos = [fields(c) for c in query.positive]
+    neg = [fields(c) for c in query.negative]
     return {
         "script_score": {
             "query": filter_query(where),
             "script": {
                 "source": PAPER_KEYWORD_SCRIPT,
                 "params": {
-                    "pos": [fields(c) for c in query.positive],
-                    "neg": [fields(c) for c in query.negative],
-                    "t": MATCH_THRESHOLD,
-                    "nt": NOT_THRESHOLD,
+                    "pos": [f for f, _, _ in pos],
+                    "pw": [w for _, w, _ in pos],
+                    "pt": [t for _, _, t in pos],
+                    "neg": [f for f, _, _ in neg],
+                    "nw": [w for _, w, _ in neg],
+                    "nt": [t for _, _, t in neg],
                 },
             },
-            "min_score": MATCH_THRESHOLD / 2,
+            "min_score": min((t for _, _, t in pos), default=MATCH_THRESHOLD) / 2,
         }
     }

@@ -51,7 +51,6 @@ from picfind.records import Hit
 from picfind.scoring import (
     FUSED_CANDIDATES,
     MATCH_THRESHOLD,
-    NOT_THRESHOLD,
     NUM_CLASSES,
     Mask,
     clause_scores,
@@ -70,6 +69,7 @@ from picfind.store.base import (
     search_each,
 )
 from picfind.store.cluster import bodies
+from picfind.store.cluster.bodies import FEATURE_ERROR
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import source_classes
 from picfind.store.codec import dense_weights
@@ -80,9 +80,6 @@ HYBRID_CANDIDATES = 200
 """kNN candidates re-scored with cosine + λ·Σ η_j ξ_ij for a hybrid search."""
 RESCORE_SLACK = 20
 """Extra candidates re-scored exactly beyond the page (rank_features keep 9 bits)."""
-FEATURE_ERROR = 2.0**-8 + 1e-5
-"""Relative error of a ``rank_features`` value: Lucene keeps 9 significant bits,
-truncating, so a stored value lies in [x·(1 − 2⁻⁸), x]."""
 RESCORE_MAX = 10_000
 """At most this many candidates in the band that quantisation leaves undecided."""
 
@@ -165,21 +162,28 @@ class Queries:
         n = len(query.positive)
 
         def exact(sources: Sources) -> npt.NDArray[np.float64]:
+            # The engine's matches are a superset (thresholds lowered by the quantisation
+            # error, exclusions only where certain): the exact check decides; -inf: no match.
             dense = _dense(sources)
             positive = [_clause_scores(dense, sources, c) for c in query.positive]
-            scores, _ = words_scores(positive, [])
-            return np.asarray(scores, dtype=np.float64)
+            negative = [_clause_scores(dense, sources, c)[1] for c in query.negative]
+            scores, match = words_scores(positive, negative)
+            return np.where(match, np.asarray(scores, dtype=np.float64), -np.inf)
 
         def floor(kth: float) -> float:
-            # engine score = n + Σ ln(q(m_c)/t) ≥ n + n·ln(G/t) + n·ln(1 − ε)
+            # engine score = n + Σ ln(max(q(m_c), b)/b) ≥ n + n·ln(G/b) + n·ln(1 − ε)
             return float(
                 n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
             )
 
         body = bodies.keyword_query(query, where)
         if where is not None and where.sort == "date":
-            return self._newest_first(body, want, exact)
-        return self._rescored(body, want, exact, floor, total=True, source=WORDS_SOURCE)
+            count, scored = self._newest_first(body, want, exact)
+        else:
+            count, scored = self._rescored(
+                body, want, exact, floor, total=True, source=WORDS_SOURCE
+            )
+        return count - self._band_misses(query, body, exact), scored
 
     def _newest_first(
         self, query: dict[str, Any], want: int, exact: Callable[[Sources], npt.NDArray[np.float64]]
@@ -200,10 +204,28 @@ class Queries:
         rows = [
             (h["_source"].get("taken"), float(s), h["_id"])
             for h, s in zip(hits, scores, strict=True)
+            if s > -np.inf  # -inf: not an exact match
         ]
         dated = sorted((r for r in rows if r[0]), key=lambda r: (r[0], r[1]), reverse=True)
         undated = sorted((r for r in rows if not r[0]), key=lambda r: -r[1])
         return int(res["hits"]["total"]["value"]), [(s, i) for _, s, i in dated + undated]
+
+    def _band_misses(
+        self,
+        query: WordsQuery,
+        body: dict[str, Any],
+        exact: Callable[[Sources], npt.NDArray[np.float64]],
+    ) -> int:
+        """How many of the engine's matches are no exact match: those a quantised mass
+        put within the error of a threshold, fetched (there are few) and checked."""
+        band = bodies.band_query(query)
+        if band is None:
+            return 0
+        near = {"bool": {"filter": [body], "should": band, "minimum_should_match": 1}}
+        _, hits = self._hits(near, RESCORE_MAX, WORDS_SOURCE, False)
+        if not hits:
+            return 0
+        return int(np.count_nonzero(~np.isfinite(exact([h["_source"] for h in hits]))))
 
     def _rescored(
         self,
@@ -227,8 +249,8 @@ class Queries:
         count, hits = self._hits(query, size, fields, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
-            kth = sorted((s for s, _ in scored), reverse=True)[want - 1]
-            need = float(floor(kth))
+            valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
+            need = float(floor(valid[want - 1])) if len(valid) >= want else -np.inf
             if float(hits[-1]["_score"]) >= need:
                 body = {
                     "query": query,
@@ -237,7 +259,10 @@ class Queries:
                     "min_score": need,
                     "track_total_hits": False,
                 }
+                if need == -np.inf:
+                    del body["min_score"]
                 scored = _scored(self.handle.search(body)["hits"]["hits"], exact)
+        scored = [t for t in scored if t[0] > -np.inf]  # -inf: not an exact match
         scored.sort(key=lambda t: -t[0])  # stable: engine order breaks exact ties
         return count, scored
 
@@ -370,9 +395,11 @@ def _matcher_scores(
 ) -> tuple[npt.NDArray[np.float64], Mask]:
     """Exact score per document of one matcher (the embedded store's semantics)."""
     if isinstance(matcher, ConceptMatch):
-        classes = np.unique(np.asarray(matcher.classes, dtype=np.intp))
-        mass = dense[:, classes].sum(axis=1, dtype=np.float64)
-        return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+        unit = np.unique(np.asarray(matcher.unit, dtype=np.intp))
+        mass = dense[:, unit].sum(axis=1, dtype=np.float64)
+        for index, weight in matcher.weighted:
+            mass = mass + weight * dense[:, index]
+        return mass, mass >= matcher.at(negated)
     if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
         inside = np.array([_captured(matcher, s) for s in sources], dtype=bool)
         return np.where(inside, CAPTURE_SCORE, 0.0), inside
