@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 TARGET = HERE / "target"
 RUN = HERE / "run"
 JAVA_HOMES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/temurin-25-jdk-amd64")
-HEAP = os.environ.get("PICFIND_OPENSEARCH_HEAP", "768m")
+HEAP = os.environ.get("PICFIND_OPENSEARCH_HEAP", "1g")
 
 
 def build(quiet: bool = True) -> None:
