@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("records",),
     ("heif", "raw", "exif", "cameras", "places", "nouns", "textnorm", "quantize", "dates"),
     ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
+    ("textsearch",),
     ("photowords", "spelling", "placenames", "containers"),
     ("resolve", "metadata", "imaging", "effnet", "vgg"),
     ("query", "walk", "reading", "models", "ocr", "ocr.*"),

@@ -8,12 +8,14 @@ place (the embedded store: a per-row score array; the cluster store: one query
 clause), so a new signal adds a matcher type here and one case per store, and
 neither the parser nor the stores' plumbing changes.
 
-Today there is one matcher, :class:`ConceptMatch` (class mass). Its semantics,
-identical in both stores: the score of an image is the probability mass of the
-classes (the sum of their stored probabilities); it matches a clause at mass ≥
-``scoring.MATCH_THRESHOLD`` and is excluded by a negated clause at mass ≥
-``scoring.NOT_THRESHOLD``. A clause scores the highest score among its matching
-matchers; a query scores the geometric mean of its positive clauses.
+:class:`ConceptMatch` (class mass), identical in both stores: the score of an
+image is the probability mass of the classes (the sum of their stored
+probabilities); it matches a clause at mass ≥ ``scoring.MATCH_THRESHOLD`` and is
+excluded by a negated clause at mass ≥ ``scoring.NOT_THRESHOLD``. A clause scores
+the highest score among its matching matchers; a query scores the geometric mean
+of its positive clauses. :class:`TextMatch` (a phrase read in the image) matches
+where the phrase is found, scoring ``textsearch.TEXT_SCORE`` there (the same in
+both stores: they index the same terms, ``picfind.textnorm``).
 """
 
 from __future__ import annotations
@@ -28,8 +30,21 @@ class ConceptMatch:
     classes: tuple[int, ...]
 
 
-Matcher = ConceptMatch
-"""Every matcher type (a union once other signals add theirs)."""
+@dataclass(frozen=True)
+class TextMatch:
+    """Images whose read text holds the phrase ``words`` (docs/ocr.md, ``picfind.textsearch``).
+
+    ``words`` are folded query words (``textnorm.query_words``), matched as consecutive
+    words of the text's words or of its parts; ``prefix``: the last one may also be the
+    start of a longer word. A match scores ``textsearch.TEXT_SCORE``.
+    """
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+Matcher = ConceptMatch | TextMatch
+"""Every matcher type."""
 
 
 @dataclass(frozen=True)
@@ -69,4 +84,4 @@ class WordsQuery:
         )
 
 
-__all__ = ["Clause", "ConceptMatch", "Matcher", "WordsQuery"]
+__all__ = ["Clause", "ConceptMatch", "Matcher", "TextMatch", "WordsQuery"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,23 @@ class Features:
 
 
 @dataclass(frozen=True)
+class ImageText:
+    """The text read in one image, as the stores keep it (docs/ocr.md, "Stored per photo").
+
+    ``record`` is ``picfind.ocr.ReadText.to_dict()`` (lines, confidences, 0–1 boxes;
+    None when reading failed, ``failure`` then says why); ``text`` the plain lines
+    joined by newlines ('' when the photo shows none); ``version`` the reader's
+    (``Reader.version``), so a new reader reads again. Kept with the content it was
+    read from: a file whose content changes is a new row, without text.
+    """
+
+    version: str
+    text: str
+    record: dict[str, Any] | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class FileState:
     """What the walk saw of a file: enough to tell unchanged from changed."""
 
@@ -58,6 +76,8 @@ class StoredFile:
     height: int = 0
     format: str = ""
     features: Features | None = None
+    text_version: str | None = None
+    """The reader version of the text stored for this row (None: no text read yet)."""
 
 
 @dataclass
@@ -73,6 +93,7 @@ class Fields:
     width: int | None = None
     height: int | None = None
     features: Features | None = None
+    text: ImageText | None = None
 
     def written(self) -> dict[str, object]:
         """The fields a stage has set, by name (what a partial update writes)."""
@@ -96,6 +117,7 @@ class ImageRecord:
     height: int
     format: str
     features: Features
+    text: ImageText | None = None
 
     @classmethod
     def build(
@@ -114,6 +136,7 @@ class ImageRecord:
             fields.height or 0,
             fields.format or "",
             fields.features,
+            fields.text,
         )
 
 
@@ -251,6 +274,8 @@ class Stats:
     model: str
     index_bytes: int
     last_run: dict[str, object] | None = None
+    texts: int = 0
+    """Images with text read in them (the OCR pass)."""
 
     def to_json(self) -> dict[str, object]:
         """The stats as the JSON contract shows them."""
@@ -258,6 +283,7 @@ class Stats:
             "images": self.images,
             "model": self.model,
             "index_bytes": self.index_bytes,
+            "texts": self.texts,
         }
         if self.last_run is not None:
             out["last_run"] = self.last_run

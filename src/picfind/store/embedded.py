@@ -21,9 +21,10 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.records import Features, Hit, ImageRecord, Stats, StoredFile
+from picfind.matchers import TextMatch
+from picfind.records import Features, Hit, ImageRecord, ImageText, Stats, StoredFile
 from picfind.scoring import Mask
-from picfind.store import vectors
+from picfind.store import texts, vectors
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cache import SegmentCache
 from picfind.store.codec import (
@@ -37,12 +38,15 @@ from picfind.store.codec import (
     under_prefix,
     updated_fields,
 )
-from picfind.store.ranking import score_segment
+from picfind.store.ranking import Found, score_segment, text_matchers
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
 
-_FILE_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format"
+_FILE_COLUMNS = (
+    "id, path, size, mtime_ns, content_hash, width, height, format, "
+    "(SELECT version FROM texts WHERE texts.image_rowid = images.rowid)"
+)
 _FEATURE_COLUMNS = ", class_ids, class_probs, embedding"
 _CHUNK = 500
 """Values per ``IN (…)`` list: far below SQLite's variable limit."""
@@ -142,7 +146,12 @@ class EmbeddedStore:
                 if p.is_file():
                     size += p.stat().st_size
         last = self.db.meta("last_run")
-        return Stats(count, self.model or "", size, json.loads(last) if last else None)
+        read = int(self.db.conn.execute("SELECT count(*) FROM text_fts").fetchone()[0])
+        return Stats(count, self.model or "", size, json.loads(last) if last else None, read)
+
+    @translated("read")
+    def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
+        return texts.read(self.db.conn, ids)
 
     # -- writing ---------------------------------------------------------------------
     @translated("write")
@@ -176,6 +185,9 @@ class EmbeddedStore:
                 )
             for u in update:
                 written = updated_fields(u.fields)
+                text = written.pop("text", None)
+                if isinstance(text, ImageText):
+                    texts.write(conn, u.id, text)
                 if written:
                     sets = ", ".join(f"{name} = ?" for name in written)
                     conn.execute(
@@ -209,6 +221,8 @@ class EmbeddedStore:
                         now,
                     ),
                 )
+                if rec.text is not None:
+                    texts.write(conn, rec.id, rec.text)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
@@ -255,6 +269,7 @@ class EmbeddedStore:
     ) -> list[tuple[int, list[Hit]]]:
         segments = self._cache.segments()
         masks = self._filter_masks(segments, where)
+        found_rows = self._text_rows(queries)
         pages: list[tuple[int, list[tuple[float, int]]]] = []
         for query, query_masks in zip(queries, masks, strict=True):
             total = 0
@@ -262,13 +277,21 @@ class EmbeddedStore:
             for seg, mask in zip(segments, query_masks, strict=True):
                 if seg.n == 0:
                     continue
-                count, scores, positions = score_segment(seg, query, mask, want)
+                count, scores, positions = score_segment(seg, query, mask, want, found_rows)
                 total += count
                 found.extend(zip(scores.tolist(), seg.rowids[positions].tolist(), strict=True))
             found.sort(key=lambda t: (-t[0], t[1]))
             pages.append((total, found[:want]))
         ids = self._ids_of_rowids([r for _, page in pages for _, r in page])
         return [(total, [Hit(ids[r], s) for s, r in page if r in ids]) for total, page in pages]
+
+    def _text_rows(self, queries: Sequence[StoreQuery]) -> Found:
+        """The rows each text matcher of the queries finds, from the FTS index."""
+        found: dict[TextMatch, npt.NDArray[np.int64]] = {}
+        for m in text_matchers(queries):
+            if m not in found:
+                found[m] = texts.matching_rowids(self.db.conn, m)
+        return found
 
     def _filter_masks(
         self, segments: list[vectors.Segment], where: Sequence[Filter]
@@ -349,9 +372,9 @@ def _in_lists(lists: list[tuple[str, list[str]]]) -> Iterator[tuple[list[str], l
 def _stored(r: Sequence[Any], features: bool) -> StoredFile:
     """A row of ``_FILE_COLUMNS`` (+ ``_FEATURE_COLUMNS``) as a record."""
     feats = (
-        Features(classes_from_blobs(r[8], r[9]), embedding_from_blob(r[10])) if features else None
+        Features(classes_from_blobs(r[9], r[10]), embedding_from_blob(r[11])) if features else None
     )
     return StoredFile(
         str(r[0]), decode_path(str(r[1])), int(r[2]), int(r[3]), str(r[4]),
-        int(r[5]), int(r[6]), str(r[7]), feats,
+        int(r[5]), int(r[6]), str(r[7]), feats, None if r[8] is None else str(r[8]),
     )  # fmt: skip

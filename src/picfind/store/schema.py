@@ -11,7 +11,37 @@ import sqlite3
 
 from picfind.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+TEXTS_STEP = """
+    -- Text read in photos (the OCR pass, docs/ocr.md). Keyed by the image's rowid:
+    -- new content is a new row, so a changed file has no text until it is read again.
+    CREATE TABLE IF NOT EXISTS texts (
+        image_rowid  INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,   -- the content the text was read from
+        version      TEXT NOT NULL,   -- the reader's version (a new one reads again)
+        text         TEXT NOT NULL,   -- plain lines, '' when the photo shows none
+        record       TEXT,            -- ReadText.to_dict() as JSON: lines, boxes (NULL: failed)
+        failure      TEXT             -- why reading failed (not retried by the same version)
+    );
+    -- picfind.textnorm's words and parts of the text (rowid = image rowid); phrases,
+    -- prefixes; terms arrive folded, remove_diacritics only guards hand-written input.
+    CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(
+        words, parts,
+        tokenize = "unicode61 remove_diacritics 2 tokenchars ':.,/-'",
+        prefix = '3 4'
+    );
+    CREATE TRIGGER IF NOT EXISTS images_texts_removed AFTER DELETE ON images
+    BEGIN
+        DELETE FROM texts WHERE image_rowid = old.rowid;
+    END;
+    CREATE TRIGGER IF NOT EXISTS texts_fts_removed AFTER DELETE ON texts
+    BEGIN
+        DELETE FROM text_fts WHERE rowid = old.image_rowid;
+    END;
+"""
+"""The step that adds read text (independent of any other step: it only creates its own
+tables and triggers, ``IF NOT EXISTS``, so it may be renumbered among others)."""
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -39,6 +69,7 @@ _MIGRATIONS: dict[int, str] = {
         INSERT INTO removed (image_rowid) VALUES (old.rowid);
     END;
     """,
+    2: TEXTS_STEP,
 }
 
 

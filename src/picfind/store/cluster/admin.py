@@ -16,7 +16,7 @@ from picfind.errors import ModelMismatchError, NotFoundError, StoreError, UsageE
 from picfind.models import MODELS
 from picfind.records import ImageRecord
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import LAYOUTS, mapping
+from picfind.store.cluster.mapping import LAYOUTS, TEXT_FIELDS, mapping, source_text
 from picfind.store.cluster.writes import Writer
 from picfind.store.codec import decode_path
 
@@ -77,7 +77,8 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
     """Every stored image as a record (features from ``_source``), in path order."""
     # named, not `_source: true`: Elasticsearch 9.2+ leaves vectors out of that
     fields = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
-    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding"], page=500):
+    extra = TEXT_FIELDS if handle.meta and handle.meta.get("text") else []
+    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding", *extra], page=500):
         yield ImageRecord(
             src["id"],
             decode_path(src["path"]),
@@ -88,6 +89,7 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
             int(src.get("height", 0)),
             src.get("format", ""),
             handle.features(src, src["id"]),
+            source_text(src),
         )
 
 

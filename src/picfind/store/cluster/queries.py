@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import UsageError
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import Clause, ConceptMatch, Matcher, TextMatch, WordsQuery
 from picfind.records import Hit
 from picfind.scoring import (
     MATCH_THRESHOLD,
@@ -52,6 +52,7 @@ from picfind.store.cluster import bodies
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import source_classes
 from picfind.store.codec import dense_weights
+from picfind.textsearch import TEXT_SCORE, matches
 
 KNN_K = 100
 """Neighbours the HNSW search gathers at least (Lucene's ef): recall@10 ≥ 0.95 measured."""
@@ -140,9 +141,12 @@ class Queries:
 
         def exact(sources: Sources) -> npt.NDArray[np.float64]:
             dense = _dense(sources)
-            positive = [_clause_scores(dense, c) for c in query.positive]
+            positive = [_clause_scores(dense, sources, c) for c in query.positive]
             scores, _ = words_scores(positive, [])
             return np.asarray(scores, dtype=np.float64)
+
+        reads_text = any(isinstance(m, TextMatch) for c in query.positive for m in c.matchers)
+        source = ["top", "text_words", "text_parts"] if reads_text else ["top"]
 
         def floor(kth: float) -> float:
             # engine score = n + Σ ln(q(m_c)/t) ≥ n + n·ln(G/t) + n·ln(1 − ε)
@@ -150,7 +154,8 @@ class Queries:
                 n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
             )
 
-        return self._rescored(bodies.keyword_query(query, where), want, exact, floor, total=True)
+        body = bodies.keyword_query(query, where)
+        return self._rescored(body, want, exact, floor, total=True, source=source)
 
     def _rescored(
         self,
@@ -160,6 +165,7 @@ class Queries:
         floor: Callable[[float], float],
         *,
         total: bool,
+        source: list[str] | None = None,
     ) -> tuple[int, Scored]:
         """Candidates by engine score, re-scored exactly from ``_source``.
 
@@ -169,7 +175,8 @@ class Queries:
         one of them (up to RESCORE_MAX) is fetched and re-scored too.
         """
         size = want + RESCORE_SLACK if want else 0
-        count, hits = self._hits(query, size, ["top"], total)
+        source = source or ["top"]
+        count, hits = self._hits(query, size, source, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
             kth = sorted((s for s, _ in scored), reverse=True)[want - 1]
@@ -178,7 +185,7 @@ class Queries:
                 body = {
                     "query": query,
                     "size": RESCORE_MAX,
-                    "_source": ["top"],
+                    "_source": source,
                     "min_score": need,
                     "track_total_hits": False,
                 }
@@ -245,15 +252,22 @@ def _dense(sources: Sources) -> npt.NDArray[np.float64]:
 
 
 def _matcher_scores(
-    dense: npt.NDArray[np.float64], matcher: Matcher, negated: bool
+    dense: npt.NDArray[np.float64], sources: Sources, matcher: Matcher, negated: bool
 ) -> tuple[npt.NDArray[np.float64], Mask]:
     """Exact score per document of one matcher (the embedded store's semantics)."""
     if isinstance(matcher, ConceptMatch):
         classes = np.unique(np.asarray(matcher.classes, dtype=np.intp))
         mass = dense[:, classes].sum(axis=1, dtype=np.float64)
         return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+    if isinstance(matcher, TextMatch):
+        terms = [(s.get("text_words") or "", s.get("text_parts") or "") for s in sources]
+        hit = np.array([matches(matcher, w, p) for w, p in terms], dtype=bool)
+        return np.where(hit, TEXT_SCORE, 0.0), hit
     raise TypeError(f"the cluster store has no scoring for {type(matcher).__name__}")
 
 
-def _clause_scores(dense: npt.NDArray[np.float64], clause: Clause) -> tuple[np.ndarray, Mask]:
-    return clause_scores([_matcher_scores(dense, m, clause.negated) for m in clause.matchers])
+def _clause_scores(
+    dense: npt.NDArray[np.float64], sources: Sources, clause: Clause
+) -> tuple[np.ndarray, Mask]:
+    parts = [_matcher_scores(dense, sources, m, clause.negated) for m in clause.matchers]
+    return clause_scores(parts)

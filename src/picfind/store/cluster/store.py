@@ -18,17 +18,18 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from picfind.errors import NotFoundError, StoreError
-from picfind.records import Hit, ImageRecord, Stats, StoredFile
+from picfind.records import Hit, ImageRecord, ImageText, Stats, StoredFile
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cluster import admin, bodies, lease
 from picfind.store.cluster.connection import ClusterOptions, Engine
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import source_classes
+from picfind.store.cluster.mapping import TEXT_FIELDS, source_classes, source_text
 from picfind.store.cluster.queries import Queries
 from picfind.store.cluster.writes import Writer
 from picfind.store.codec import decode_path, encode_path
 
 FILE_FIELDS = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
+FILE_FIELDS += ["text_version"]
 LOOKUP_CHUNK = 1000
 """Ids, paths or hashes per lookup request."""
 
@@ -146,6 +147,7 @@ class ClusterStore:
             int(src.get("height", 0)),
             str(src.get("format", "")),
             self.handle.features(src, src["id"]) if features else None,
+            src.get("text_version"),
         )
 
     def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
@@ -171,7 +173,25 @@ class ClusterStore:
         st = h.call(h.client.indices.stats, index=h.alias, metric="store")
         size = int(st["_all"]["total"]["store"]["size_in_bytes"])
         run = h.meta_doc(f"last_run:{h.alias}")
-        return Stats(count, self.model or "", size, json.loads(run["json"]) if run else None)
+        last = json.loads(run["json"]) if run else None
+        read = {"query": {"range": {"text_lines": {"gt": 0}}}} if h.meta.get("text") else None
+        texts = int(h.call(h.client.count, index=h.alias, body=read)["count"]) if read else 0
+        return Stats(count, self.model or "", size, last, texts)
+
+    def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
+        h = self.handle
+        out: dict[str, ImageText] = {}
+        if h.meta is None or not h.meta.get("text"):
+            return out
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            fields = h.source_kw(TEXT_FIELDS)
+            res = h.call(h.client.mget, index=h.alias, body={"ids": chunk}, **fields)
+            for d in res["docs"]:
+                text = source_text(d.get("_source") or {}) if d.get("found") else None
+                if text is not None:
+                    out[d["_id"]] = text
+        return out
 
     # -- writing and searching ------------------------------------------------------------
     def write(

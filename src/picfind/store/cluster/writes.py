@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from picfind.errors import StoreError
-from picfind.records import ImageRecord
+from picfind.records import ImageRecord, ImageText
 from picfind.store.base import Move, Touch, Update
 from picfind.store.cluster.connection import translate
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import document
+from picfind.store.cluster.mapping import document, text_fields
 from picfind.store.codec import encode_path, refuse_non_finite, updated_fields
 
 BULK_CHUNK = 500
@@ -72,6 +72,14 @@ class Writer:
             actions.append(_partial(index, t.id, {"size": t.size, "mtime_ns": t.mtime_ns}))
         for u in update:
             written = updated_fields(u.fields)
+            text = written.pop("text", None)
+            if isinstance(text, ImageText):
+                if not h.meta.get("text"):
+                    raise StoreError(
+                        f"the cluster index {h.alias!r} predates read text; run "
+                        f"'picfind reindex --url {h.url}' first"
+                    )
+                written.update(text_fields(text))
             if written:
                 actions.append(_partial(index, u.id, written))
         now_ms = int(time.time() * 1000)
