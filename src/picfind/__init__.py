@@ -61,10 +61,20 @@ _EXPORTS = {
     "SparseClasses": "picfind.records",
     "Stats": "picfind.records",
     "StoredFile": "picfind.records",
+    "ImageText": "picfind.records",
+    # reading text in photos (picfind[ocr]; importing these loads no OCR dependency)
+    "Reader": "picfind.ocr",
+    "ReadText": "picfind.ocr",
+    "TextLine": "picfind.ocr",
+    "Word": "picfind.ocr",
+    "StepCounts": "picfind.ocr",
+    "OcrSettings": "picfind.ocr",
+    "OcrModelFiles": "picfind.ocr",
     # search by image and by words
     "Mode": "picfind.search",
     "Clause": "picfind.matchers",
     "ConceptMatch": "picfind.matchers",
+    "TextMatch": "picfind.matchers",
     "Matcher": "picfind.matchers",
     "WordsQuery": "picfind.matchers",
     # the store seam
@@ -109,6 +119,7 @@ __all__ = [
     "HybridQuery",
     "ImageError",
     "ImageRecord",
+    "ImageText",
     "Index",
     "IndexReport",
     "Item",
@@ -123,12 +134,16 @@ __all__ = [
     "ModelSpec",
     "Move",
     "NotFoundError",
+    "OcrModelFiles",
+    "OcrSettings",
     "OcrUnavailableError",
     "PassReport",
     "PicfindError",
     "Prediction",
     "Progress",
     "QuerySyntaxError",
+    "ReadText",
+    "Reader",
     "Result",
     "SearchResults",
     "Skipped",
@@ -136,16 +151,20 @@ __all__ = [
     "SparseClasses",
     "Stage",
     "Stats",
+    "StepCounts",
     "Store",
     "StoreError",
     "StoreQuery",
     "StoredFile",
+    "TextLine",
+    "TextMatch",
     "TextReadError",
     "Touch",
     "UnknownConceptError",
     "UnknownModelError",
     "Update",
     "UsageError",
+    "Word",
     "WordsQuery",
     "__version__",
     "default_index_dir",
@@ -189,8 +208,17 @@ if TYPE_CHECKING:
         UnknownModelError,
         UsageError,
     )
-    from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+    from picfind.matchers import Clause, ConceptMatch, Matcher, TextMatch, WordsQuery
     from picfind.models import Model, ModelOutput, ModelSpec
+    from picfind.ocr import (
+        OcrModelFiles,
+        OcrSettings,
+        Reader,
+        ReadText,
+        StepCounts,
+        TextLine,
+        Word,
+    )
     from picfind.passes import PassReport
     from picfind.pipeline import Item, Source, Stage
     from picfind.records import (
@@ -199,6 +227,7 @@ if TYPE_CHECKING:
         FileState,
         Hit,
         ImageRecord,
+        ImageText,
         IndexReport,
         Label,
         Progress,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from picfind import imaging
 from picfind.errors import EmptyIndexError, ModelMismatchError, NotFoundError, UsageError
@@ -24,7 +25,16 @@ from picfind.indexer import Indexer
 from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
 from picfind.passes import PassReport, run_pass
 from picfind.pipeline import Stage
-from picfind.records import Features, IndexReport, Label, Progress, SearchResults, Stats, StoredFile
+from picfind.records import (
+    Features,
+    ImageText,
+    IndexReport,
+    Label,
+    Progress,
+    SearchResults,
+    Stats,
+    StoredFile,
+)
 from picfind.scoring import sparse_top
 from picfind.search import Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
@@ -34,6 +44,13 @@ from picfind.store.base import Store
 from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
 from picfind.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from picfind.ocr import Reader
+
+OCR_BATCH = 8
+"""Photos per committed batch of the OCR pass: decoded photos at up to 2048 pixels
+are large, and a batch takes a few seconds."""
 
 
 def default_index_dir() -> Path:
@@ -178,6 +195,43 @@ class Index:
                 batch_size=batch_size,
                 progress=progress,
             )
+
+    def read_text(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        reader: Reader | None = None,
+        batch_size: int = OCR_BATCH,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> PassReport:
+        """Read the text in the indexed photos under ``paths`` (the OCR pass, docs/ocr.md).
+
+        Only rows not yet read by this reader's version are read; every batch is
+        committed, so an interrupted pass keeps what it read and a re-run resumes.
+        Photos whose text could not be read are in the report's ``skipped`` (their
+        reason is stored: the same reader does not try them again). Raises
+        OcrUnavailableError without the ``ocr`` extra, before anything is read.
+        """
+        from picfind.ocr import Reader
+        from picfind.stages.ocr import ocr_stages
+
+        reader = reader or Reader.load(threads=self.threads)
+        stages, reading = ocr_stages(reader)
+        report = self.run_pass(
+            paths, stages, needs=reading.needs, batch_size=batch_size, progress=progress
+        )
+        report.skipped += reading.failed
+        return report
+
+    def text_of(self, image: str | os.PathLike[str]) -> ImageText | None:
+        """The text read in an indexed image (a path or an id): its lines with their boxes
+        in ``record`` (``picfind.ocr.ReadText.from_dict``); None when none was read."""
+        text = os.fspath(image)
+        path = os.path.abspath(text)
+        row = next(self.store.rows(paths=[path]), None) or next(self.store.rows(ids=[text]), None)
+        if row is None:
+            raise NotFoundError(f"no such indexed image (path or id): {text}")
+        return self.store.texts([row.id]).get(row.id)
 
     def prune(self) -> int:
         """Drop entries whose files are gone; returns how many."""
