@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("heif", "raw", "exif", "cameras", "places", "nouns", "textnorm", "quantize", "dates"),
     ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
     ("textsearch",),
+    ("textreading",),
     ("photowords", "spelling", "placenames", "containers"),
     ("resolve", "metadata", "imaging", "effnet", "vgg"),
     ("query", "walk", "reading", "models", "ocr", "ocr.*"),

@@ -24,6 +24,7 @@ from picfind.errors import TextReadError
 from picfind.matchers import Clause, WordsQuery
 from picfind.ocr import Reader, ReadText
 from picfind.records import Progress
+from picfind.textreading import explain_text
 from picfind.textsearch import text_match
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +106,12 @@ def test_index_ocr_reads_stores_and_finds_the_words(
         assert left - 4 <= min(xs) < left + 60 and right - 60 < max(xs) <= right + 4
         assert top - 4 <= min(ys) and max(ys) <= bottom + 4
         assert idx.stats().texts >= 3
+        found = idx.search_text("happy birth", prefix=True)
+        assert [Path(r.path).name for r in found.results] == ["birthday.jpg"]
+        matcher = text_match("birthday")
+        assert matcher is not None
+        (why,) = explain_text(text, matcher, "birthday")
+        assert "birthday" in why["via"].lower() and why["box"] == [list(p) for p in box]
         plain = idx.text_of(photos / "plain.jpg")
         assert plain is not None and plain.version == report_version(idx)
 
@@ -249,3 +256,38 @@ def test_large_jpegs_are_draft_decoded_for_reading(
     png = tmp_path / "big.png"  # no draft for other formats; scaled to max_side after
     big.save(png)
     assert imaging.load_for_reading(png, 2048).size == (2048, 1536)
+
+
+@pytest.mark.opensearch
+def test_the_pass_on_a_cluster_index_answers_like_the_embedded_one(
+    photos: Path, tmp_path: Path, opensearch_url: str, index_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    index = tmp_path / "index"
+    cluster = ["--url", opensearch_url, "--cluster-index", index_name, "--replicas", "0"]
+    for where in (["--index", index], cluster):
+        code, out, err = _cli(capsys, "index", photos, *where, "--ocr", "--json")
+        assert code == 0 and json.loads(out)["ocr"]["updated"] == 4, err
+    code, out, err = _cli(capsys, "ocr", photos, *cluster[:4], "--json")
+    assert code == 0 and json.loads(out)["pending"] == 0, err  # resumes on the cluster too
+    embedded = picfind.open_index(index)
+    on_cluster = picfind.open_index(
+        url=opensearch_url, cluster=picfind.ClusterOptions(name=index_name)
+    )
+    try:
+        for term, prefix in [("happy birthday", False), ("gate 23", False), ("ROMA", False),
+                             ("birth", True), ("cafe", True), ("nowhere", False)]:  # fmt: skip
+            a = embedded.search_text(term, prefix=prefix)
+            b = on_cluster.search_text(term, prefix=prefix)
+            assert a.total == b.total and (a.total > 0) == (term != "nowhere")
+            assert {(Path(r.path).name, r.score) for r in a.results} == {
+                (Path(r.path).name, r.score) for r in b.results
+            }
+        by_path = {Path(r.path).name: r.id for r in on_cluster.store.rows()}
+        assert on_cluster.store.stats().texts == embedded.stats().texts
+        a_text = embedded.text_of(photos / "gate.jpg")
+        b_text = on_cluster.text_of(by_path["gate.jpg"])
+        assert a_text is not None and b_text is not None and a_text.text == b_text.text
+    finally:
+        embedded.close()
+        on_cluster.close()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from picfind import imaging
 from picfind.errors import EmptyIndexError, ModelMismatchError, NotFoundError, UsageError
 from picfind.indexer import Indexer
+from picfind.matchers import Clause, WordsQuery
 from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
 from picfind.passes import PassReport, run_pass
 from picfind.pipeline import Stage
@@ -43,6 +44,7 @@ from picfind.stages.model import load_model
 from picfind.store.base import Store
 from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
+from picfind.textsearch import text_match
 from picfind.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
@@ -291,6 +293,26 @@ class Index:
     ) -> SearchResults:
         """Images whose classes fall under the concepts the words name."""
         results = self._searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        return self._not_empty(results)
+
+    def search_text(
+        self,
+        text: str,
+        *,
+        prefix: bool = False,
+        limit: int = 10,
+        offset: int = 0,
+        under: str | os.PathLike[str] | None = None,
+    ) -> SearchResults:
+        """Images whose read text holds ``text`` as a phrase (case and accents folded;
+        ``prefix``: its last word may start a longer one). Mode ``"text"``."""
+        matcher = text_match(text, prefix=prefix)
+        if matcher is None:
+            raise UsageError(f"no word to look for in {text!r}")
+        query = WordsQuery((Clause((matcher,)),))
+        results = self._searcher.run(
+            query, "text", limit=limit, offset=offset, under=_folder(under), text=text
+        )
         return self._not_empty(results)
 
     def stats(self) -> Stats:
