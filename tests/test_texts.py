@@ -303,3 +303,36 @@ def test_reindex_keeps_the_text(cluster: ClusterStore) -> None:
     cluster.reindex()
     assert _paths(cluster, _text_query(_m("gate 23")), ids) == {"/p/gate.jpg", "/p/gate2.jpg"}
     assert cluster.texts([ids["/p/cafe.jpg"]])[ids["/p/cafe.jpg"]].text == "Café du Monde\nOuvert"
+
+
+@pytest.mark.opensearch
+def test_a_cluster_index_from_before_read_text_says_what_to_do(
+    opensearch_url: str, index_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picfind.errors import StoreError
+    from picfind.store.cluster import admin, mapping
+
+    def old_mapping(*args: object, **kwargs: object) -> dict:
+        body = mapping.mapping(*args, **kwargs)  # type: ignore[arg-type]
+        body["settings"].pop("analysis", None)
+        body["mappings"]["_meta"].pop("text", None)
+        for name in mapping.TEXT_FIELDS:
+            body["mappings"]["properties"].pop(name, None)
+        return body
+
+    monkeypatch.setattr(admin, "mapping", old_mapping)
+    store = ClusterStore(opensearch_url, ClusterOptions(name=index_name, replicas=0), create=True)
+    try:
+        store.set_model(MODEL)
+        monkeypatch.undo()
+        rec = _record("/p/a.jpg", 1)
+        store.write(add=[rec])
+        with pytest.raises(StoreError, match="predates read text; run 'picfind reindex"):
+            store.write(update=[Update(rec.id, Fields(text=_read("Gate 23")))])
+        assert store.search(_text_query(_m("gate")), 10) == (0, [])  # no text, no error
+        assert store.stats().texts == 0 and store.texts([rec.id]) == {}
+        store.reindex()  # the new index has the text fields
+        store.write(update=[Update(rec.id, Fields(text=_read("Gate 23")))])
+        assert [h.id for h in store.search(_text_query(_m("gate 23")), 10)[1]] == [rec.id]
+    finally:
+        store.close()

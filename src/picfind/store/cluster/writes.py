@@ -74,6 +74,11 @@ class Writer:
             written = updated_fields(u.fields)
             text = written.pop("text", None)
             if isinstance(text, ImageText):
+                if h.layout == "paper":
+                    raise StoreError(
+                        "an index with the paper's layout keeps no read text; "
+                        "reindex it with --layout picfind"
+                    )
                 if not h.meta.get("text"):
                     raise StoreError(
                         f"the cluster index {h.alias!r} predates read text; run "
