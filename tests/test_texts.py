@@ -208,6 +208,19 @@ def test_embedded_search_finds_what_the_rule_finds(embedded: EmbeddedStore) -> N
     assert all(h.score == TEXT_SCORE for h in hits)
 
 
+def test_text_alone_answered_by_fts_equals_the_general_path(embedded: EmbeddedStore) -> None:
+    _fill(embedded)
+    everything = Filter(under="/")  # a filter: the general path (segments and masks)
+    queries = [_text_query(m) for m, _ in QUERIES]
+    queries.append(_text_query(_m("pizza"), _m("birth", prefix=True), _m("gate 23")))
+    for q in queries:
+        fast = embedded.search(q, 100)
+        assert fast == embedded.search(q, 100, where=everything), q
+        assert embedded.search(q, 2, offset=1) == embedded.search(q, 2, 1, everything), q
+    total, hits = embedded.search(queries[-1], 100)
+    assert total == len(hits) == 7 and hits == sorted(hits, key=lambda h: int(h.id, 16))
+
+
 def test_text_and_concepts_combine(embedded: EmbeddedStore) -> None:
     ids = _fill(embedded)
     dog = ConceptMatch((207,))

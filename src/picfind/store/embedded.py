@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.matchers import TextMatch
+from picfind.matchers import TextMatch, WordsQuery
 from picfind.records import Features, Hit, ImageRecord, ImageText, Stats, StoredFile
 from picfind.scoring import Mask
 from picfind.store import texts, vectors
@@ -40,6 +40,7 @@ from picfind.store.codec import (
 )
 from picfind.store.ranking import Found, score_segment, text_matchers
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
+from picfind.textsearch import TEXT_SCORE
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
 
@@ -269,9 +270,13 @@ class EmbeddedStore:
     ) -> list[tuple[int, list[Hit]]]:
         segments = self._cache.segments()
         masks = self._filter_masks(segments, where)
-        found_rows = self._text_rows(queries)
+        direct = [self._text_only(q, w, want) for q, w in zip(queries, where, strict=True)]
+        found_rows = self._text_rows([q for q, d in zip(queries, direct, strict=True) if d is None])
         pages: list[tuple[int, list[tuple[float, int]]]] = []
-        for query, query_masks in zip(queries, masks, strict=True):
+        for query, query_masks, page in zip(queries, masks, direct, strict=True):
+            if page is not None:
+                pages.append(page)
+                continue
             total = 0
             found: list[tuple[float, int]] = []  # (score, rowid)
             for seg, mask in zip(segments, query_masks, strict=True):
@@ -284,6 +289,24 @@ class EmbeddedStore:
             pages.append((total, found[:want]))
         ids = self._ids_of_rowids([r for _, page in pages for _, r in page])
         return [(total, [Hit(ids[r], s) for s, r in page if r in ids]) for total, page in pages]
+
+    def _text_only(
+        self, query: StoreQuery, where: Filter, want: int
+    ) -> tuple[int, list[tuple[float, int]]] | None:
+        """A query of read text alone, unfiltered, answered by the FTS index itself: every
+        match scores ``TEXT_SCORE``, so the page is the matches of lowest rowid (the
+        order of ties everywhere) and the total their count — no rowid list of a common
+        word crosses into Python. None for any other query."""
+        if not isinstance(query, WordsQuery) or where.under is not None or where.exclude:
+            return None
+        if len(query.clauses) != 1 or query.clauses[0].negated:
+            return None
+        matchers = query.clauses[0].matchers
+        text = [m for m in matchers if isinstance(m, TextMatch)]
+        if len(text) != len(matchers):
+            return None
+        total, rowids = texts.first_matches(self.db.conn, text, want)
+        return total, [(TEXT_SCORE, r) for r in rowids]
 
     def _text_rows(self, queries: Sequence[StoreQuery]) -> Found:
         """The rows each text matcher of the queries finds, from the FTS index."""
