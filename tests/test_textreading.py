@@ -110,3 +110,40 @@ def test_index_search_text(index) -> None:
     text = idx.text_of(ids["/p/gate.jpg"])  # by id
     assert text is not None and text.text == "Gate23\nDepartures 10:30"
     assert idx.text_of("/p/none1.jpg") is None  # by path, never read
+
+
+# ------------------------------------------------------------------ through the parser
+
+
+def _clauses(text: str, **kwargs: object) -> list[tuple[tuple[object, ...], bool]]:
+    from picfind.query import parse_query
+
+    parsed = parse_query(text, **kwargs)  # type: ignore[arg-type]
+    return [(c.matchers, c.negated) for c in parsed.clauses]
+
+
+def test_the_parser_reads_text_fields_phrases_and_prefixes() -> None:
+    assert _clauses('text:"Happy Birthday"') == [((TextMatch(("happy", "birthday")),), False)]
+    assert _clauses("text:Gate23") == [((TextMatch(("gate23",)),), False)]
+    assert _clauses("birth*") == [((TextMatch(("birth",), prefix=True),), False)]
+    (dog, _), (sale, negated) = _clauses("dog -text:sale")
+    assert all(type(m).__name__ == "ConceptMatch" for m in dog)
+    assert sale == (TextMatch(("sale",)),) and negated
+    from picfind.errors import QuerySyntaxError
+
+    with pytest.raises(QuerySyntaxError):
+        _clauses("dog text:")
+
+
+def test_plain_words_fall_back_to_text_only_when_the_index_holds_text() -> None:
+    from picfind.errors import UnknownConceptError
+
+    with pytest.raises(UnknownConceptError):
+        _clauses("zorblax")
+    assert _clauses("zorblax", holds_text=True) == [((TextMatch(("zorblax",)),), False)]
+    (dog, _), (word, _) = _clauses("dog zorblax", holds_text=True)
+    assert not any(isinstance(m, TextMatch) for m in dog)  # a concept word keeps its meaning
+    assert word == (TextMatch(("zorblax",)),)
+    assert _clauses('"zorblax quux"', holds_text=True) == [
+        ((TextMatch(("zorblax", "quux")),), False)
+    ]

@@ -12,6 +12,7 @@ Everything the CLI, the web server and the notebook do goes through here::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from picfind.passes import PassReport, run_pass
 from picfind.pipeline import Stage
 from picfind.records import (
     Features,
+    ImageDetails,
     ImageText,
     IndexReport,
     Label,
@@ -41,7 +43,7 @@ from picfind.search import Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
 from picfind.stages.model import image_features as _features_of_image
 from picfind.stages.model import load_model
-from picfind.store.base import Store
+from picfind.store.base import Filter, Store
 from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
 from picfind.textsearch import text_match
@@ -269,8 +271,10 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        """More like this: ``query`` is an image file or an indexed image's id."""
+        """More like this: ``query`` is an image file or an indexed image's id.
+        ``where``: capture restrictions (``search.capture_filter``)."""
         check_mode(mode)
         features, exclude = self.resolve_image(query)
         results = self._searcher.by_features(
@@ -280,6 +284,7 @@ class Index:
             limit=limit,
             offset=offset,
             under=_folder(under),
+            where=where,
         )
         return self._not_empty(results)
 
@@ -290,9 +295,13 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        """Images whose classes fall under the concepts the words name."""
-        results = self._searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        """Images whose classes fall under the concepts the words name.
+        ``where``: capture restrictions and the order (``search.capture_filter``)."""
+        results = self._searcher.by_words(
+            words, limit=limit, offset=offset, under=_folder(under), where=where
+        )
         return self._not_empty(results)
 
     def search_text(
@@ -317,6 +326,22 @@ class Index:
 
     def stats(self) -> Stats:
         return self.store.stats()
+
+    def show(self, ref: str | os.PathLike[str], *, top: int = 5) -> ImageDetails:
+        """Everything stored about one image, by its path or its id: file, size, top
+        classes, capture time and its source, place and camera, the text read in it."""
+        text = os.fspath(ref)
+        row = next(self.store.rows(paths=[os.path.abspath(text)], metadata=True), None)
+        if row is None:
+            row = next(self.store.rows(ids=[text], metadata=True), None)
+        if row is None:
+            raise NotFoundError(f"not in the index: {text} (give an indexed file or an id)")
+        row = dataclasses.replace(row, text=self.store.texts([row.id]).get(row.id))
+        doc = self.store.summaries([row.id]).get(row.id)
+        labels = []
+        if doc is not None:
+            labels = _labels_of(doc.class_ids[:top], doc.class_probs[:top], Vocabulary.load())
+        return ImageDetails(row, labels)
 
     def _not_empty(self, results: SearchResults) -> SearchResults:
         """No results from an empty index is the user's mistake, and said so."""

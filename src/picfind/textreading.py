@@ -18,38 +18,27 @@ line read that holds the phrase (two or more lines when the phrase runs across
 them), with the line's box: ``{"signal": "text", "term": "birthday", "via": "Happy
 Birthday", "score": 1.0, "box": [[x, y], ...]}``.
 
-Until the hook is on main, :class:`TextReading` stands in for ``readings.Reading``
-(the same fields); registering the reader is :func:`text_readers`.
+Registered by ``readings.default_readers`` as :class:`TextFallback` (the concept
+reader first, text where it reads nothing); the parser reads ``text:`` words and
+quoted phrases nothing else reads with :meth:`TextReader.read_phrase`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from picfind import textnorm
-from picfind.matchers import Matcher, TextMatch
-from picfind.records import ImageText
+from picfind.matchers import TextMatch
+from picfind.readings import Reading, TermReader, read_all
+from picfind.records import ImageText, StoredFile, Why
 from picfind.textsearch import TEXT_SCORE, matches, text_match
+from picfind.vocabulary import Vocabulary
 
 FIELD = "text:"
 """A query word starting with this is searched in read text only."""
 PREFIX = "*"
-
-
-@dataclass(frozen=True)
-class TextReading:
-    """One way the text signal reads the first ``words`` query words (``readings.Reading``)."""
-
-    signal: str
-    words: int = field(compare=False)
-    matchers: tuple[Matcher, ...]
-    label: str
-    detail: dict[str, object] = field(default_factory=dict, compare=False)
-
-    def to_json(self) -> dict[str, object]:
-        return {"signal": self.signal, "label": self.label, **self.detail}
 
 
 @dataclass(frozen=True)
@@ -63,7 +52,7 @@ class TextReader:
     fallback: bool = True
     """Plain words are read only where no other reader reads them (:func:`read_with_fallback`)."""
 
-    def read(self, words: Sequence[str]) -> list[TextReading]:
+    def read(self, words: Sequence[str]) -> list[Reading]:
         """The reading of the first word: ``text:…`` always, a plain word when the index
         holds text; ``[]`` otherwise."""
         if not words:
@@ -75,7 +64,7 @@ class TextReader:
             return []
         return self.read_phrase(first, words=1)
 
-    def read_phrase(self, phrase: str, *, words: int | None = None) -> list[TextReading]:
+    def read_phrase(self, phrase: str, *, words: int | None = None) -> list[Reading]:
         """The reading of a whole phrase as read text (a quoted phrase, ``text:"…"``'s
         value); ``words``: how many query words it stands for (default: its words)."""
         prefix = phrase.endswith(PREFIX)
@@ -85,7 +74,7 @@ class TextReader:
         label = " ".join(matcher.words) + (PREFIX if prefix else "")
         size = words if words is not None else max(1, len(phrase.split()))
         detail: dict[str, object] = {"words": list(matcher.words), "prefix": prefix}
-        return [TextReading(self.signal, size, (matcher,), label, detail)]
+        return [Reading(self.signal, size, (matcher,), label, detail)]
 
 
 Reader = Callable[[Sequence[str]], list[Any]]
@@ -101,8 +90,35 @@ def read_with_fallback(read_others: Reader, text: TextReader, words: Sequence[st
 
 
 def text_readers(holds_text: bool) -> tuple[TextReader, ...]:
-    """What ``readings.default_readers`` adds for the text signal (registration)."""
+    """The text signal's reader alone (tests, a parser with its own rule)."""
     return (TextReader(holds_text=holds_text),)
+
+
+@dataclass(frozen=True)
+class TextFallback:
+    """The text reader as the hook registers it: the words the other readers read are
+    theirs; a word none of them reads is read as text (when the index holds text)."""
+
+    others: tuple[TermReader, ...]
+    text: TextReader
+    signal: str = "text"
+
+    def read(self, words: Sequence[str]) -> list[Reading]:
+        return [] if read_all(self.others, words) else self.text.read(words)
+
+    def read_phrase(self, phrase: str, *, words: int | None = None) -> list[Reading]:
+        return self.text.read_phrase(phrase, words=words)
+
+
+def explain_text_row(
+    row: StoredFile, matcher: TextMatch, term: str, vocab: Vocabulary | None = None
+) -> list[Why]:
+    """``why.EXPLAINERS``' text case: the line read that holds the phrase (``row.text``,
+    attached by the searcher for the page of results)."""
+    return [
+        Why("text", term, str(w["via"]), float(w["score"]))
+        for w in explain_text(row.text, matcher, term)
+    ]
 
 
 def matched_lines(text: str, matcher: TextMatch) -> tuple[int, int] | None:
@@ -141,9 +157,10 @@ def explain_text(text: ImageText | None, matcher: TextMatch, term: str) -> list[
 
 __all__ = [
     "FIELD",
+    "TextFallback",
     "TextReader",
-    "TextReading",
     "explain_text",
+    "explain_text_row",
     "matched_lines",
     "read_with_fallback",
     "text_readers",

@@ -43,7 +43,9 @@ def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-@router.get("/search", response_model=schemas.SearchOut, responses=ERRORS)
+@router.get(
+    "/search", response_model=schemas.SearchOut, response_model_exclude_none=True, responses=ERRORS
+)
 def search_words(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=500, description="words, e.g. dog OR cat")],
@@ -52,10 +54,15 @@ def search_words(
 ) -> dict[str, object]:
     """Search by words: the same query language and results as `picfind search WORDS`."""
     results = _service(request).search_words(q, limit, offset)
-    return {**results.to_json(), "query": results.query}
+    return {**results.to_json(), "query": results.query, "parsed": results.parsed}
 
 
-@router.post("/search/image", response_model=schemas.SearchOut, responses=ERRORS)
+@router.post(
+    "/search/image",
+    response_model=schemas.SearchOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
 async def search_upload(
     request: Request,
     file: Annotated[UploadFile, File(description="an image (at most 20 MiB, 67 megapixels)")],
@@ -72,7 +79,12 @@ async def search_upload(
     return results.to_json()
 
 
-@router.get("/images/{image_id}/similar", response_model=schemas.SearchOut, responses=ERRORS)
+@router.get(
+    "/images/{image_id}/similar",
+    response_model=schemas.SearchOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
 def search_similar(
     request: Request,
     image_id: str,

@@ -14,10 +14,17 @@ from collections.abc import Iterator
 
 from picfind.errors import ModelMismatchError, NotFoundError, StoreError, UsageError
 from picfind.models import MODELS
-from picfind.records import ImageRecord
+from picfind.records import METADATA_FIELDS, ImageRecord
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import LAYOUTS, TEXT_FIELDS, mapping, source_text
-from picfind.store.cluster.writes import Writer
+from picfind.store.cluster.mapping import (
+    LAYOUTS,
+    TEXT_FIELDS,
+    capture_properties,
+    mapping,
+    source_capture,
+    source_text,
+)
+from picfind.store.cluster.writes import REFRESH_SECONDS, Writer
 from picfind.store.codec import decode_path
 
 
@@ -56,6 +63,7 @@ def create_index(
         model,
         opts.shards if shards is None else shards,
         opts.replicas if replicas is None else replicas,
+        REFRESH_SECONDS,
     )
     if alias:
         body["aliases"] = {handle.alias: {}}
@@ -77,8 +85,11 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
     """Every stored image as a record (features from ``_source``), in path order."""
     # named, not `_source: true`: Elasticsearch 9.2+ leaves vectors out of that
     fields = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
+    capture = list(capture_properties())
     extra = TEXT_FIELDS if handle.meta and handle.meta.get("text") else []
-    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding", *extra], page=500):
+    source = [*fields, "top", "embedding", *capture, *extra]
+    for src in handle.scan({"match_all": {}}, source, page=500):
+        meta = source_capture(src)
         yield ImageRecord(
             src["id"],
             decode_path(src["path"]),
@@ -89,7 +100,8 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
             int(src.get("height", 0)),
             src.get("format", ""),
             handle.features(src, src["id"]),
-            source_text(src),
+            **{name: getattr(meta, name) for name in METADATA_FIELDS},
+            text=source_text(src),
         )
 
 

@@ -12,23 +12,33 @@ whole folder, never one per file).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from picfind.errors import NotFoundError, StoreError
-from picfind.records import Hit, ImageRecord, ImageText, Stats, StoredFile
+from picfind.records import Hit, ImageRecord, ImageText, MetadataCoverage, Stats, StoredFile
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cluster import admin, bodies, lease
 from picfind.store.cluster.connection import ClusterOptions, Engine
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import TEXT_FIELDS, source_classes, source_text
+from picfind.store.cluster.mapping import (
+    TEXT_FIELDS,
+    capture_properties,
+    source_capture,
+    source_classes,
+    source_text,
+)
 from picfind.store.cluster.queries import Queries
 from picfind.store.cluster.writes import Writer
 from picfind.store.codec import decode_path, encode_path
 
-FILE_FIELDS = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
+FILE_FIELDS = [
+    "id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format", "meta_version",
+]  # fmt: skip
+CAPTURE_FIELDS = list(capture_properties())
 FILE_FIELDS += ["text_version"]
 LOOKUP_CHUNK = 1000
 """Ids, paths or hashes per lookup request."""
@@ -76,6 +86,9 @@ class ClusterStore:
         return self.handle.layout
 
     def close(self) -> None:
+        """Make this store's writes searchable (a prune, a pass), then disconnect."""
+        with contextlib.suppress(StoreError):
+            self.writer.settle()
         self.handle.close()
 
     # -- metadata -------------------------------------------------------------------
@@ -113,9 +126,16 @@ class ClusterStore:
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
         features: bool = False,
+        metadata: bool = False,
     ) -> Iterator[StoredFile]:
-        if self.handle.meta is None:
+        """The seam's bulk read. A folder, path or whole-index read sees this store's own
+        writes (it refreshes first if some are not yet searchable); a look-up by content
+        hash or id may miss the writes since the last refresh — the indexer uses those
+        for what it may reuse, so a miss costs an inference, never a wrong row."""
+        if not self.handle.exists():
             return iter(())
+        if hashes is None and ids is None:
+            self.writer.settle()  # a folder read sees this store's own writes
         filters, _ = bodies.filter_clauses(Filter(under=under) if under is not None else None)
         lists: list[tuple[str, list[str]]] = []
         if ids is not None:
@@ -125,18 +145,21 @@ class ClusterStore:
         if hashes is not None:
             lists.append(("content_hash", list(dict.fromkeys(hashes))))
         source = FILE_FIELDS + (["top", "embedding"] if features else [])
+        source += CAPTURE_FIELDS if metadata else []
         found: list[StoredFile] = []
         chunks = _chunked(lists)
         for terms in chunks:
             if terms is None:
                 return iter(())
             query = {"bool": {"filter": filters + terms}} if filters or terms else {"match_all": {}}
-            found += [self._stored(src, features) for src in self.handle.scan(query, source)]
+            found += [
+                self._stored(src, features, metadata) for src in self.handle.scan(query, source)
+            ]
         if len(chunks) > 1:
             found.sort(key=lambda f: (encode_path(f.path), f.id))
         return iter(found)
 
-    def _stored(self, src: dict[str, Any], features: bool) -> StoredFile:
+    def _stored(self, src: dict[str, Any], features: bool, metadata: bool = False) -> StoredFile:
         return StoredFile(
             src["id"],
             decode_path(src["path"]),
@@ -147,7 +170,9 @@ class ClusterStore:
             int(src.get("height", 0)),
             str(src.get("format", "")),
             self.handle.features(src, src["id"]) if features else None,
-            src.get("text_version"),
+            int(src.get("meta_version") or 0),
+            source_capture(src) if metadata else None,
+            text_version=src.get("text_version"),
         )
 
     def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
@@ -167,16 +192,39 @@ class ClusterStore:
 
     def stats(self) -> Stats:
         h = self.handle
-        if h.meta is None:
+        if not h.exists():
             return Stats(0, "", 0, None)
+        self.writer.settle()
         count = int(h.call(h.client.count, index=h.alias)["count"])
         st = h.call(h.client.indices.stats, index=h.alias, metric="store")
         size = int(st["_all"]["total"]["store"]["size_in_bytes"])
         run = h.meta_doc(f"last_run:{h.alias}")
-        last = json.loads(run["json"]) if run else None
-        read = {"query": {"range": {"text_lines": {"gt": 0}}}} if h.meta.get("text") else None
-        texts = int(h.call(h.client.count, index=h.alias, body=read)["count"]) if read else 0
-        return Stats(count, self.model or "", size, last, texts)
+        exists = [self._count_with(f) for f in ("meta_version", "taken_day", "location", "camera")]
+        read, dated, placed, camera = exists
+        meta = h.meta or {}
+        return Stats(
+            count,
+            self.model or "",
+            size,
+            json.loads(run["json"]) if run else None,
+            schema=int(meta.get("picfind_schema", 0)),
+            migrated=meta.get("migrated"),
+            metadata=MetadataCoverage(read, count - read, dated, placed, camera),
+            texts=self._text_count(),
+        )
+
+    def _text_count(self) -> int:
+        """Images with text read in them (none in an index made before read text)."""
+        h = self.handle
+        if not (h.meta or {}).get("text"):
+            return 0
+        body = {"query": {"range": {"text_lines": {"gt": 0}}}}
+        return int(h.call(h.client.count, index=h.alias, body=body)["count"])
+
+    def _count_with(self, field: str) -> int:
+        h = self.handle
+        body = {"query": {"exists": {"field": field}}}
+        return int(h.call(h.client.count, index=h.alias, body=body)["count"])
 
     def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
         h = self.handle
@@ -207,17 +255,22 @@ class ClusterStore:
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
     ) -> tuple[int, list[Hit]]:
+        self.writer.settle()
         return self.queries.search(query, limit, offset, where)
 
     def search_many(
         self, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
     ) -> list[tuple[int, list[Hit]]]:
+        self.writer.settle()
         return self.queries.search_many(queries, limit, where)
 
     def refresh(self) -> None:
-        self.handle.refresh()
+        """Make this store's writes searchable (the indexer calls it when a run ends; a run
+        that wrote nothing asks nothing)."""
+        self.writer.settle()
 
     def count(self, where: Filter | None = None) -> int:
+        self.writer.settle()
         return self.handle.count(where)
 
     # -- bulk loading and reindexing (benchmark, ``picfind reindex``) ----------------------
@@ -229,6 +282,7 @@ class ClusterStore:
 
     def records(self) -> Iterator[ImageRecord]:
         """Every stored image as a record (features from ``_source``), in path order."""
+        self.writer.settle()  # a scan sees only refreshed writes
         return admin.records(self.handle)
 
     def reindex(
@@ -240,6 +294,7 @@ class ClusterStore:
         keep_old: bool = False,
     ) -> dict[str, object]:
         """Copy every document into a new index, then swap the alias atomically."""
+        self.writer.settle()  # the copy is a scan: this store's last writes must be in it
         return admin.reindex(
             self.handle,
             self.writer,
