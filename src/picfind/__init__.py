@@ -51,8 +51,10 @@ _EXPORTS = {
     "Fields": "picfind.records",
     "FileState": "picfind.records",
     "Hit": "picfind.records",
+    "ImageDetails": "picfind.records",
     "ImageRecord": "picfind.records",
     "IndexReport": "picfind.records",
+    "MetadataCoverage": "picfind.records",
     "Label": "picfind.records",
     "Progress": "picfind.records",
     "Result": "picfind.records",
@@ -63,8 +65,6 @@ _EXPORTS = {
     "StoredFile": "picfind.records",
     "Why": "picfind.records",
     "ImageText": "picfind.records",
-    "ImageDetails": "picfind.records",
-    "MetadataCoverage": "picfind.records",
     # reading text in photos (picfind[ocr]; importing these loads no OCR dependency)
     "Reader": "picfind.ocr",
     "ReadText": "picfind.ocr",
@@ -75,16 +75,21 @@ _EXPORTS = {
     "OcrModelFiles": "picfind.ocr",
     # search by image and by words
     "Mode": "picfind.search",
+    "CameraMatch": "picfind.matchers",
     "Clause": "picfind.matchers",
     "ConceptMatch": "picfind.matchers",
+    "DateMatch": "picfind.matchers",
     "TextMatch": "picfind.matchers",
     "Matcher": "picfind.matchers",
+    "PlaceMatch": "picfind.matchers",
     "WordsQuery": "picfind.matchers",
     # the store seam
     "ClassesQuery": "picfind.store.base",
     "DocSummary": "picfind.store.base",
     "EmbeddingQuery": "picfind.store.base",
     "Filter": "picfind.store.base",
+    "FusedQuery": "picfind.store.base",
+    "Fusion": "picfind.scoring",
     "HybridQuery": "picfind.store.base",
     "Move": "picfind.store.base",
     "Store": "picfind.store.base",
@@ -105,12 +110,14 @@ _EXPORTS = {
 
 __all__ = [
     "BusyError",
+    "CameraMatch",
     "ChangedFileError",
     "ClassesQuery",
     "Clause",
     "ClusterConnectionError",
     "ClusterOptions",
     "ConceptMatch",
+    "DateMatch",
     "DocSummary",
     "EmbeddingQuery",
     "EmptyIndexError",
@@ -118,6 +125,8 @@ __all__ = [
     "Fields",
     "FileState",
     "Filter",
+    "FusedQuery",
+    "Fusion",
     "Hit",
     "HybridQuery",
     "ImageDetails",
@@ -144,6 +153,7 @@ __all__ = [
     "OcrUnavailableError",
     "PassReport",
     "PicfindError",
+    "PlaceMatch",
     "Prediction",
     "Progress",
     "QuerySyntaxError",
@@ -214,7 +224,16 @@ if TYPE_CHECKING:
         UnknownModelError,
         UsageError,
     )
-    from picfind.matchers import Clause, ConceptMatch, Matcher, TextMatch, WordsQuery
+    from picfind.matchers import (
+        CameraMatch,
+        Clause,
+        ConceptMatch,
+        DateMatch,
+        Matcher,
+        PlaceMatch,
+        TextMatch,
+        WordsQuery,
+    )
     from picfind.models import Model, ModelOutput, ModelSpec
     from picfind.ocr import (
         OcrModelFiles,
@@ -247,12 +266,14 @@ if TYPE_CHECKING:
         StoredFile,
         Why,
     )
+    from picfind.scoring import Fusion
     from picfind.search import Mode
     from picfind.store.base import (
         ClassesQuery,
         DocSummary,
         EmbeddingQuery,
         Filter,
+        FusedQuery,
         HybridQuery,
         Move,
         Store,

@@ -128,13 +128,21 @@ class ConceptReader:
 def default_readers(
     resolver: Resolver | None = None, *, holds_text: bool = False
 ) -> tuple[TermReader, ...]:
-    """Every reader picfind registers, in order: concepts, then read text as the fallback
-    for words no other reader reads (``holds_text``: the index holds read text; ``text:``
-    words are read as text either way)."""
+    """Every reader picfind registers, in order: concepts; places, dates and cameras
+    (:mod:`picfind.capturewords`); then read text, the fallback for words no other reader
+    reads (``holds_text``: the index holds read text; ``text:`` words are read as text
+    either way)."""
+    from picfind.capturewords import capture_readers  # it builds on Reading: imported late
     from picfind.textreading import TextFallback, TextReader
 
-    concept: tuple[TermReader, ...] = (ConceptReader(resolver or Resolver.load()),)
-    return (*concept, TextFallback(concept, TextReader(holds_text=holds_text)))
+    concepts = ConceptReader(resolver or Resolver.load())
+
+    def is_concept(phrase: str) -> bool:  # the whole phrase, not a word of it
+        words = phrase.split()
+        return any(r.words == len(words) for r in concepts.read(words))
+
+    others: tuple[TermReader, ...] = (concepts, *capture_readers(is_concept))
+    return (*others, TextFallback(others, TextReader(holds_text=holds_text)))
 
 
 def read_all(readers: Sequence[TermReader], words: Sequence[str]) -> list[Reading]:

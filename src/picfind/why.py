@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from picfind.matchers import ConceptMatch, Matcher, TextMatch
+from picfind.capturewords import explain_camera, explain_date, explain_place
+from picfind.matchers import CameraMatch, ConceptMatch, DateMatch, Matcher, PlaceMatch, TextMatch
 from picfind.readings import Reading
 from picfind.records import StoredFile, Why
 from picfind.scoring import MATCH_THRESHOLD
@@ -47,7 +48,13 @@ def explain_concept(
 
 Explainer = Callable[[StoredFile, Any, str, Vocabulary], list[Why]]
 """(row, matcher, term, vocabulary) → the reasons that matcher matches the row."""
-EXPLAINERS: dict[type, Explainer] = {ConceptMatch: explain_concept, TextMatch: explain_text_row}
+EXPLAINERS: dict[type, Explainer] = {
+    ConceptMatch: explain_concept,
+    PlaceMatch: explain_place,
+    DateMatch: explain_date,
+    CameraMatch: explain_camera,
+    TextMatch: explain_text_row,
+}
 """The explainer of each matcher type: a new signal adds its line here."""
 
 

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from picfind.errors import PicfindError, UnknownConceptError
 from picfind.records import SearchResults
-from picfind.search import MODES
+from picfind.search import DEFAULT_MODE, MODES
 from picfind.web.app import error_body
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
@@ -33,6 +33,7 @@ MODE_HELP = {
     "hybrid": "Hybrid (looks and classes)",
     "classes": "Classes (what is in it)",
     "embedding": "Embedding (how it looks)",
+    "fused": "Fused (looks and classes, best of both)",
 }
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
@@ -69,12 +70,12 @@ def _page(
 
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, q: str = "", similar: str = "", mode: str = "hybrid", offset: int = 0
+    request: Request, q: str = "", similar: str = "", mode: str = DEFAULT_MODE, offset: int = 0
 ) -> HTMLResponse:
     service: Service = request.app.state.service
     jobs: Jobs = request.app.state.jobs
     size: int = request.app.state.settings.page_size
-    mode = mode if mode in MODES else "hybrid"
+    mode = mode if mode in MODES else DEFAULT_MODE
     offset = max(0, min(offset, 100_000))
     message, results = "", ""
     q = q.strip()[:500]

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 
 from picfind.errors import NotFoundError, UsageError
-from picfind.search import Mode
+from picfind.search import DEFAULT_MODE, Mode
 from picfind.web import schemas
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
@@ -66,7 +66,7 @@ def search_words(
 async def search_upload(
     request: Request,
     file: Annotated[UploadFile, File(description="an image (at most 20 MiB, 67 megapixels)")],
-    mode: Annotated[Mode, Form()] = "hybrid",
+    mode: Annotated[Mode, Form()] = DEFAULT_MODE,
     limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
 ) -> dict[str, object]:
@@ -88,7 +88,7 @@ async def search_upload(
 def search_similar(
     request: Request,
     image_id: str,
-    mode: Mode = "hybrid",
+    mode: Mode = DEFAULT_MODE,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, object]:

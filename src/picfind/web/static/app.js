@@ -206,7 +206,7 @@
   // ---- search by a photo -------------------------------------------------------------
   function selectedMode() {
     const checked = document.querySelector("input[name=mode]:checked");
-    return checked ? checked.value : "hybrid";
+    return checked ? checked.value : "fused";
   }
 
   async function uploadSearch(offset) {
