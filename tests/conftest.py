@@ -70,6 +70,19 @@ def small_index(small_photos: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return folder
 
 
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+
+@pytest.fixture(scope="session")
+def font_file() -> Path:
+    """A real TrueType font, to render words on photos (the OCR tests)."""
+    if not FONT.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{FONT} missing: apt-get install fonts-dejavu-core")
+        pytest.skip(f"{FONT} missing (fonts-dejavu-core)")
+    return FONT
+
+
 @pytest.fixture
 def fresh_index(tmp_path: Path) -> Iterator[picfind.Index]:
     idx = picfind.open_index(tmp_path / "index", create=True)

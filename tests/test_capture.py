@@ -131,7 +131,7 @@ def test_opening_a_v1_index_migrates_it_in_place_keeping_rows_and_features(
     rows = list(store.rows(features=True, metadata=True))
     store.close()
     conn = sqlite3.connect(index / "picfind.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3  # + texts
     conn.close()
     after = _v1_rows(index / "picfind.db")
     assert after == before  # every row, every feature byte
@@ -237,8 +237,8 @@ def test_stats_shows_the_migration_and_the_metadata_coverage(
     shutil.copytree(V1 / "photos", photos)
     assert run(["stats", "--index", str(index), "--json"]) == 0
     before = json.loads(capsys.readouterr().out)
-    assert before["schema"] == 2 and before["migrated"]["from"] == 1
-    assert before["migrated"]["to"] == 2
+    assert before["schema"] == SCHEMA_VERSION and before["migrated"]["from"] == 1
+    assert before["migrated"]["to"] == SCHEMA_VERSION
     assert before["metadata"] == {"read": 0, "pending": 7, "dated": 0, "placed": 0, "camera": 0}
     assert run(["index", str(photos), "--index", str(index), "--quiet"]) == 0
     assert "backfilled 7" in capsys.readouterr().out
@@ -255,7 +255,7 @@ def test_a_new_index_has_no_migration(shot_index: tuple[Path, Path]) -> None:
     _, index = shot_index
     with picfind.open_index(index) as idx:
         stats = idx.stats().to_json()
-    assert stats["schema"] == 2 and "migrated" not in stats
+    assert stats["schema"] == SCHEMA_VERSION and "migrated" not in stats
     assert stats["metadata"]["read"] == len(SHOTS) and stats["metadata"]["pending"] == 0
 
 

@@ -70,6 +70,10 @@ def test_dense_vector_knn_scores_exactly_like_the_embedded_store(
     body = mapping("elasticsearch", "picfind", DIM, "efficientnet-lite0", 1, 0)
     # this node has no rank_features (mapper-extras); test_cluster_es.py maps them
     del body["mappings"]["properties"]["classes"], body["mappings"]["properties"]["concepts"]
+    # nor the whitespace tokenizer and folding filters of read text (analysis-common)
+    del body["settings"]["analysis"]
+    for name in ("text_words", "text_parts"):
+        del body["mappings"]["properties"][name]
     es.indices.create(index=index, body=body)
     recs = _records(240)
     lines: list[dict[str, Any]] = []

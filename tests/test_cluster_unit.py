@@ -40,9 +40,12 @@ def test_mapping_records_schema_model_and_engine_specific_vectors() -> None:
         "model": "efficientnet-lite0",
         "layout": "picfind",
         "dim": 1280,
+        "text": 1,  # holds the read-text fields
     }
     emb = os_body["mappings"]["properties"]["embedding"]
     assert emb["type"] == "knn_vector" and emb["method"]["engine"] == "lucene"
+    analysis = os_body["settings"].pop("analysis")
+    assert analysis["analyzer"]["picfind_terms"]["tokenizer"] == "whitespace"
     assert os_body["settings"] == {
         "number_of_shards": 2,
         "number_of_replicas": 1,

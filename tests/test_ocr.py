@@ -25,21 +25,11 @@ sys.path.insert(0, str(REPO / "bench"))
 import textphotos  # noqa: E402  (bench/textphotos.py: the generator the benchmark uses)
 
 IN_CI = os.environ.get("CI") == "true"
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 
 
 @pytest.fixture(scope="module")
 def reader() -> Reader:
     return Reader.load(threads=2)
-
-
-@pytest.fixture(scope="module")
-def font_file() -> Path:
-    if not FONT.is_file():
-        if IN_CI:
-            pytest.fail(f"{FONT} missing: apt-get install fonts-dejavu-core")
-        pytest.skip(f"{FONT} missing (fonts-dejavu-core)")
-    return FONT
 
 
 def _word_image(text: str, font_file: Path, size: int = 48, angle: float = 0) -> Image.Image:

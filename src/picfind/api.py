@@ -12,21 +12,25 @@ Everything the CLI, the web server and the notebook do goes through here::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from picfind import imaging
 from picfind.errors import EmptyIndexError, ModelMismatchError, NotFoundError, UsageError
 from picfind.indexer import Indexer
+from picfind.matchers import Clause, WordsQuery
 from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
 from picfind.passes import PassReport, run_pass
 from picfind.pipeline import Stage
 from picfind.records import (
     Features,
     ImageDetails,
+    ImageText,
     IndexReport,
     Label,
     Progress,
@@ -42,7 +46,15 @@ from picfind.stages.model import load_model
 from picfind.store.base import Filter, Store
 from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
+from picfind.textsearch import text_match
 from picfind.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from picfind.ocr import Reader
+
+OCR_BATCH = 8
+"""Photos per committed batch of the OCR pass: decoded photos at up to 2048 pixels
+are large, and a batch takes a few seconds."""
 
 
 def default_index_dir() -> Path:
@@ -188,6 +200,43 @@ class Index:
                 progress=progress,
             )
 
+    def read_text(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        reader: Reader | None = None,
+        batch_size: int = OCR_BATCH,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> PassReport:
+        """Read the text in the indexed photos under ``paths`` (the OCR pass, docs/ocr.md).
+
+        Only rows not yet read by this reader's version are read; every batch is
+        committed, so an interrupted pass keeps what it read and a re-run resumes.
+        Photos whose text could not be read are in the report's ``skipped`` (their
+        reason is stored: the same reader does not try them again). Raises
+        OcrUnavailableError without the ``ocr`` extra, before anything is read.
+        """
+        from picfind.ocr import Reader
+        from picfind.stages.ocr import ocr_stages
+
+        reader = reader or Reader.load(threads=self.threads)
+        stages, reading = ocr_stages(reader)
+        report = self.run_pass(
+            paths, stages, needs=reading.needs, batch_size=batch_size, progress=progress
+        )
+        report.skipped += reading.failed
+        return report
+
+    def text_of(self, image: str | os.PathLike[str]) -> ImageText | None:
+        """The text read in an indexed image (a path or an id): its lines with their boxes
+        in ``record`` (``picfind.ocr.ReadText.from_dict``); None when none was read."""
+        text = os.fspath(image)
+        path = os.path.abspath(text)
+        row = next(self.store.rows(paths=[path]), None) or next(self.store.rows(ids=[text]), None)
+        if row is None:
+            raise NotFoundError(f"no such indexed image (path or id): {text}")
+        return self.store.texts([row.id]).get(row.id)
+
     def prune(self) -> int:
         """Drop entries whose files are gone; returns how many."""
         with self.store.writer_lock():
@@ -262,18 +311,39 @@ class Index:
         )
         return self._not_empty(results)
 
+    def search_text(
+        self,
+        text: str,
+        *,
+        prefix: bool = False,
+        limit: int = 10,
+        offset: int = 0,
+        under: str | os.PathLike[str] | None = None,
+    ) -> SearchResults:
+        """Images whose read text holds ``text`` as a phrase (case and accents folded;
+        ``prefix``: its last word may start a longer one). Mode ``"text"``."""
+        matcher = text_match(text, prefix=prefix)
+        if matcher is None:
+            raise UsageError(f"no word to look for in {text!r}")
+        query = WordsQuery((Clause((matcher,)),))
+        results = self._searcher.run(
+            query, "text", limit=limit, offset=offset, under=_folder(under), text=text
+        )
+        return self._not_empty(results)
+
     def stats(self) -> Stats:
         return self.store.stats()
 
     def show(self, ref: str | os.PathLike[str], *, top: int = 5) -> ImageDetails:
         """Everything stored about one image, by its path or its id: file, size, top
-        classes, capture time and its source, place and camera."""
+        classes, capture time and its source, place and camera, the text read in it."""
         text = os.fspath(ref)
         row = next(self.store.rows(paths=[os.path.abspath(text)], metadata=True), None)
         if row is None:
             row = next(self.store.rows(ids=[text], metadata=True), None)
         if row is None:
             raise NotFoundError(f"not in the index: {text} (give an indexed file or an id)")
+        row = dataclasses.replace(row, text=self.store.texts([row.id]).get(row.id))
         doc = self.store.summaries([row.id]).get(row.id)
         labels = []
         if doc is not None:

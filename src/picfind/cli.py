@@ -208,6 +208,10 @@ def cli() -> None:
 )
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no skipped-file lines.")
+@click.option(
+    "--ocr", is_flag=True,
+    help="Then read the text in the photos (a resumable second pass; needs picfind[ocr]).",
+)  # fmt: skip
 @cluster_layout_options
 @json_option
 def index(
@@ -220,30 +224,39 @@ def index(
     follow_outside_links: bool,
     batch_size: int,
     quiet: bool,
+    ocr: bool,
     as_json: bool,
 ) -> None:
     """Index image files and folders (recursively); re-runs process only what changed."""
+    from picfind.commands import ocr as text
+
     for path in paths:  # checked before anything is created
         if not os.path.exists(path):
             raise UsageError(f"no such file or folder: {path}")
     if model is not None:
         model = resolve_model_name(model)
+    reader = text.load_reader() if ocr else None  # without the extra: one line, nothing done
     idx = open_index_from(index_dir, url, model=model, create=True)
     bar = ProgressBar(enabled=None if not quiet else False)
+    read = None
     try:
-        report = idx.add(
-            list(paths),
-            exclude=exclude,
-            include_hidden=hidden,
-            follow_outside_links=follow_outside_links,
-            batch_size=batch_size,
-            progress=bar,
-        )
+        try:
+            report = idx.add(
+                list(paths),
+                exclude=exclude,
+                include_hidden=hidden,
+                follow_outside_links=follow_outside_links,
+                batch_size=batch_size,
+                progress=bar,
+            )
+        finally:
+            bar.close()
+        if reader is not None:
+            read = text.text_pass(idx, list(paths), reader, quiet=quiet or as_json)
     finally:
-        bar.close()
         idx.close()
     if as_json:
-        emit_json(report.to_json())
+        emit_json(report.to_json() | ({"ocr": text.pass_json(read)} if read else {}))
         return
     if not quiet:
         for s in report.skipped:
@@ -254,6 +267,8 @@ def index(
         f"removed {report.removed}, skipped {len(report.skipped)}{backfilled} "
         f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
     )
+    if read is not None:
+        text.say_pass(read, quiet=quiet)
 
 
 @cli.command(cls=_WordsCommand)
@@ -422,6 +437,8 @@ def stats(index_dir: str | None, url: str | None, as_json: bool) -> None:
             f"metadata    read {m.read}{pending}; dated {m.dated}, with a place {m.placed}, "
             f"with a camera {m.camera}"
         )
+    if s.texts:
+        out(f"with text   {s.texts}")
     if s.last_run:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.last_run["finished_at"])))  # type: ignore[arg-type]
         out(
@@ -451,6 +468,19 @@ def show(ref: str, index_dir: str | None, url: str | None, as_json: bool) -> Non
         out(f"class       {label.score:.3f}  {label.name}")
     for line in _capture_lines(doc):
         out(line)
+    for line in _text_lines(doc["text"]):  # type: ignore[arg-type]
+        out(line)
+
+
+def _text_lines(text: dict[str, Any] | None) -> list[str]:
+    """``picfind show``'s lines of the text read in the photo."""
+    if text is None:
+        return ["text        (not read: run 'picfind ocr PATH')"]
+    if text["failure"]:
+        return [f"text        (could not be read: {text['failure']})"]
+    if not text["lines"]:
+        return ["text        (none read)"]
+    return [f"text        {line['text']!r} ({line['confidence']:.2f})" for line in text["lines"]]
 
 
 def _capture_lines(doc: dict[str, Any]) -> list[str]:

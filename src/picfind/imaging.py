@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import re
 import struct
@@ -203,6 +204,50 @@ def open_image(
         rgb, _ = _decode_rgb(im, label, None)
         if rgb is im:
             rgb = rgb.copy()
+    return rgb
+
+
+DRAFT_SLACK = 0.95
+"""How far below ``max_side`` a draft decode for reading may go (1/2 of 4032 is 2016)."""
+
+
+def load_for_reading(
+    source: SourceType,
+    max_side: int,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """The upright RGB image for reading its text, about ``max_side`` on its long side.
+
+    A JPEG larger than that is draft-decoded (libjpeg's DCT scaling) at the smallest
+    scale whose long side is still ≥ ``DRAFT_SLACK`` × ``max_side``: a 12-MP photo
+    (4032 × 3024) is decoded at 1/2 (2016 × 1512), not in full — 4× fewer pixels, and
+    OCR would scale it to ``max_side`` anyway. Other formats are decoded
+    in full and box-reduced while still ≥ 2 × ``max_side`` on both sides. Same checks
+    and reasons as :func:`load_for_model`; larger results are scaled down to
+    ``max_side``.
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be positive, got {max_side}")
+    label = _label(source, name)
+    if _raw_kind(source, label) is not None:
+        rgb = open_image(source, name=name, max_pixels=max_pixels)
+    else:
+        with _opened(source, label, max_pixels) as im:
+            orientation = None
+            width, height = im.size
+            scale = DRAFT_SLACK * max_side / max(width, height)
+            if im.format in ("JPEG", "MPO") and scale < 1:
+                orientation = _orientation(im)
+                with _reasons(label):  # proportional: the same in stored and upright axes
+                    im.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+            rgb, _ = _decode_rgb(im, label, orientation, max_side)
+            if rgb is im:
+                rgb = rgb.copy()
+    if max(rgb.size) > max_side:
+        with _reasons(label):
+            rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return rgb
 
 

@@ -20,6 +20,9 @@ its ``threshold`` (default ``scoring.MATCH_THRESHOLD``) and a negated clause exc
 the image at mass ≥ its ``threshold`` (default ``scoring.NOT_THRESHOLD``). A clause
 scores the highest score among its matching matchers; a query scores the geometric
 mean of its positive clauses.
+:class:`TextMatch` (a phrase read in the image) matches where the phrase is found,
+scoring ``textsearch.TEXT_SCORE`` there (the same in both stores: they index the
+same terms, ``picfind.textnorm``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,19 @@ class ConceptMatch:
         if not self.weights:
             return ()
         return tuple((c, w) for c, w in zip(self.classes, self.weights, strict=True) if w != 1.0)
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """Images whose read text holds the phrase ``words`` (docs/ocr.md, ``picfind.textsearch``).
+
+    ``words`` are folded query words (``textnorm.query_words``), matched as consecutive
+    words of the text's words or of its parts; ``prefix``: the last one may also be the
+    start of a longer word. A match scores ``textsearch.TEXT_SCORE``.
+    """
+
+    words: tuple[str, ...]
+    prefix: bool = False
 
 
 CAPTURE_SCORE = 1.0
@@ -128,7 +144,7 @@ class DateMatch:
         return any(a <= day < b for a, b in days) or any(a <= md <= b for a, b in yearly)
 
 
-Matcher = ConceptMatch | PlaceMatch | DateMatch | CameraMatch
+Matcher = ConceptMatch | PlaceMatch | DateMatch | CameraMatch | TextMatch
 """Every matcher type."""
 CaptureMatch = PlaceMatch | DateMatch | CameraMatch
 """The matchers of capture metadata (stored fields, not classes)."""
@@ -180,5 +196,6 @@ __all__ = [
     "DateMatch",
     "Matcher",
     "PlaceMatch",
+    "TextMatch",
     "WordsQuery",
 ]

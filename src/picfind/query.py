@@ -364,9 +364,39 @@ def _phrase_term(value: str, resolver: Resolver, readers: Sequence[TermReader]) 
     if not words:
         raise QuerySyntaxError(f"empty quoted phrase {value!r}")
     readings = [r for r in read_all(readers, words) if r.words == len(words)]
+    if not readings:  # read text, where a reader reads whole phrases as text
+        readings = _text_readings(value, readers, fallback=True)
     if not readings:
         raise resolver.unknown(value)
     return Term.read(" ".join(words), readings)
+
+
+TEXT_FIELD = "text:"
+"""``text:WORD`` and ``text:"a phrase"`` search read text only."""
+
+
+def _text_readings(
+    value: str, readers: Sequence[TermReader], *, fallback: bool = False
+) -> list[Reading]:
+    """Readings of ``value`` as text read in photos (a quoted phrase, ``text:``'s value,
+    ``birth*``), by the registered reader of the text signal; ``fallback``: only when the
+    index holds text (an explicit ``text:`` reads either way)."""
+    for reader in readers:
+        read_phrase = getattr(reader, "read_phrase", None)
+        if reader.signal == "text" and read_phrase is not None:
+            holds = getattr(getattr(reader, "text", reader), "holds_text", True)
+            if fallback and not holds:
+                return []
+            found: list[Reading] = read_phrase(value, words=1)
+            return found
+    return []
+
+
+def _text_term(value: str, readers: Sequence[TermReader]) -> Term:
+    readings = _text_readings(value, readers)
+    if not readings:
+        raise QuerySyntaxError(f"nothing to look for in read text: {value!r}")
+    return Term.read(readings[0].label, readings)
 
 
 def _resolve(
@@ -380,15 +410,33 @@ def _resolve(
         out.extend(("TERM", t) for t in _group_words(run, resolver, readers))
         run.clear()
 
+    field = False  # the last word was a bare "text:": the phrase after it is text
     for kind, value in tokens:
+        if kind == "WORD" and value.casefold() == TEXT_FIELD:
+            flush()
+            field = True
+            continue
+        explicit = kind == "WORD" and value.casefold().startswith(TEXT_FIELD)
+        if explicit or (kind == "WORD" and value.endswith("*")):  # text:gate, birth*
+            flush()
+            out.append(
+                ("TERM", _text_term(value[len(TEXT_FIELD) :] if explicit else value, readers))
+            )
+            field = False
+            continue
         if kind == "WORD":
             run.append(value)
+            field = False
             continue
         flush()
         if kind == "PHRASE":
-            out.append(("TERM", _phrase_term(value, resolver, readers)))
+            term = _text_term(value, readers) if field else _phrase_term(value, resolver, readers)
+            out.append(("TERM", term))
         else:
             out.append((kind, None))
+        field = False
+    if field:
+        raise QuerySyntaxError('text: needs a word or a quoted phrase, e.g. text:"gate 23"')
     flush()
     return out
 
@@ -464,6 +512,7 @@ def parse_query(
     *,
     resolver: Resolver | None = None,
     readers: Sequence[TermReader] | None = None,
+    holds_text: bool = False,
 ) -> ConceptQuery:
     """Parse a keyword query (a string or argv-style words) into a :class:`ConceptQuery`.
 
@@ -471,10 +520,13 @@ def parse_query(
     suggestions) and QuerySyntaxError for an empty query, a query with only
     negated terms, a dangling OR, or unbalanced quotes or parentheses.
     ``resolver`` chooses the routes (default: all of them, with spelling) and spells;
-    ``readers`` read the words (default: ``readings.default_readers(resolver)``).
+    ``readers`` read the words (default: ``readings.default_readers(resolver)``);
+    ``holds_text``: the index holds read text, so words nothing else reads search it.
     """
     resolver = resolver or _resolver_for(vocab)
-    readers = tuple(readers) if readers is not None else default_readers(resolver)
+    if readers is None:
+        readers = default_readers(resolver, holds_text=holds_text)
+    readers = tuple(readers)
     joined = text if isinstance(text, str) else " ".join(text)
     resolved = _resolve(tokenize(joined), resolver, readers)
     clauses = tuple(dict.fromkeys(_Parser(resolved).query()))

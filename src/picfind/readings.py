@@ -148,10 +148,15 @@ class ConceptReader:
         return concept_reading(resolution.key, resolution.classes, resolution, words)
 
 
-def default_readers(resolver: Resolver | None = None) -> tuple[TermReader, ...]:
+def default_readers(
+    resolver: Resolver | None = None, *, holds_text: bool = False
+) -> tuple[TermReader, ...]:
     """Every reader picfind registers, in order: concepts; places, dates and cameras
-    (:mod:`picfind.capturewords`); text plugs in here."""
+    (:mod:`picfind.capturewords`); then read text, the fallback for words no other reader
+    reads (``holds_text``: the index holds read text; ``text:`` words are read as text
+    either way)."""
     from picfind.capturewords import capture_readers  # it builds on Reading: imported late
+    from picfind.textreading import TextFallback, TextReader
 
     concepts = ConceptReader(resolver or Resolver.load())
 
@@ -159,7 +164,8 @@ def default_readers(resolver: Resolver | None = None) -> tuple[TermReader, ...]:
         words = phrase.split()
         return any(r.words == len(words) for r in concepts.read(words))
 
-    return (concepts, *capture_readers(is_concept))
+    others: tuple[TermReader, ...] = (concepts, *capture_readers(is_concept))
+    return (*others, TextFallback(others, TextReader(holds_text=holds_text)))
 
 
 def read_all(readers: Sequence[TermReader], words: Sequence[str]) -> list[Reading]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,23 @@ class Features:
 
 
 @dataclass(frozen=True)
+class ImageText:
+    """The text read in one image, as the stores keep it (docs/ocr.md, "Stored per photo").
+
+    ``record`` is ``picfind.ocr.ReadText.to_dict()`` (lines, confidences, 0–1 boxes;
+    None when reading failed, ``failure`` then says why); ``text`` the plain lines
+    joined by newlines ('' when the photo shows none); ``version`` the reader's
+    (``Reader.version``), so a new reader reads again. Kept with the content it was
+    read from: a file whose content changes is a new row, without text.
+    """
+
+    version: str
+    text: str
+    record: dict[str, Any] | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class FileState:
     """What the walk saw of a file: enough to tell unchanged from changed."""
 
@@ -62,6 +80,10 @@ class StoredFile:
     """Which metadata reader filled the row's capture fields (0: none yet, a v1 row)."""
     metadata: Fields | None = None
     """The capture metadata fields, only when asked for (``rows(metadata=True)``)."""
+    text_version: str | None = None
+    """The reader version of the text stored for this row (None: no text read yet)."""
+    text: ImageText | None = None
+    """The text read in the image, only when attached (``Store.texts``; the "why")."""
 
 
 METADATA_FIELDS = (
@@ -113,6 +135,7 @@ class Fields:
     """Folded camera names ("apple", "apple iphone 12", "iphone 12", "iphone")."""
     meta_version: int | None = None
     """The metadata reader's version that filled these (always written by the stage)."""
+    text: ImageText | None = None
 
     def written(self) -> dict[str, object]:
         """The fields a stage has set, by name (what a partial update writes)."""
@@ -155,6 +178,7 @@ class ImageRecord:
     camera: str | None = None
     camera_keys: tuple[str, ...] | None = None
     meta_version: int | None = None
+    text: ImageText | None = None
 
     def metadata(self) -> dict[str, object]:
         """The capture metadata fields by name (None where the file said nothing)."""
@@ -178,6 +202,7 @@ class ImageRecord:
             fields.format or "",
             fields.features,
             **{name: getattr(fields, name) for name in METADATA_FIELDS},
+            text=fields.text,
         )
 
 
@@ -362,6 +387,8 @@ class Stats:
     migrated: dict[str, object] | None = None
     """The last migration: ``{"from": 1, "to": 2, "at": epoch seconds}``."""
     metadata: MetadataCoverage | None = None
+    texts: int = 0
+    """Images with text read in them (the OCR pass)."""
 
     def to_json(self) -> dict[str, object]:
         """The stats as the JSON contract shows them."""
@@ -369,6 +396,7 @@ class Stats:
             "images": self.images,
             "model": self.model,
             "index_bytes": self.index_bytes,
+            "texts": self.texts,
         }
         if self.last_run is not None:
             out["last_run"] = self.last_run
@@ -434,4 +462,21 @@ class ImageDetails:
             "place": place,
             "camera": camera,
             "meta_version": r.meta_version,
+            "text": _text_json(r.text),
         }
+
+
+def _text_json(text: ImageText | None) -> dict[str, object] | None:
+    """``picfind show --json``'s read text: the lines with confidences and boxes (0–1
+    corners in reading order, and each word's), or why reading failed; None: not read."""
+    if text is None:
+        return None
+    record = text.record or {}
+    return {
+        "text": text.text,
+        "lines": list(record.get("lines", [])),
+        "width": record.get("width"),
+        "height": record.get("height"),
+        "version": text.version,
+        "failure": text.failure,
+    }

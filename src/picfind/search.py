@@ -7,6 +7,7 @@ records with paths and top labels.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
@@ -19,7 +20,7 @@ from picfind.cameras import camera_key
 from picfind.capturewords import day_number
 from picfind.dates import date_range
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import Clause, ConceptMatch, Matcher, TextMatch, WordsQuery
 from picfind.placenames import gazetteer
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
@@ -52,6 +53,8 @@ DEFAULT_MODE: Mode = MODES[0]
 """The mode of search by image when none is named: ``fused``, within 0.005 P@10 and
 0.01 mAP of the better of ``classes`` and ``embedding`` on every shared set when
 measured with ``picfind eval`` through the store (docs/evaluation.md)."""
+TEXT_CHECK_SECONDS = 30.0
+"""How often a searcher asks again whether an index without read text has some now."""
 RESULT_LABELS = 3
 """How many top classes each result shows."""
 
@@ -158,6 +161,17 @@ class Searcher:
     def __init__(self, store: Store, vocab: Vocabulary | None = None) -> None:
         self.store = store
         self.vocab = vocab or Vocabulary.load()
+        self._holds_text: tuple[float, bool] | None = None
+
+    def holds_text(self) -> bool:
+        """Whether the index holds read text (plain words nothing else reads then search
+        it): asked of the store at most every ``TEXT_CHECK_SECONDS`` until it does."""
+        now = time.monotonic()
+        if self._holds_text is None or (
+            not self._holds_text[1] and now - self._holds_text[0] > TEXT_CHECK_SECONDS
+        ):
+            self._holds_text = (now, self.store.stats().texts > 0)
+        return self._holds_text[1]
 
     def run(
         self,
@@ -217,7 +231,7 @@ class Searcher:
     ) -> SearchResults:
         """Images the words describe; ``min_score``: the relevance floor each word must
         reach (default ``scoring.KEYWORD_FLOOR``)."""
-        concepts = parse_query(words, self.vocab)
+        concepts = parse_query(words, self.vocab, holds_text=self.holds_text())
         query = keyword_query(concepts, KEYWORD_FLOOR if min_score is None else min_score)
         text = str(concepts)
         results = self.run(
@@ -234,6 +248,16 @@ class Searcher:
         found = self.store.rows(ids=ids, features=True, metadata=True) if ids else iter(())
         rows = {row.id: row for row in found}
         clauses = [[(t.text, t.readings) for t in c.terms] for c in concepts.positive]
+        reads_text = any(
+            isinstance(m, TextMatch)
+            for terms in clauses
+            for _, readings in terms
+            for r in readings
+            for m in r.matchers
+        )
+        if reads_text and rows:  # the why of a text match is the line read: attach the text
+            texts = self.store.texts(list(rows))
+            rows = {i: replace(row, text=texts.get(i)) for i, row in rows.items()}
         dressed = [
             replace(
                 r,

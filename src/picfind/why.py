@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from picfind.capturewords import explain_camera, explain_date, explain_place
-from picfind.matchers import CameraMatch, ConceptMatch, DateMatch, Matcher, PlaceMatch
+from picfind.matchers import CameraMatch, ConceptMatch, DateMatch, Matcher, PlaceMatch, TextMatch
 from picfind.readings import Reading
 from picfind.records import StoredFile, Why
 from picfind.scoring import MATCH_THRESHOLD
+from picfind.textreading import explain_text_row
 from picfind.vocabulary import Vocabulary
 
 WHY_CLASSES = 3
@@ -59,6 +60,7 @@ EXPLAINERS: dict[type, Explainer] = {
     PlaceMatch: explain_place,
     DateMatch: explain_date,
     CameraMatch: explain_camera,
+    TextMatch: explain_text_row,
 }
 """The explainer of each matcher type: a new signal adds its line here."""
 

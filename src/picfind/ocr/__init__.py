@@ -18,13 +18,21 @@ records). Text normalisation for search lives in :mod:`picfind.textnorm`.
 
 from __future__ import annotations
 
-from picfind.ocr.bundle import INSTALL_HINT
+from picfind.ocr.bundle import INSTALL_HINT, ModelFiles
 from picfind.ocr.reader import Reader, Settings, StepCounts
 from picfind.ocr.result import Box, ReadText, TextLine, Word
+
+OcrSettings = Settings
+"""``Settings`` under the name ``picfind`` exports it by (``picfind.OcrSettings``)."""
+OcrModelFiles = ModelFiles
+"""``bundle.ModelFiles`` under the name ``picfind`` exports it by."""
 
 __all__ = [
     "INSTALL_HINT",
     "Box",
+    "ModelFiles",
+    "OcrModelFiles",
+    "OcrSettings",
     "ReadText",
     "Reader",
     "Settings",

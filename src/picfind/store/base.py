@@ -14,6 +14,7 @@ The seam, in one table:
 ``search``         one scored query → (total, page of hits); ``search_many``
                    runs several at once (eval's leave-one-out)
 ``summaries``      path and top classes of hits, for results
+``texts``          the text read in images (lines with boxes), for ``show``
 ``stats``          images, model, size, last run
 =================  ==========================================================
 
@@ -36,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.matchers import WordsQuery
-from picfind.records import Features, Fields, Hit, ImageRecord, Stats, StoredFile
+from picfind.records import Features, Fields, Hit, ImageRecord, ImageText, Stats, StoredFile
 from picfind.scoring import DEFAULT_FUSION, HYBRID_WEIGHT, NUM_CLASSES, Fusion
 
 
@@ -205,6 +206,10 @@ class Store(Protocol):
 
     def stats(self) -> Stats:
         """Images, model, size on disk and the last run's summary."""
+        ...
+
+    def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
+        """The text read in each of these images that has been read (the OCR pass)."""
         ...
 
     def writer_lock(self) -> AbstractContextManager[None]:

@@ -161,7 +161,7 @@ def concept_columns() -> ConceptColumns:
     return ConceptColumns.from_concepts({w: c.classes for w, c in vocab.concepts.items()})
 
 
-UPDATABLE_FIELDS = ("format", "width", "height", *METADATA_FIELDS)
+UPDATABLE_FIELDS = ("format", "width", "height", *METADATA_FIELDS, "text")
 """Fields a stage may write on a stored row (a new signal adds its own, and its columns)."""
 
 

@@ -23,19 +23,20 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.matchers import CameraMatch, CaptureMatch, DateMatch, PlaceMatch, WordsQuery
+from picfind.matchers import CameraMatch, CaptureMatch, DateMatch, PlaceMatch, TextMatch, WordsQuery
 from picfind.records import (
     Features,
     Fields,
     Hit,
     ImageRecord,
+    ImageText,
     MetadataCoverage,
     SparseClasses,
     Stats,
     StoredFile,
 )
 from picfind.scoring import Mask
-from picfind.store import vectors
+from picfind.store import texts, vectors
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cache import SegmentCache
 from picfind.store.codec import (
@@ -51,13 +52,17 @@ from picfind.store.codec import (
     under_prefix,
     updated_fields,
 )
-from picfind.store.ranking import capture_matchers, membership, score_query
+from picfind.store.ranking import capture_matchers, membership, score_query, text_matchers
 from picfind.store.schema import version_of
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
+from picfind.textsearch import TEXT_SCORE
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
 
-_FILE_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, meta_version"
+_FILE_COLUMNS = (
+    "id, path, size, mtime_ns, content_hash, width, height, format, meta_version, "
+    "(SELECT version FROM texts WHERE texts.image_rowid = images.rowid)"
+)
 _FEATURE_COLUMNS = ", class_ids, class_probs, embedding"
 _META_SELECT = ", rowid, " + ", ".join(META_COLUMNS)
 _INSERT_MARKS = ", ".join("?" * (13 + len(META_COLUMNS)))
@@ -136,7 +141,7 @@ class EmbeddedStore:
             for r in self.db.conn.execute(sql + " ORDER BY path", params + extra_params):
                 found.append(_stored(r, features))
                 if metadata:
-                    rowids.append(int(r[12 if features else 9]))
+                    rowids.append(int(r[13 if features else 10]))
         if metadata:
             found = self._with_metadata(found, rowids)
         if len(lists) and any(len(v) > _CHUNK for _, v in lists):
@@ -203,7 +208,12 @@ class EmbeddedStore:
             schema=version_of(self.db.conn),
             migrated=json.loads(migrated) if migrated else None,
             metadata=coverage,
+            texts=int(self.db.conn.execute("SELECT count(*) FROM text_fts").fetchone()[0]),
         )
+
+    @translated("read")
+    def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
+        return texts.read(self.db.conn, ids)
 
     # -- writing ---------------------------------------------------------------------
     @translated("write")
@@ -237,6 +247,9 @@ class EmbeddedStore:
                 )
             for u in update:
                 written = updated_fields(u.fields)
+                text = written.pop("text", None)
+                if isinstance(text, ImageText):
+                    texts.write(conn, u.id, text)
                 columns = {k: v for k, v in written.items() if k not in KEY_FIELDS}
                 if columns:
                     sets = ", ".join(f"{name} = ?" for name in columns)
@@ -279,6 +292,8 @@ class EmbeddedStore:
                 )
                 if cursor.lastrowid is not None:
                     _write_keys(conn, cursor.lastrowid, meta)
+                if rec.text is not None:
+                    texts.write(conn, rec.id, rec.text)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
@@ -325,12 +340,17 @@ class EmbeddedStore:
     ) -> list[tuple[int, list[Hit]]]:
         segments = self._cache.segments()
         masks = self._filter_masks(segments, where)
+        direct = [self._text_only(q, w, want) for q, w in zip(queries, where, strict=True)]
         pages: list[tuple[int, list[tuple[float, int]]]] = []
-        for query, query_masks, w in zip(queries, masks, where, strict=True):
+        for query, query_masks, w, page in zip(queries, masks, where, direct, strict=True):
+            if page is not None:  # read text alone: the FTS index answered it
+                pages.append(page)
+                continue
             by_date = w.sort == "date"
-            facts = {}
+            facts: dict[CaptureMatch | TextMatch, npt.NDArray[np.int64]] = {}
             if isinstance(query, WordsQuery):
                 facts = {m: self._capture_rowids(m) for m in capture_matchers(query)}
+                facts |= {m: texts.matching_rowids(self.db.conn, m) for m in text_matchers(query)}
             # by date: every match, then the newest first
             top = sum(seg.n for seg in segments) if by_date else want
             total, found = score_query(
@@ -341,6 +361,24 @@ class EmbeddedStore:
             pages.append((total, found[:want]))
         ids = self._ids_of_rowids([r for _, page in pages for _, r in page])
         return [(total, [Hit(ids[r], s) for s, r in page if r in ids]) for total, page in pages]
+
+    def _text_only(
+        self, query: StoreQuery, where: Filter, want: int
+    ) -> tuple[int, list[tuple[float, int]]] | None:
+        """A query of read text alone, unfiltered, answered by the FTS index itself: every
+        match scores ``TEXT_SCORE``, so the page is the matches of lowest rowid (the
+        order of ties everywhere) and the total their count — no rowid list of a common
+        word crosses into Python. None for any other query."""
+        if not isinstance(query, WordsQuery) or where != Filter():  # any filter, any order
+            return None
+        if len(query.clauses) != 1 or query.clauses[0].negated:
+            return None
+        matchers = query.clauses[0].matchers
+        text = [m for m in matchers if isinstance(m, TextMatch)]
+        if len(text) != len(matchers):
+            return None
+        total, rowids = texts.first_matches(self.db.conn, text, want)
+        return total, [(TEXT_SCORE, r) for r in rowids]
 
     def _filter_masks(
         self, segments: list[vectors.Segment], where: Sequence[Filter]
@@ -504,13 +542,14 @@ def _in_lists(lists: list[tuple[str, list[str]]]) -> Iterator[tuple[list[str], l
 def _stored(r: Sequence[Any], features: bool) -> StoredFile:
     """A row of ``_FILE_COLUMNS`` (+ ``_FEATURE_COLUMNS``) (+ ``_META_SELECT``) as a record."""
     feats = (
-        Features(classes_from_blobs(r[9], r[10]), embedding_from_blob(r[11])) if features else None
+        Features(classes_from_blobs(r[10], r[11]), embedding_from_blob(r[12])) if features else None
     )
-    at = 13 if features else 10  # after the rowid
+    at = 14 if features else 11  # after the rowid
     meta = (
         Fields(**{name: r[at + k] for k, name in enumerate(META_COLUMNS)}) if len(r) > at else None
     )
     return StoredFile(
         str(r[0]), decode_path(str(r[1])), int(r[2]), int(r[3]), str(r[4]),
         int(r[5]), int(r[6]), str(r[7]), feats, int(r[8] or 0), meta,
+        text_version=None if r[9] is None else str(r[9]),
     )  # fmt: skip

@@ -25,6 +25,7 @@ from picfind.matchers import (
     DateMatch,
     Matcher,
     PlaceMatch,
+    TextMatch,
     WordsQuery,
 )
 from picfind.records import SparseClasses
@@ -46,12 +47,14 @@ from picfind.store.base import (
     StoreQuery,
 )
 from picfind.store.codec import dense_weights
+from picfind.textsearch import TEXT_SCORE
 
 Positions = npt.NDArray[np.int64]
-Facts = Mapping[CaptureMatch, npt.NDArray[np.int64]]
-"""The rowids (sorted) each capture matcher of a query matches: the store looks them up
-in SQLite (indexed columns and ``image_keys``) once per search, since capture fields
-may be updated in place and so live outside the append-only segments."""
+Facts = Mapping[CaptureMatch | TextMatch, npt.NDArray[np.int64]]
+"""The rowids (sorted) each capture or text matcher of a query matches: the store looks
+them up in SQLite (indexed columns and ``image_keys``; the FTS5 index of read text) once
+per search, since those fields may be updated in place and so live outside the
+append-only segments."""
 
 
 def capture_matchers(query: WordsQuery) -> list[CaptureMatch]:
@@ -60,6 +63,16 @@ def capture_matchers(query: WordsQuery) -> list[CaptureMatch]:
     for clause in query.clauses:
         for m in clause.matchers:
             if isinstance(m, PlaceMatch | DateMatch | CameraMatch) and m not in found:
+                found.append(m)
+    return found
+
+
+def text_matchers(query: WordsQuery) -> list[TextMatch]:
+    """The text matchers of a words query, each once."""
+    found: list[TextMatch] = []
+    for clause in query.clauses:
+        for m in clause.matchers:
+            if isinstance(m, TextMatch) and m not in found:
                 found.append(m)
     return found
 
@@ -224,6 +237,11 @@ def matcher_scores(
             raise ValueError(f"no rows looked up for {matcher}")
         inside = membership(seg, facts[matcher])
         return np.where(inside, CAPTURE_SCORE, 0.0), inside
+    if isinstance(matcher, TextMatch):
+        if facts is None or matcher not in facts:
+            raise ValueError(f"no rows looked up for {matcher}")
+        inside = membership(seg, facts[matcher])
+        return np.where(inside, TEXT_SCORE, 0.0), inside
     raise TypeError(f"the embedded store has no scoring for {type(matcher).__name__}")
 
 

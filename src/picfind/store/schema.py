@@ -10,6 +10,9 @@ SQLite whatever the row count: ``ALTER TABLE â€¦ ADD COLUMN`` rewrites no row â€
 "camera"), indexed by key so a place or camera filter is an index lookup. Rows
 from version 1 keep every feature and have ``meta_version`` NULL until the next
 ``picfind index`` reads their headers (no model run).
+
+Version 3 (read text, docs/ocr.md) adds ``texts`` and its FTS5 index ``text_fts``
+(``TEXTS_STEP``); rows have no text until the OCR pass reads them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,37 @@ import time
 
 from picfind.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+TEXTS_STEP = """
+    -- Text read in photos (the OCR pass, docs/ocr.md). Keyed by the image's rowid:
+    -- new content is a new row, so a changed file has no text until it is read again.
+    CREATE TABLE IF NOT EXISTS texts (
+        image_rowid  INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,   -- the content the text was read from
+        version      TEXT NOT NULL,   -- the reader's version (a new one reads again)
+        text         TEXT NOT NULL,   -- plain lines, '' when the photo shows none
+        record       TEXT,            -- ReadText.to_dict() as JSON: lines, boxes (NULL: failed)
+        failure      TEXT             -- why reading failed (not retried by the same version)
+    );
+    -- picfind.textnorm's words and parts of the text (rowid = image rowid); phrases,
+    -- prefixes; terms arrive folded, remove_diacritics only guards hand-written input.
+    CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(
+        words, parts,
+        tokenize = "unicode61 remove_diacritics 2 tokenchars ':.,/-'",
+        prefix = '3 4'
+    );
+    CREATE TRIGGER IF NOT EXISTS images_texts_removed AFTER DELETE ON images
+    BEGIN
+        DELETE FROM texts WHERE image_rowid = old.rowid;
+    END;
+    CREATE TRIGGER IF NOT EXISTS texts_fts_removed AFTER DELETE ON texts
+    BEGIN
+        DELETE FROM text_fts WHERE rowid = old.image_rowid;
+    END;
+"""
+"""The step that adds read text (independent of any other step: it only creates its own
+tables and triggers, ``IF NOT EXISTS``, so it may be renumbered among others)."""
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -79,6 +112,7 @@ _MIGRATIONS: dict[int, str] = {
         DELETE FROM image_keys WHERE image_rowid = old.rowid;
     END;
     """,
+    3: TEXTS_STEP,
 }
 
 

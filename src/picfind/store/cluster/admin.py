@@ -16,7 +16,14 @@ from picfind.errors import ModelMismatchError, NotFoundError, StoreError, UsageE
 from picfind.models import MODELS
 from picfind.records import METADATA_FIELDS, ImageRecord
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import LAYOUTS, capture_properties, mapping, source_capture
+from picfind.store.cluster.mapping import (
+    LAYOUTS,
+    TEXT_FIELDS,
+    capture_properties,
+    mapping,
+    source_capture,
+    source_text,
+)
 from picfind.store.cluster.writes import REFRESH_SECONDS, Writer
 from picfind.store.codec import decode_path
 
@@ -79,7 +86,9 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
     # named, not `_source: true`: Elasticsearch 9.2+ leaves vectors out of that
     fields = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
     capture = list(capture_properties())
-    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding", *capture], page=500):
+    extra = TEXT_FIELDS if handle.meta and handle.meta.get("text") else []
+    source = [*fields, "top", "embedding", *capture, *extra]
+    for src in handle.scan({"match_all": {}}, source, page=500):
         meta = source_capture(src)
         yield ImageRecord(
             src["id"],
@@ -92,6 +101,7 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
             src.get("format", ""),
             handle.features(src, src["id"]),
             **{name: getattr(meta, name) for name in METADATA_FIELDS},
+            text=source_text(src),
         )
 
 

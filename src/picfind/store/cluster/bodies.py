@@ -10,7 +10,9 @@ keep 9 significant bits of each value. Exact formulas: ``picfind.scoring``.
   matcher type becomes a query). A concept matcher is a ``script_score`` whose
   inner query sums the mass of its classes (``concepts.<wnid>`` for the broad
   concepts that cover them, ``classes.<wnid>`` for the rest), scored
-  ``1 + ln(mass / 0.01)`` with ``min_score`` 1 (the AND threshold). A clause is
+  ``1 + ln(mass / 0.01)`` with ``min_score`` 1 (the AND threshold). A text
+  matcher is a ``constant_score`` phrase query on ``text_words``/``text_parts``
+  (``textsearch.cluster_query``) boosted to ``1 + ln(TEXT_SCORE / 0.01)``. A clause is
   its one matcher, or a ``bool.should`` of them (any may match); positive clauses
   are ``must``, so for concept clauses the sum is ``n + Σ ln(mass_c / 0.01)``,
   which orders like the geometric mean. A negated clause is a ``must_not``, its
@@ -41,6 +43,7 @@ from picfind.matchers import (
     DayRanges,
     Matcher,
     PlaceMatch,
+    TextMatch,
     WordsQuery,
     YearlyRanges,
 )
@@ -48,6 +51,7 @@ from picfind.scoring import MATCH_THRESHOLD
 from picfind.store.base import Filter
 from picfind.store.cluster.mapping import class_wnids, paper_field_names
 from picfind.store.codec import concept_columns, encode_path, folder_prefix
+from picfind.textsearch import TEXT_SCORE, cluster_query
 
 FEATURE_ERROR = 2.0**-8 + 1e-5
 """Relative error of a ``rank_features`` value: Lucene keeps 9 significant bits,
@@ -226,6 +230,10 @@ def matcher_clause(matcher: Matcher, negated: bool) -> dict[str, Any]:
                 "min_score": 1.0,
             }
         }
+    if isinstance(matcher, TextMatch):
+        # exactly 1 + ln(TEXT_SCORE / t): a concept clause's score for the same exact score
+        boost = 1.0 + float(np.log(TEXT_SCORE / MATCH_THRESHOLD))
+        return {"constant_score": {"filter": cluster_query(matcher), "boost": boost}}
     raise TypeError(f"the cluster store has no query for {type(matcher).__name__}")
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from picfind.records import METADATA_FIELDS, Fields, ImageRecord, SparseClasses
+from picfind import textnorm
+from picfind.records import METADATA_FIELDS, Fields, ImageRecord, ImageText, SparseClasses
 from picfind.store.codec import (
     KEY_FIELDS,
     concept_columns,
@@ -39,6 +40,11 @@ capture metadata (``capture_properties``): a version-1 index gets them by an add
 mapping update when opened (``handle.read_meta``), its documents untouched."""
 LAYOUTS = ("picfind", "paper")
 PAPER_FIELDS_LIMIT = 5000
+TEXT_FIELDS = ["text", "text_words", "text_parts", "text_lines", "text_record", "text_version"]
+TEXT_FIELDS += ["text_failure"]
+TEXT_ANALYZER = "picfind_terms"
+"""Whitespace tokens, lowercased and ASCII-folded: the tokens of ``textnorm.terms`` as
+SQLite's FTS5 sees them (docs/ocr.md), so both stores match the same phrases."""
 
 
 @functools.cache
@@ -136,6 +142,46 @@ def source_capture(source: dict[str, Any]) -> Fields:
     return Fields(**values)
 
 
+def _text_properties() -> dict[str, Any]:
+    """Read text (the OCR pass): terms to match, plain text and lines to show."""
+    prefixes = {"min_chars": 3, "max_chars": 10}
+    return {
+        "text": {"type": "text", "analyzer": "standard"},
+        "text_words": {"type": "text", "analyzer": TEXT_ANALYZER, "index_prefixes": prefixes},
+        "text_parts": {"type": "text", "analyzer": TEXT_ANALYZER, "index_prefixes": prefixes},
+        "text_lines": {"type": "integer"},
+        "text_record": {"type": "object", "enabled": False},
+        "text_version": {"type": "keyword"},
+        "text_failure": {"type": "keyword", "index": False},
+    }
+
+
+def text_fields(text: ImageText) -> dict[str, Any]:
+    """The document fields of an image's read text (all of them: an update replaces)."""
+    terms = textnorm.terms(text.text)
+    lines = len(text.text.splitlines()) if text.text else 0
+    return {
+        "text": text.text,
+        "text_words": terms.words,
+        "text_parts": terms.parts,
+        "text_lines": lines,
+        "text_record": text.record,
+        "text_version": text.version,
+        "text_failure": text.failure,
+    }
+
+
+def source_text(source: dict[str, Any]) -> ImageText | None:
+    """A document's read text from its ``_source`` (None when none was read)."""
+    version = source.get("text_version")
+    if version is None:
+        return None
+    return ImageText(
+        str(version), str(source.get("text") or ""), source.get("text_record"),
+        source.get("text_failure"),
+    )  # fmt: skip
+
+
 def mapping(
     engine: str,
     layout: str,
@@ -158,6 +204,16 @@ def mapping(
     if replicas is not None:
         settings["number_of_replicas"] = replicas
     if layout == "picfind":
+        props.update(_text_properties())
+        settings["analysis"] = {
+            "analyzer": {
+                TEXT_ANALYZER: {
+                    "type": "custom",
+                    "tokenizer": "whitespace",
+                    "filter": ["lowercase", "asciifolding"],
+                }
+            }
+        }
         props["classes"] = {"type": "rank_features"}
         props["concepts"] = {"type": "rank_features"}
         if engine == "opensearch":
@@ -192,7 +248,11 @@ def mapping(
             for name in paper_field_names()
         }
         props["synset"] = {"properties": synset}
-    meta = {"picfind_schema": SCHEMA_VERSION, "model": model, "layout": layout, "dim": dim}
+    meta: dict[str, Any] = {
+        "picfind_schema": SCHEMA_VERSION, "model": model, "layout": layout, "dim": dim,
+    }  # fmt: skip
+    if layout == "picfind":
+        meta["text"] = 1  # holds the read-text fields (indices made before them do not)
     return {
         "settings": settings,
         "mappings": {"dynamic": "strict", "_meta": meta, "properties": props},
@@ -226,6 +286,8 @@ def document(rec: ImageRecord, model: str, layout: str, now_ms: int) -> dict[str
         masses = dense_classes(rec.features.classes) @ concept_matrix()
         cols = concept_columns().wnids
         doc["concepts"] = {cols[j]: float(masses[j]) for j in np.flatnonzero(masses > 0)}
+        if rec.text is not None:
+            doc.update(text_fields(rec.text))
     else:
         names = paper_field_names()
         vocab = Vocabulary.load()

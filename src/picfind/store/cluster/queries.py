@@ -45,6 +45,7 @@ from picfind.matchers import (
     DateMatch,
     Matcher,
     PlaceMatch,
+    TextMatch,
     WordsQuery,
 )
 from picfind.records import Hit
@@ -73,6 +74,7 @@ from picfind.store.cluster.bodies import FEATURE_ERROR
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import source_classes
 from picfind.store.codec import dense_weights
+from picfind.textsearch import TEXT_SCORE, matches
 
 KNN_K = 100
 """Neighbours the HNSW search gathers at least (Lucene's ef): recall@10 ≥ 0.95 measured."""
@@ -170,6 +172,9 @@ class Queries:
             scores, match = words_scores(positive, negative)
             return np.where(match, np.asarray(scores, dtype=np.float64), -np.inf)
 
+        reads_text = any(isinstance(m, TextMatch) for c in query.clauses for m in c.matchers)
+        source = [*WORDS_SOURCE, "text_words", "text_parts"] if reads_text else WORDS_SOURCE
+
         def floor(kth: float) -> float:
             # engine score = n + Σ ln(max(q(m_c), b)/b) ≥ n + n·ln(G/b) + n·ln(1 − ε)
             return float(
@@ -178,22 +183,24 @@ class Queries:
 
         body = bodies.keyword_query(query, where)
         if where is not None and where.sort == "date":
-            count, scored = self._newest_first(body, want, exact)
+            count, scored = self._newest_first(body, want, exact, source)
         else:
-            count, scored = self._rescored(
-                body, want, exact, floor, total=True, source=WORDS_SOURCE
-            )
-        return count - self._band_misses(query, body, exact), scored
+            count, scored = self._rescored(body, want, exact, floor, total=True, source=source)
+        return count - self._band_misses(query, body, exact, source), scored
 
     def _newest_first(
-        self, query: dict[str, Any], want: int, exact: Callable[[Sources], npt.NDArray[np.float64]]
+        self,
+        query: dict[str, Any],
+        want: int,
+        exact: Callable[[Sources], npt.NDArray[np.float64]],
+        source: list[str],
     ) -> tuple[int, Scored]:
         """The engine sorts by local capture time (undated last, by score); the page is
         re-scored exactly and ordered (newest, best) as the embedded store orders it."""
         body = {
             "query": query,
             "size": want,
-            "_source": [*WORDS_SOURCE, "taken"],
+            "_source": [*source, "taken"],
             "track_total_hits": True,
             "track_scores": True,
             "sort": [{"taken": {"order": "desc", "missing": "_last"}}, {"_score": "desc"}],
@@ -215,6 +222,7 @@ class Queries:
         query: WordsQuery,
         body: dict[str, Any],
         exact: Callable[[Sources], npt.NDArray[np.float64]],
+        source: list[str],
     ) -> int:
         """How many of the engine's matches are no exact match: those a quantised mass
         put within the error of a threshold, fetched (there are few) and checked."""
@@ -222,7 +230,7 @@ class Queries:
         if band is None:
             return 0
         near = {"bool": {"filter": [body], "should": band, "minimum_should_match": 1}}
-        _, hits = self._hits(near, RESCORE_MAX, WORDS_SOURCE, False)
+        _, hits = self._hits(near, RESCORE_MAX, source, False)
         if not hits:
             return 0
         return int(np.count_nonzero(~np.isfinite(exact([h["_source"] for h in hits]))))
@@ -403,6 +411,10 @@ def _matcher_scores(
     if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
         inside = np.array([_captured(matcher, s) for s in sources], dtype=bool)
         return np.where(inside, CAPTURE_SCORE, 0.0), inside
+    if isinstance(matcher, TextMatch):
+        terms = [(s.get("text_words") or "", s.get("text_parts") or "") for s in sources]
+        hit = np.array([matches(matcher, w, p) for w, p in terms], dtype=bool)
+        return np.where(hit, TEXT_SCORE, 0.0), hit
     raise TypeError(f"the cluster store has no scoring for {type(matcher).__name__}")
 
 

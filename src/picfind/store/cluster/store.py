@@ -19,12 +19,18 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from picfind.errors import NotFoundError, StoreError
-from picfind.records import Hit, ImageRecord, MetadataCoverage, Stats, StoredFile
+from picfind.records import Hit, ImageRecord, ImageText, MetadataCoverage, Stats, StoredFile
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cluster import admin, bodies, lease
 from picfind.store.cluster.connection import ClusterOptions, Engine
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import capture_properties, source_capture, source_classes
+from picfind.store.cluster.mapping import (
+    TEXT_FIELDS,
+    capture_properties,
+    source_capture,
+    source_classes,
+    source_text,
+)
 from picfind.store.cluster.queries import Queries
 from picfind.store.cluster.writes import Writer
 from picfind.store.codec import decode_path, encode_path
@@ -33,6 +39,7 @@ FILE_FIELDS = [
     "id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format", "meta_version",
 ]  # fmt: skip
 CAPTURE_FIELDS = list(capture_properties())
+FILE_FIELDS += ["text_version"]
 LOOKUP_CHUNK = 1000
 """Ids, paths or hashes per lookup request."""
 
@@ -165,6 +172,7 @@ class ClusterStore:
             self.handle.features(src, src["id"]) if features else None,
             int(src.get("meta_version") or 0),
             source_capture(src) if metadata else None,
+            text_version=src.get("text_version"),
         )
 
     def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
@@ -202,12 +210,36 @@ class ClusterStore:
             schema=int(meta.get("picfind_schema", 0)),
             migrated=meta.get("migrated"),
             metadata=MetadataCoverage(read, count - read, dated, placed, camera),
+            texts=self._text_count(),
         )
+
+    def _text_count(self) -> int:
+        """Images with text read in them (none in an index made before read text)."""
+        h = self.handle
+        if not (h.meta or {}).get("text"):
+            return 0
+        body = {"query": {"range": {"text_lines": {"gt": 0}}}}
+        return int(h.call(h.client.count, index=h.alias, body=body)["count"])
 
     def _count_with(self, field: str) -> int:
         h = self.handle
         body = {"query": {"exists": {"field": field}}}
         return int(h.call(h.client.count, index=h.alias, body=body)["count"])
+
+    def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
+        h = self.handle
+        out: dict[str, ImageText] = {}
+        if h.meta is None or not h.meta.get("text"):
+            return out
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            fields = h.source_kw(TEXT_FIELDS)
+            res = h.call(h.client.mget, index=h.alias, body={"ids": chunk}, **fields)
+            for d in res["docs"]:
+                text = source_text(d.get("_source") or {}) if d.get("found") else None
+                if text is not None:
+                    out[d["_id"]] = text
+        return out
 
     # -- writing and searching ------------------------------------------------------------
     def write(
@@ -250,6 +282,7 @@ class ClusterStore:
 
     def records(self) -> Iterator[ImageRecord]:
         """Every stored image as a record (features from ``_source``), in path order."""
+        self.writer.settle()  # a scan sees only refreshed writes
         return admin.records(self.handle)
 
     def reindex(
@@ -261,6 +294,7 @@ class ClusterStore:
         keep_old: bool = False,
     ) -> dict[str, object]:
         """Copy every document into a new index, then swap the alias atomically."""
+        self.writer.settle()  # the copy is a scan: this store's last writes must be in it
         return admin.reindex(
             self.handle,
             self.writer,

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from picfind.errors import StoreError
-from picfind.records import ImageRecord
+from picfind.records import ImageRecord, ImageText
 from picfind.store.base import Move, Touch, Update
 from picfind.store.cluster.connection import translate
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import capture_source, document
+from picfind.store.cluster.mapping import capture_source, document, text_fields
 from picfind.store.codec import encode_path, refuse_non_finite, updated_fields
 
 BULK_CHUNK = 10_000
@@ -99,8 +99,23 @@ class Writer:
             actions.append(_partial(index, t.id, {"size": t.size, "mtime_ns": t.mtime_ns}))
         for u in update:
             written = updated_fields(u.fields)
-            if written:
-                actions.append(_partial(index, u.id, capture_source(written)))
+            text = written.pop("text", None)
+            if isinstance(text, ImageText):
+                if h.layout == "paper":
+                    raise StoreError(
+                        "an index with the paper's layout keeps no read text; "
+                        "reindex it with --layout picfind"
+                    )
+                if not h.meta.get("text"):
+                    raise StoreError(
+                        f"the cluster index {h.alias!r} predates read text; run "
+                        f"'picfind reindex --url {h.url}' first"
+                    )
+            doc = capture_source(written)
+            if isinstance(text, ImageText):
+                doc.update(text_fields(text))
+            if doc:
+                actions.append(_partial(index, u.id, doc))
         now_ms = int(time.time() * 1000)
         model, layout = str(h.meta["model"]), h.layout
         for rec in add:
