@@ -199,6 +199,77 @@ def test_open_a_result_and_follow_more_like_this(page, server: str) -> None:
     shot(page, "08-more-like-this")
 
 
+def tile_ids(pg) -> list[str]:
+    return pg.eval_on_selector_all("#grid .tile a", "els => els.map(e => e.dataset.id)")
+
+
+def scroll_until(pg, count: int) -> None:
+    """Scroll to the "More results" link until ``count`` tiles are loaded."""
+    while pg.locator("#grid .tile").count() < count:
+        before = pg.locator("#grid .tile").count()
+        pg.locator("#more").scroll_into_view_if_needed()
+        pg.wait_for_function("n => document.querySelectorAll('#grid .tile').length > n", arg=before)
+
+
+def test_back_and_reload_keep_loaded_results_and_place(page, server: str) -> None:
+    """Issue 15: 'Back loses your place'. The address says what was loaded, history the
+    scroll position: Back from an image and reload show the same tiles at the same place."""
+    page.goto(server + "/?q=dog OR cat")
+    scroll_until(page, 48)
+    page.wait_for_function("() => location.search.includes('count=48')")
+    ids = tile_ids(page)
+    target = page.locator("#grid .tile a").nth(40)
+    target.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)  # the scroll position is saved once scrolling settles
+    y = page.evaluate("window.scrollY")
+    assert y > 1000
+    target.click()
+    page.wait_for_selector(".facts")
+    page.go_back()
+    page.wait_for_selector("#grid .tile")
+    # All 48 are there at once (near the end, more may load on scroll, as before).
+    assert tile_ids(page)[:48] == ids
+    assert abs(page.evaluate("window.scrollY") - y) < 5
+    page.reload()
+    page.wait_for_selector("#grid .tile")
+    assert tile_ids(page)[:48] == ids
+    assert abs(page.evaluate("window.scrollY") - y) < 5
+    shot(page, "13-back-restores-place")
+
+
+def test_an_upload_search_has_an_address(page, server: str, catsdogs: Path) -> None:
+    """Back after an upload shows the search before it; Forward and reload the upload's."""
+    page.goto(server + "/?q=cat")
+    page.wait_for_selector("#grid .tile")
+    words = tile_ids(page)
+    page.check("input[name=mode][value=embedding]")
+    page.set_input_files("#file", str(catsdogs / "dog.62.jpg"))  # not in the index
+    page.wait_for_selector("#results[data-upload]")
+    page.wait_for_function("() => location.search.startsWith('?upload=')")
+    assert "mode=embedding" in page.url
+    uploaded = tile_ids(page)
+    assert uploaded != words and "like your photo" in page.text_content("#results-title")
+    page.wait_for_function("() => document.querySelector('.query-image img').naturalWidth > 0")
+    page.reload()
+    page.wait_for_selector("#grid .tile")
+    assert tile_ids(page) == uploaded and "like your photo" in page.text_content("#results-title")
+    assert page.is_checked("input[name=mode][value=embedding]")
+    shot(page, "14-upload-reloaded")
+    page.go_back()
+    page.wait_for_function("() => location.search === '?q=cat'")
+    page.wait_for_selector("#grid .tile")
+    assert tile_ids(page) == words and page.input_value("#q") == "cat"
+    page.go_forward()
+    page.wait_for_function("() => location.search.startsWith('?upload=')")
+    page.wait_for_selector("#results[data-upload]")
+    assert tile_ids(page) == uploaded
+    # Another mode for the same photo: a new address, no upload again.
+    page.check("input[name=mode][value=classes]")
+    page.wait_for_function("() => location.search.includes('mode=classes')")
+    page.wait_for_selector("#results[data-upload]")
+    assert "(classes)" in page.text_content("#results-title")
+
+
 def test_phone_sized_screen(browser, server: str) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     pg = context.new_page()

@@ -280,6 +280,63 @@ def test_upload_over_the_byte_limit_is_413(index_copy: Path, small_photos: Path)
         check_error(r, 413, "too_large")
 
 
+@pytest.mark.slow
+def test_an_upload_has_an_address(client: TestClient, catsdogs: Path) -> None:
+    """The photo is kept by content hash: its search is an address (reload, Back, a link)."""
+    from picfind.reading import content_hash
+
+    data = (catsdogs / "cat.51.jpg").read_bytes()
+    first = upload(client, data, mode="embedding", limit=5).json()
+    key = first["upload"]
+    assert key == content_hash(data)
+    again = client.get(f"/api/uploads/{key}/similar", params={"mode": "embedding", "limit": 5})
+    assert again.status_code == 200, again.text
+    assert [r["id"] for r in again.json()["results"]] == [r["id"] for r in first["results"]]
+    other = client.get(f"/api/uploads/{key}/similar", params={"mode": "classes", "limit": 5})
+    assert other.json()["mode"] == "classes"
+    preview = client.get(f"/api/uploads/{key}/preview")
+    assert preview.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(preview.content)) as im:
+        assert max(im.size) == 256 and im.size[0] != im.size[1]  # the photo's shape, not square
+    page = client.get("/", params={"upload": key, "mode": "embedding"})
+    assert "results like your photo" in page.text and page.text.count('class="tile"') == 24
+    first_ids = [r["id"] for r in first["results"]]
+    assert page.text.index(first_ids[0]) < page.text.index(first_ids[1])
+    # Unknown, dropped or malformed keys: 404 upload_expired, and a page that says so.
+    for bad in ("0" * 32, "X" * 32, key + "0", "..%5C..%5Cetc"):
+        check_error(client.get(f"/api/uploads/{bad}/similar"), 404, "upload_expired")
+    gone = client.get("/", params={"upload": "0" * 32})
+    assert gone.status_code == 200 and "no longer kept" in gone.text
+
+
+def test_uploads_are_bounded_least_recently_used_first_out() -> None:
+    import numpy as np
+
+    from picfind.records import Features, SparseClasses
+    from picfind.web.uploads import Upload, UploadGoneError, Uploads
+
+    feats = Features(
+        SparseClasses(np.zeros(1, np.uint16), np.ones(1, np.float32)), np.ones(4, np.float32)
+    )
+    kept = Uploads(max_items=2)
+    keys = [f"{i:032x}" for i in range(3)]
+    kept.put(Upload(keys[0], "a", feats, b""))
+    kept.put(Upload(keys[1], "b", feats, b""))
+    assert kept.get(keys[0]).name == "a"  # now the most recently used
+    kept.put(Upload(keys[2], "c", feats, b""))
+    assert len(kept) == 2 and kept.find(keys[1]) is None and kept.get(keys[0]).name == "a"
+    with pytest.raises(UploadGoneError):
+        kept.get(keys[1])
+
+
+def test_pages_render_what_was_loaded_on_scroll(client: TestClient) -> None:
+    """``count`` renders what the script had loaded: Back and reload show all of it."""
+    page = client.get("/", params={"q": "dog", "count": 50})
+    assert page.text.count('class="tile"') == 50 and 'data-next="50"' in page.text
+    capped = client.get("/", params={"q": "dog OR cat", "count": 10_000})
+    assert capped.text.count('class="tile"') == 80  # all there are (at most 240 at once)
+
+
 def test_upload_with_a_bad_mode_or_no_file_is_422(client: TestClient, small_photos) -> None:
     data = (small_photos / "cat.1.jpg").read_bytes()
     check_error(upload(client, data, mode="best"), 422, "invalid_request")

@@ -38,6 +38,8 @@ CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+MAX_RESTORED = 240
+"""Most results one page renders at once (``count``: what was loaded on scroll)."""
 
 
 @functools.cache
@@ -69,23 +71,41 @@ def _page(
 
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, q: str = "", similar: str = "", mode: str = "hybrid", offset: int = 0
+    request: Request,
+    q: str = "",
+    similar: str = "",
+    upload: str = "",
+    mode: str = "hybrid",
+    offset: int = 0,
+    count: int = 0,
 ) -> HTMLResponse:
+    """The search page; every search is its address (words, an image id, an upload key).
+
+    ``count`` (set by the script as more results load on scroll) renders that many
+    results at once, so Back and reload show what was loaded, at the same place.
+    """
     service: Service = request.app.state.service
     jobs: Jobs = request.app.state.jobs
     size: int = request.app.state.settings.page_size
+    limit = size if count <= 0 else min(count, MAX_RESTORED)
     mode = mode if mode in MODES else "hybrid"
     offset = max(0, min(offset, 100_000))
     message, results = "", ""
     q = q.strip()[:500]
     try:
         if q:
-            found = service.search_words(q, size, offset)
+            found = service.search_words(q, limit, offset)
             results = results_html(found, {"q": q}, offset, size, f"for {found.query or q}")
         elif similar:
-            found = service.search_similar(similar, mode, size, offset)
+            found = service.search_similar(similar, mode, limit, offset)
             params = {"similar": similar, "mode": mode}
-            results = results_html(found, params, offset, size, "like this image", similar)
+            query = _query_image(f"/images/{similar}", f"/api/images/{similar}/thumbnail?size=128")
+            results = results_html(found, params, offset, size, "like this image", query)
+        elif upload:
+            found = service.search_uploaded(upload, mode, limit, offset)
+            params = {"upload": upload, "mode": mode}
+            query = _query_image("", f"/api/uploads/{upload}/preview", "your photo")
+            results = results_html(found, params, offset, size, "like your photo", query)
         elif service.image_count() == 0:
             message = _error_html(
                 "The index is empty: index a folder first (see the folders below, or run "
@@ -148,9 +168,13 @@ def results_html(
     offset: int,
     size: int,
     what: str,
-    query_id: str = "",
+    query: str = "",
 ) -> str:
-    """The results section: a heading, a grid of tiles, and a link to the next page."""
+    """The results section: a heading, a grid of tiles, and a link to the next page.
+
+    ``data-*`` attributes tell ``static/app.js`` what was searched (to load more,
+    and to keep the address up to date); ``size`` is the page the script loads.
+    """
     shown = len(found.results)
     data = " ".join(f'data-{k}="{e(v)}"' for k, v in params.items())
     if found.total == 0 or shown == 0:
@@ -160,26 +184,28 @@ def results_html(
             f"{offset + 1}–{offset + shown} of {found.total} results {e(what)} "
             f'<span class="mode">({e(found.mode)})</span>'
         )
-    query = ""
-    if query_id:
-        query = (
-            f'<p class="query-image">Looking like: <a href="/images/{e(query_id)}">'
-            f'<img src="/api/images/{e(query_id)}/thumbnail?size=128" alt="the query image">'
-            "</a></p>"
-        )
     tiles = "".join(tile_html(r.to_json()) for r in found.results)
     more = ""
     if offset + shown < found.total:
-        next_url = "/?" + urlencode({**params, "offset": offset + size})
+        next_url = "/?" + urlencode({**params, "offset": offset + shown})
         more = (
             f'<p class="more"><a id="more" class="button" href="{e(next_url)}">More results</a></p>'
         )
     return (
         f'<section id="results" class="results" aria-labelledby="results-title" {data} '
-        f'data-next="{offset + shown}" data-total="{found.total}" data-size="{size}">'
-        f'<h2 id="results-title">{heading}</h2>{query}'
+        f'data-offset="{offset}" data-next="{offset + shown}" data-total="{found.total}" '
+        f'data-size="{size}">'
+        f'<h2 id="results-title" tabindex="-1">{heading}</h2>{query}'
         f'<ol class="grid" id="grid" start="{offset + 1}">{tiles}</ol>{more}</section>'
     )
+
+
+def _query_image(link: str, src: str, alt: str = "the query image") -> str:
+    """The photo a search by image compares with, shown above its results."""
+    img = f'<img src="{e(src)}" alt="{e(alt)}">'
+    if link:
+        img = f'<a href="{e(link)}">{img}</a>'
+    return f'<p class="query-image">Looking like: {img}</p>'
 
 
 def tile_html(r: dict[str, object]) -> str:

@@ -66,10 +66,35 @@ async def search_upload(
     """Search by an uploaded image (more like this); nothing is stored."""
     name = os.path.basename(file.filename or "upload")
     # The spooled file, not its bytes: they are read when a decode slot is free.
-    results = await run_in_threadpool(
+    key, results = await run_in_threadpool(
         _service(request).search_upload, file.file, name, mode, limit, offset
     )
-    return results.to_json()
+    return {**results.to_json(), "upload": key}
+
+
+@router.get("/uploads/{key}/similar", response_model=schemas.SearchOut, responses=ERRORS)
+def search_uploaded(
+    request: Request,
+    key: str,
+    mode: Mode = "hybrid",
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> dict[str, object]:
+    """More like a photo uploaded earlier (its `upload` key); 404 `upload_expired` once
+    the server no longer keeps it."""
+    results = _service(request).search_uploaded(key, mode, limit, offset)
+    return {**results.to_json(), "upload": key}
+
+
+@router.get(
+    "/uploads/{key}/preview",
+    response_class=Response,
+    responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
+)
+def upload_preview(request: Request, key: str) -> Response:
+    """A small JPEG of a photo uploaded earlier (what the results page shows of it)."""
+    upload = _service(request).uploads.get(key)
+    return Response(upload.preview, media_type="image/jpeg", headers={"Cache-Control": CACHE})
 
 
 @router.get("/images/{image_id}/similar", response_model=schemas.SearchOut, responses=ERRORS)

@@ -29,6 +29,9 @@ class SearchOut(BaseModel):
     total: int = Field(description="every match, not just this page")
     results: list[ResultOut]
     query: str = Field("", description="the words as understood (keyword search)")
+    upload: str | None = Field(
+        None, description="search by an uploaded photo: its key, for /api/uploads/{key}/…"
+    )
 
 
 class ImageOut(BaseModel):

@@ -140,10 +140,14 @@
     input.addEventListener("blur", () => setTimeout(close, 100));
   }
 
-  // ---- results: more on scroll -------------------------------------------------------
-  let current = null; // {kind: "words"|"similar"|"upload", ...}
+  // ---- results: more on scroll, and the address of what is shown --------------------
+  // Every search is an address (/?q=…, /?similar=ID&mode=…, /?upload=KEY&mode=…);
+  // `count` says how many results were loaded on scroll, and history.state keeps the
+  // scroll position, so Back, Forward and reload show the same results at the same place.
+  let current = null; // {kind: "words"|"similar"|"upload", offset, next, total, size, ...}
   let loading = false;
   let observer = null;
+  let rendered = location.search; // the address the results on screen belong to
 
   function readResults() {
     const section = $("#results");
@@ -151,10 +155,37 @@
     const d = section.dataset;
     if (d.q) current = { kind: "words", q: d.q };
     else if (d.similar) current = { kind: "similar", id: d.similar, mode: d.mode };
+    else if (d.upload) current = { kind: "upload", key: d.upload, mode: d.mode };
+    else return;
+    current.offset = Number(d.offset || 0);
     current.next = Number(d.next);
     current.total = Number(d.total);
     current.size = Number(d.size);
     watchMore();
+  }
+
+  function searchParams(search) {
+    const params = new URLSearchParams();
+    if (search.kind === "words") params.set("q", search.q);
+    else if (search.kind === "similar") { params.set("similar", search.id); params.set("mode", search.mode); }
+    else { params.set("upload", search.key); params.set("mode", search.mode); }
+    return params;
+  }
+
+  function addressOf(search) {
+    const params = searchParams(search);
+    if (search.offset) params.set("offset", String(search.offset));
+    const count = search.next - search.offset;
+    if (count > search.size) params.set("count", String(count));
+    return `/?${params}`;
+  }
+
+  function remember() {
+    // The address of what is on screen, without a new history entry.
+    if (!current) return;
+    const address = addressOf(current);
+    history.replaceState(Object.assign({}, history.state, { picfind: true }), "", address);
+    rendered = location.search;
   }
 
   function moreUrl() {
@@ -163,15 +194,14 @@
     if (current.kind === "similar") {
       return `/api/images/${encodeURIComponent(current.id)}/similar?mode=${current.mode}&${page}`;
     }
-    return null;
+    return `/api/uploads/${encodeURIComponent(current.key)}/similar?mode=${current.mode}&${page}`;
   }
 
   async function loadMore() {
     if (!current || loading || current.next >= current.total) return;
     loading = true;
     try {
-      const body = current.kind === "upload" ? await uploadSearch(current.next) : await api(moreUrl());
-      appendResults(body);
+      appendResults(await api(moreUrl()));
     } catch (error) {
       showMessage(errorHtml(error), true);
     } finally {
@@ -185,9 +215,13 @@
     current.next += body.results.length;
     current.total = body.total;
     const heading = $("#results-title");
-    if (heading) heading.firstChild.textContent = heading.firstChild.textContent.replace(/^1–\d+/, `1–${current.next}`);
+    if (heading) {
+      heading.firstChild.textContent = heading.firstChild.textContent.replace(/^(\d+)–\d+/, `$1–${current.next}`);
+    }
     const more = $("#more");
     if (more && current.next >= current.total) more.parentElement.remove();
+    else if (more) more.href = addressOf(Object.assign({}, current, { offset: current.next, next: current.next }));
+    remember();
   }
 
   function watchMore() {
@@ -203,50 +237,76 @@
     }
   }
 
+  function setupHistory() {
+    // The scroll position goes with the history entry; restored once the page is laid out
+    // (tiles have a fixed aspect ratio, so the layout does not wait for thumbnails).
+    if ("scrollRestoration" in history) history.scrollRestoration = "manual";
+    const saved = history.state && history.state.scrollY;
+    if (typeof saved === "number") window.scrollTo(0, saved);
+    let timer = null;
+    const save = () => {
+      timer = null;
+      history.replaceState(Object.assign({}, history.state, { scrollY: window.scrollY }), "");
+    };
+    window.addEventListener("scroll", () => { if (!timer) timer = setTimeout(save, 150); }, { passive: true });
+    window.addEventListener("pagehide", save);
+    // Back/Forward between a search by photo and the page before it (pushState
+    // entries): the server renders the address, as it would on reload.
+    window.addEventListener("popstate", () => {
+      if (location.search !== rendered) location.reload();
+    });
+  }
+
   // ---- search by a photo -------------------------------------------------------------
   function selectedMode() {
     const checked = document.querySelector("input[name=mode]:checked");
     return checked ? checked.value : "hybrid";
   }
 
-  async function uploadSearch(offset) {
-    const form = new FormData();
-    form.append("file", current.file, current.file.name || "pasted image");
-    form.append("mode", current.mode);
-    form.append("limit", String(current.size));
-    form.append("offset", String(offset));
-    return api("/api/search/image", { method: "POST", body: form });
+  function resultsSectionHtml(search, body, what, queryHtml) {
+    // Same markup as pages.results_html, for a search made here.
+    const shown = body.results.length;
+    const heading = shown
+      ? `1–${shown} of ${body.total} results ${what} <span class="mode">(${escapeHtml(body.mode)})</span>`
+      : `No results ${what}`;
+    const data = Array.from(searchParams(search)).map(([k, v]) => `data-${k}="${escapeHtml(v)}"`).join(" ");
+    return `<section id="results" class="results" aria-labelledby="results-title" ${data} ` +
+      `data-offset="0" data-next="${shown}" data-total="${body.total}" data-size="${search.size}">` +
+      `<h2 id="results-title" tabindex="-1">${heading}</h2>${queryHtml}` +
+      `<ol class="grid" id="grid" start="1">${body.results.map(tileHtml).join("")}</ol>` +
+      (shown < body.total ? `<p class="more"><a id="more" class="button" href="#">More results</a></p>` : "") +
+      `</section>`;
   }
 
   async function searchByPhoto(file) {
     if (!file) return;
     const size = Number(($("#results") || {}).dataset?.size || 24);
-    const previous = current;
-    current = { kind: "upload", file, mode: selectedMode(), next: 0, total: 0, size };
-    showMessage(`Looking for images like ${escapeHtml(file.name || "the pasted image")}…`, false);
+    const name = escapeHtml(file.name || "the pasted image");
+    const scrolled = window.scrollY; // where the page before this photo's results was
+    showMessage(`Looking for images like ${name}…`, false);
     const main = $("#main");
+    const form = new FormData();
+    form.append("file", file, file.name || "pasted image");
+    form.append("mode", selectedMode());
+    form.append("limit", String(size));
     try {
-      const body = await uploadSearch(0);
-      const preview = URL.createObjectURL(file);
-      const shown = body.results.length;
-      const heading = shown
-        ? `1–${shown} of ${body.total} results like your photo <span class="mode">(${escapeHtml(body.mode)})</span>`
-        : "No results like your photo";
-      main.innerHTML =
-        `<section id="results" class="results" aria-labelledby="results-title" data-size="${size}">` +
-        `<h2 id="results-title">${heading}</h2>` +
-        `<p class="query-image">Looking like: <img src="${preview}" alt="your photo"></p>` +
-        `<ol class="grid" id="grid">${body.results.map(tileHtml).join("")}</ol>` +
-        (shown < body.total ? `<p class="more"><a id="more" class="button" href="#">More results</a></p>` : "") +
-        `</section>`;
-      current.next = shown;
-      current.total = body.total;
+      const body = await api("/api/search/image", { method: "POST", body: form });
+      const search = { kind: "upload", key: body.upload, mode: body.mode, offset: 0, size };
+      const preview = `<p class="query-image">Looking like: <img src="/api/uploads/${encodeURIComponent(body.upload)}/preview" alt="your photo"></p>`;
+      main.innerHTML = resultsSectionHtml(search, body, "like your photo", preview);
+      current = Object.assign(search, { next: body.results.length, total: body.total });
+      // A new history entry: Back returns to what was shown before the photo, where it was.
+      history.replaceState(Object.assign({}, history.state, { scrollY: scrolled }), "");
+      history.pushState({ picfind: true, scrollY: 0 }, "", addressOf(current));
+      rendered = location.search;
+      $("#q").value = "";
       showMessage("", false);
       watchMore();
-      $("#results-title").focus?.();
+      $("#results-title").focus();
     } catch (error) {
-      current = previous; // the results shown are still those of the previous search
-      const name = escapeHtml(file.name || "the pasted image");
+      // Not beside an earlier search's results: they would look like this photo's.
+      main.innerHTML = "";
+      current = null;
       showMessage(`${name}: ${errorHtml(error)}`, true);
     }
   }
@@ -271,11 +331,10 @@
       if (image) { ev.preventDefault(); searchByPhoto(image); }
     });
     document.querySelectorAll("input[name=mode]").forEach((radio) => radio.addEventListener("change", () => {
-      if (!current) return;
-      if (current.kind === "upload") searchByPhoto(current.file);
-      else if (current.kind === "similar") {
-        window.location.href = `/?similar=${encodeURIComponent(current.id)}&mode=${selectedMode()}`;
-      }
+      if (!current || current.kind === "words") return;
+      // The same photo compared another way: a new address (Back returns to this one).
+      const search = Object.assign({}, current, { mode: selectedMode(), offset: 0, next: 0 });
+      window.location.assign(addressOf(search));
     }));
   }
 
@@ -362,6 +421,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     setupAutocomplete();
     readResults();
+    setupHistory();
     setupUpload();
     setupJobs();
     setupBack();
