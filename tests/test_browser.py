@@ -178,8 +178,10 @@ def test_open_a_result_and_follow_more_like_this(page, server: str) -> None:
     page.goto(server + "/?q=cat")
     page.wait_for_selector("#grid .tile")
     first = page.get_attribute("#grid .tile a", "data-id")
-    page.focus("#grid .tile a")  # by keyboard: a focused result opens with Enter
+    page.focus("#grid .tile a")  # by keyboard: a focused result opens with Enter (the viewer)
     page.keyboard.press("Enter")
+    page.wait_for_selector("#viewer[open]")
+    page.click("#viewer-details")  # its page, one link away
     page.wait_for_selector(".facts")
     page.wait_for_function("() => document.querySelector('.large img').naturalWidth > 0")
     meta = page.request.get(f"/api/images/{first}").json()
@@ -223,17 +225,25 @@ def test_back_and_reload_keep_loaded_results_and_place(page, server: str) -> Non
     page.wait_for_timeout(300)  # the scroll position is saved once scrolling settles
     y = page.evaluate("window.scrollY")
     assert y > 1000
-    target.click()
+    target.click()  # the viewer, then the photo's own page
+    page.wait_for_selector("#viewer[open]")
+    page.click("#viewer-details")
     page.wait_for_selector(".facts")
     page.go_back()
     page.wait_for_selector("#grid .tile")
-    # All 48 are there at once (near the end, more may load on scroll, as before).
+    # All 48 are there at once (near the end, more may load on scroll, as before), the
+    # viewer shows the photo it showed, over the grid where it was.
     assert tile_ids(page)[:48] == ids
     assert abs(page.evaluate("window.scrollY") - y) < 5
+    page.wait_for_selector("#viewer[open]")
+    assert page.evaluate("document.querySelector('#viewer-details').href").endswith(ids[40])
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.dataset.id") == ids[40]
     page.reload()
     page.wait_for_selector("#grid .tile")
     assert tile_ids(page)[:48] == ids
     assert abs(page.evaluate("window.scrollY") - y) < 5
+    assert not page.is_visible("#viewer")
     shot(page, "13-back-restores-place")
 
 
@@ -268,6 +278,60 @@ def test_an_upload_search_has_an_address(page, server: str, catsdogs: Path) -> N
     page.wait_for_function("() => location.search.includes('mode=classes')")
     page.wait_for_selector("#results[data-upload]")
     assert "(classes)" in page.text_content("#results-title")
+
+
+def viewer_position(pg) -> str:
+    return pg.text_content("#viewer-pos") or ""
+
+
+def test_viewer_previous_next_escape_and_download(page, server: str, small_photos: Path) -> None:
+    page.goto(server + "/?q=dog OR cat")
+    page.wait_for_selector("#grid .tile")
+    wait_for_thumbnails(page)
+    ids = tile_ids(page)
+    total = int(page.get_attribute("#results", "data-total"))
+    # 240 px tiles on a 1× screen: the 256 px thumbnail of the srcset.
+    assert page.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=256")
+    page.click("#grid .tile a")
+    page.wait_for_selector("#viewer[open]")
+    page.wait_for_function("() => document.querySelector('#viewer-img').naturalWidth > 0")
+    # 80% of a 1200 px window: the 1024 px thumbnail, never the original.
+    assert page.evaluate("document.querySelector('#viewer-img').currentSrc").endswith("size=1024")
+    assert viewer_position(page) == f"1 of {total}"
+    assert page.evaluate("document.activeElement.id") == "viewer-close"
+    page.wait_for_function("() => document.querySelector('#viewer-facts').textContent")
+    assert "Classes" in page.text_content("#viewer-facts")
+    assert page.is_disabled("#viewer-prev")
+    shot(page, "15-viewer")
+    page.keyboard.press("ArrowRight")
+    assert viewer_position(page) == f"2 of {total}"
+    assert ids[1] in page.get_attribute("#viewer-img", "src")
+    page.click("#viewer-next")
+    page.keyboard.press("ArrowLeft")
+    assert viewer_position(page) == f"2 of {total}"
+    assert "view=" + ids[1] in page.url  # reload reopens it
+    # Download the original: the very bytes of the indexed file.
+    with page.expect_download() as info:
+        page.click("#viewer-download")
+    name = page.text_content("#viewer-title")
+    download = info.value
+    assert download.suggested_filename == name
+    assert Path(download.path()).read_bytes() == (small_photos / name).read_bytes()
+    # Past the last result loaded: the next page loads, the viewer goes on.
+    page.keyboard.press("Escape")
+    page.click(f"#grid .tile a[data-id='{ids[-1]}']")
+    page.wait_for_selector("#viewer[open]")
+    assert viewer_position(page) == f"{len(ids)} of {total}"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "n => document.querySelector('#viewer-pos').textContent.startsWith(n)",
+        arg=f"{len(ids) + 1} of",
+    )
+    assert page.locator("#grid .tile").count() > len(ids)
+    after = tile_ids(page)[len(ids)]
+    page.keyboard.press("Escape")  # focus returns to the result shown last
+    assert not page.is_visible("#viewer")
+    assert page.evaluate("document.activeElement.dataset.id") == after
 
 
 def test_phone_sized_screen(browser, server: str) -> None:

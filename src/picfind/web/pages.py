@@ -38,6 +38,10 @@ CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+MIN_LABEL = 0.005
+"""Labels below this probability are not shown on a tile."""
+TILE_SIZES = "(max-width: 640px) 50vw, 240px"
+"""How wide a tile is drawn, for the browser to pick a thumbnail from ``srcset``."""
 MAX_RESTORED = 240
 """Most results one page renders at once (``count``: what was loaded on scroll)."""
 
@@ -209,16 +213,23 @@ def _query_image(link: str, src: str, alt: str = "the query image") -> str:
 
 
 def tile_html(r: dict[str, object]) -> str:
-    """One result; ``static/app.js`` builds the same markup for results it fetches."""
+    """One result; ``static/app.js`` builds the same markup for results it fetches.
+
+    The thumbnail comes in two sizes (``srcset``): 256 px, or 512 px on a 2× screen.
+    Labels under half a percent are left out (a tile showed "0.00" three times).
+    """
     labels = r["labels"]
     assert isinstance(labels, list)
-    names = ", ".join(f"{lab['name']} {lab['score']:.2f}" for lab in labels)
+    names = ", ".join(
+        f"{lab['name']} {lab['score']:.2f}" for lab in labels if lab["score"] >= MIN_LABEL
+    )
     alt = labels[0]["name"] if labels else "image"
     rid = e(r["id"])
+    thumb = f"/api/images/{rid}/thumbnail?size="
     return (
         f'<li class="tile"><a href="/images/{rid}" data-id="{rid}">'
-        f'<img src="/api/images/{rid}/thumbnail?size=256" alt="{e(alt)}" loading="lazy" '
-        f'width="256" height="256">'
+        f'<img src="{thumb}256" srcset="{thumb}256 256w, {thumb}512 512w" sizes="{TILE_SIZES}" '
+        f'alt="{e(alt)}" loading="lazy" width="256" height="256">'
         f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
         f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]
         f'<span class="labels">{e(names)}</span></a></li>'

@@ -48,13 +48,17 @@
     return escapeHtml(error.message);
   }
 
-  // Same markup as pages.tile_html.
+  // Same markup as pages.tile_html (TILE_SIZES, MIN_LABEL).
+  const TILE_SIZES = "(max-width: 640px) 50vw, 240px";
   function tileHtml(r) {
-    const names = r.labels.map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", ");
+    const names = r.labels.filter((l) => l.score >= 0.005)
+      .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", ");
     const alt = r.labels.length ? r.labels[0].name : "image";
     const id = encodeURIComponent(r.id);
+    const thumb = `/api/images/${id}/thumbnail?size=`;
     return `<li class="tile"><a href="/images/${id}" data-id="${escapeHtml(r.id)}">` +
-      `<img src="/api/images/${id}/thumbnail?size=256" alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
+      `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
+      `alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
       `<span class="meta"><span class="rank">#${r.rank}</span> <span class="score" title="score">${r.score.toFixed(3)}</span></span>` +
       `<span class="labels">${escapeHtml(names)}</span></a></li>`;
   }
@@ -177,6 +181,7 @@
     if (search.offset) params.set("offset", String(search.offset));
     const count = search.next - search.offset;
     if (count > search.size) params.set("count", String(count));
+    if (search === current && viewedId()) params.set("view", viewedId());
     return `/?${params}`;
   }
 
@@ -255,6 +260,136 @@
     window.addEventListener("popstate", () => {
       if (location.search !== rendered) location.reload();
     });
+  }
+
+  // ---- the viewer: a result large, previous/next, Esc -------------------------------
+  // A click (or Enter) on a result opens it here instead of its page; the page stays one
+  // link away ("Details"). The address carries view=ID, so reload reopens it. Facts come
+  // from /api/images/ID; `viewerFacts` is the one place to show more of them.
+  let viewer = null;
+  let viewing = -1;
+
+  function tiles() { return Array.from(document.querySelectorAll("#grid .tile a")); }
+
+  function buildViewer() {
+    const dialog = document.createElement("dialog");
+    dialog.id = "viewer";
+    dialog.className = "viewer";
+    dialog.setAttribute("aria-labelledby", "viewer-title");
+    dialog.innerHTML =
+      `<div class="viewer-bar"><h2 id="viewer-title"></h2><span id="viewer-pos"></span>` +
+      `<span class="viewer-actions"><a id="viewer-details" href="#">Details</a>` +
+      `<a id="viewer-similar" href="#">More like this</a>` +
+      `<a id="viewer-download" href="#" download>Download original</a>` +
+      `<button type="button" id="viewer-close" aria-label="Close the viewer (Esc)">✕</button></span></div>` +
+      `<div class="viewer-stage">` +
+      `<button type="button" id="viewer-prev" class="viewer-nav" aria-label="Previous photo (left arrow)">‹</button>` +
+      `<img id="viewer-img" alt="" sizes="(max-width: 640px) 100vw, 80vw">` +
+      `<button type="button" id="viewer-next" class="viewer-nav" aria-label="Next photo (right arrow)">›</button>` +
+      `</div><dl id="viewer-facts" class="viewer-facts"></dl>`;
+    document.body.appendChild(dialog);
+    $("#viewer-close", dialog).addEventListener("click", () => dialog.close());
+    $("#viewer-prev", dialog).addEventListener("click", () => step(-1));
+    $("#viewer-next", dialog).addEventListener("click", () => step(1));
+    dialog.addEventListener("keydown", (ev) => {
+      if (ev.key === "ArrowLeft") { step(-1); ev.preventDefault(); }
+      else if (ev.key === "ArrowRight") { step(1); ev.preventDefault(); }
+    });
+    let startX = null;
+    dialog.addEventListener("touchstart", (ev) => { startX = ev.touches[0].clientX; }, { passive: true });
+    dialog.addEventListener("touchend", (ev) => {
+      if (startX === null) return;
+      const dx = ev.changedTouches[0].clientX - startX;
+      startX = null;
+      if (Math.abs(dx) > 50) step(dx < 0 ? 1 : -1);
+    });
+    dialog.addEventListener("close", () => {
+      const link = tiles()[viewing];
+      viewing = -1;
+      remember();
+      if (link) { link.focus(); link.scrollIntoView({ block: "nearest" }); }
+    });
+    return dialog;
+  }
+
+  function viewerFacts(meta) {
+    // One <dt>/<dd> per fact; new signals (date, place, text, why) add theirs here.
+    const labels = meta.labels.filter((l) => l.score >= 0.005).slice(0, 5)
+      .map((l) => `${escapeHtml(l.name)} ${(l.score * 100).toFixed(1)}%`).join(", ");
+    const facts = [
+      ["Path", escapeHtml(meta.path)],
+      ["Size", meta.width ? `${meta.width} × ${meta.height} px, ${escapeHtml(meta.format)}` : "file changed or missing"],
+      ["Modified", escapeHtml(meta.modified.replace("T", " ").replace("+00:00", " UTC"))],
+      ["Classes", labels],
+    ];
+    return facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
+  }
+
+  async function showPhoto(index) {
+    const links = tiles();
+    if (index < 0 || index >= links.length) return;
+    viewing = index;
+    const id = links[index].dataset.id;
+    const enc = encodeURIComponent(id);
+    const thumb = `/api/images/${enc}/thumbnail?size=`;
+    const img = $("#viewer-img", viewer);
+    img.src = `${thumb}512`;
+    img.srcset = `${thumb}512 512w, ${thumb}1024 1024w`;
+    img.alt = links[index].querySelector("img").alt;
+    $("#viewer-details", viewer).href = `/images/${enc}`;
+    $("#viewer-similar", viewer).href = `/?similar=${enc}&mode=${current && current.mode ? current.mode : "hybrid"}`;
+    $("#viewer-download", viewer).href = `/api/images/${enc}/file`;
+    const total = current ? current.total : links.length;
+    const first = current ? current.offset : 0;
+    $("#viewer-pos", viewer).textContent = `${first + index + 1} of ${total}`;
+    $("#viewer-prev", viewer).disabled = index === 0;
+    $("#viewer-next", viewer).disabled = index === links.length - 1 && !(current && current.next < current.total);
+    remember();
+    try {
+      const meta = await api(`/api/images/${enc}`);
+      if (viewing !== index) return;
+      $("#viewer-title", viewer).textContent = meta.path.split("/").pop();
+      $("#viewer-download", viewer).setAttribute("download", meta.path.split("/").pop());
+      $("#viewer-facts", viewer).innerHTML = viewerFacts(meta);
+    } catch (error) {
+      $("#viewer-facts", viewer).innerHTML = `<dt>Error</dt><dd>${errorHtml(error)}</dd>`;
+    }
+  }
+
+  async function step(delta) {
+    if (viewing < 0) return;
+    const target = viewing + delta;
+    if (target >= tiles().length && current && current.next < current.total) await loadMore();
+    showPhoto(target);
+  }
+
+  function openViewer(index) {
+    if (!viewer) viewer = buildViewer();
+    $("#viewer-title", viewer).textContent = "";
+    $("#viewer-facts", viewer).innerHTML = "";
+    if (!viewer.open) viewer.showModal();
+    showPhoto(index);
+    $("#viewer-close", viewer).focus();
+  }
+
+  function setupViewer() {
+    const main = $("#main");
+    if (!main || typeof HTMLDialogElement === "undefined") return;
+    main.addEventListener("click", (ev) => {
+      const link = ev.target.closest("#grid .tile a");
+      if (!link || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+      ev.preventDefault();
+      openViewer(tiles().indexOf(link));
+    });
+    const wanted = new URLSearchParams(location.search).get("view");
+    if (wanted) {
+      const index = tiles().findIndex((a) => a.dataset.id === wanted);
+      if (index >= 0) openViewer(index);
+    }
+  }
+
+  function viewedId() {
+    return viewing >= 0 && tiles()[viewing] ? tiles()[viewing].dataset.id : null;
   }
 
   // ---- search by a photo -------------------------------------------------------------
@@ -422,6 +557,7 @@
     setupAutocomplete();
     readResults();
     setupHistory();
+    setupViewer();
     setupUpload();
     setupJobs();
     setupBack();
