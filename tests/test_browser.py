@@ -144,21 +144,27 @@ def test_upload_a_photo_and_see_look_alikes(page, server: str, catsdogs: Path, s
     page.wait_for_selector("#message .error")
     message = page.text_content("#message")
     assert "not-an-image.jpg: cannot read the image: not an image" in message
+    assert page.locator("#grid .tile").count() == 0  # not the earlier photo's results
     shot(page, "06-unreadable-upload")
 
 
-def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
-    page.goto(server)
-    data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
-    transfer = page.evaluate_handle(
+def dropped_file(pg, b64: str):
+    """A DataTransfer holding a JPEG (from base64), as a drop or paste carries it."""
+    return pg.evaluate_handle(
         """b64 => {
             const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
             const dt = new DataTransfer();
             dt.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
             return dt;
         }""",
-        data,
+        b64,
     )
+
+
+def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
+    page.goto(server)
+    data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
+    transfer = dropped_file(page, data)
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     page.wait_for_selector("#grid .tile")
     names = result_names(page)[:10]
@@ -238,7 +244,7 @@ def test_back_and_reload_keep_loaded_results_and_place(page, server: str) -> Non
     page.wait_for_selector("#viewer[open]")
     assert page.evaluate("document.querySelector('#viewer-details').href").endswith(ids[40])
     page.keyboard.press("Escape")
-    assert page.evaluate("document.activeElement.dataset.id") == ids[40]
+    focused_on(page, ids[40])
     page.reload()
     page.wait_for_selector("#grid .tile")
     assert tile_ids(page)[:48] == ids
@@ -278,6 +284,11 @@ def test_an_upload_search_has_an_address(page, server: str, catsdogs: Path) -> N
     page.wait_for_function("() => location.search.includes('mode=classes')")
     page.wait_for_selector("#results[data-upload]")
     assert "(classes)" in page.text_content("#results-title")
+
+
+def focused_on(pg, image_id: str) -> None:
+    """The focus is on that result's link (the viewer's close event comes in a task)."""
+    pg.wait_for_function("id => document.activeElement.dataset.id === id", arg=image_id)
 
 
 def viewer_position(pg) -> str:
@@ -331,12 +342,21 @@ def test_viewer_previous_next_escape_and_download(page, server: str, small_photo
     after = tile_ids(page)[len(ids)]
     page.keyboard.press("Escape")  # focus returns to the result shown last
     assert not page.is_visible("#viewer")
-    assert page.evaluate("document.activeElement.dataset.id") == after
+    focused_on(page, after)
 
 
 def test_phone_sized_screen(browser, server: str) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    """390×844 at 2×: two columns from the first screen, one photo button, the viewer."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     pg = context.new_page()
+    pg.goto(server + "/")
+    assert pg.is_visible("text=Search by photo") and not pg.is_visible("text=Drop a photo here")
+    shot(pg, "09a-phone-start")
     pg.goto(server + "/?q=dog")
     pg.wait_for_selector("#grid .tile")
     wait_for_thumbnails(pg)
@@ -346,8 +366,81 @@ def test_phone_sized_screen(browser, server: str) -> None:
         "getComputedStyle(document.querySelector('#grid')).gridTemplateColumns.split(' ').length"
     )
     assert columns == 2
+    # The header and the photo button take little of the screen (335 of 844 px before):
+    # the first row of results is whole on the first screen.
+    top = pg.evaluate("document.querySelector('#grid .tile').getBoundingClientRect().top")
+    bottom = pg.evaluate("document.querySelector('#grid .tile').getBoundingClientRect().bottom")
+    assert top < 230 and bottom < 844, (top, bottom)
+    # A 2× screen gets the 512 px thumbnail: sharp, not a soft 256.
+    assert pg.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=512")
     shot(pg, "09-phone")
+    pg.click("#menu summary")
+    assert pg.is_visible("#stats-images")
+    shot(pg, "09b-phone-menu")
+    pg.click("#menu summary")
+    pg.tap("#grid .tile a")
+    pg.wait_for_selector("#viewer[open]")
+    pg.wait_for_function("() => document.querySelector('#viewer-img').naturalWidth > 0")
+    box = pg.evaluate(
+        "(() => { const r = document.querySelector('#viewer-img')"
+        ".getBoundingClientRect(); return [r.left, r.right]; })()"
+    )
+    assert box[0] >= 0 and box[1] <= 390
+    shot(pg, "09c-phone-viewer")
     context.close()
+
+
+def test_header_menu_at_any_scroll_position_and_slash(page, server: str) -> None:
+    page.goto(server + "/?q=dog OR cat")
+    scroll_until(page, 48)
+    page.mouse.wheel(0, 3000)
+    page.wait_for_function("() => window.scrollY > 1500")
+    page.click("#menu summary")
+    assert page.is_visible("#stats-images")
+    assert page.text_content("#stats-images") == "80"
+    panel = page.evaluate("document.querySelector('#menu-panel').getBoundingClientRect().top")
+    assert 0 < panel < 200  # in the sticky header, on screen
+    shot(page, "16-menu")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#stats-images")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+
+
+def test_friendly_start_and_errors(page, server: str, tmp_path: Path, catsdogs: Path) -> None:
+    page.goto(server + "/")
+    assert page.text_content("#start-title") == "Search 80 photos"
+    page.click(".start a >> text=cat OR dog")
+    page.wait_for_selector("#grid .tile")
+    # An error while loading more is shown where the eye is, and "More results" retries.
+    page.route("**/api/search?*offset=24*", lambda route: route.abort())
+    page.locator("#more").scroll_into_view_if_needed()
+    page.wait_for_selector("#more-error")
+    assert "cannot be reached" in page.text_content("#more-error")
+    more = page.evaluate("document.querySelector('#more').getBoundingClientRect().top")
+    error = page.evaluate("document.querySelector('#more-error').getBoundingClientRect().top")
+    assert 0 < error < more < 900
+    shot(page, "17-error-beside-more")
+    page.unroute("**/api/search?*offset=24*")
+    page.click("#more")
+    page.wait_for_function("() => document.querySelectorAll('#grid .tile').length > 24")
+    assert page.locator("#more-error").count() == 0
+    # An upload over 20 MiB: a limit people read, and no earlier results beside it.
+    big = tmp_path / "huge.jpg"
+    big.write_bytes((catsdogs / "cat.1.jpg").read_bytes() + os.urandom(21 * 1024 * 1024))
+    page.set_input_files("#file", str(big))
+    page.wait_for_selector("#message .error")
+    message = page.text_content("#message")
+    assert "huge.jpg: the photo is larger than 20 MiB" in message, message
+    assert "20971520" not in message
+    assert page.locator("#grid .tile").count() == 0
+    shot(page, "18-upload-too-large")
+    # A photo dropped outside the box is a search, not the browser opening the file.
+    data = base64.b64encode((catsdogs / "dog.63.jpg").read_bytes()).decode()
+    transfer = dropped_file(page, data)
+    page.dispatch_event("#message", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#results[data-upload]")
+    assert page.url.startswith(server)  # still the page, not the file
 
 
 def test_index_a_configured_folder_and_watch_progress(
@@ -364,9 +457,12 @@ def test_index_a_configured_folder_and_watch_progress(
         context = browser.new_context(viewport={"width": 1000, "height": 700})
         pg = context.new_page()
         pg.goto(url + "/?q=dog")
-        assert "index is empty" in pg.text_content("[role=alert]")
+        # A first-run page, not an error: it offers the configured folder.
+        assert pg.locator("[role=alert]").count() == 0
+        assert pg.text_content("#start-title") == "No photos yet"
+        assert str(photos) in pg.text_content("#main .roots")
         shot(pg, "10-empty-index")
-        pg.click("button.index-root")
+        pg.click("#main button.index-root")
         pg.wait_for_selector("#job:not([hidden])")
         pg.wait_for_function(
             "() => document.querySelector('#job-text').textContent.startsWith('Done')",

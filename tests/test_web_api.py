@@ -266,7 +266,8 @@ def test_decompression_bomb_is_413_not_a_crash(client: TestClient, shared: Path)
 def test_upload_over_the_byte_limit_is_413(index_copy: Path, small_photos: Path) -> None:
     data = (small_photos / "cat.1.jpg").read_bytes()
     with make_client(index_copy, max_upload_bytes=len(data) // 2) as c:
-        check_error(upload(c, data), 413, "too_large")
+        body = check_error(upload(c, data), 413, "too_large")
+        assert "KiB, the most this server takes" in body["error"]  # read by people
 
         def chunks():  # no Content-Length: the body is counted as it arrives
             for i in range(0, len(data), 4096):

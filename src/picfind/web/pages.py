@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from picfind.errors import PicfindError, UnknownConceptError
+from picfind.errors import EmptyIndexError, PicfindError, UnknownConceptError
 from picfind.records import SearchResults
 from picfind.search import MODES
 from picfind.web.app import error_body
@@ -30,10 +30,12 @@ from picfind.web.service import Service
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
 MODE_HELP = {
-    "hybrid": "Hybrid (looks and classes)",
-    "classes": "Classes (what is in it)",
-    "embedding": "Embedding (how it looks)",
+    "hybrid": ("Hybrid", "looks and classes"),
+    "classes": ("Classes", "what is in it"),
+    "embedding": ("Embedding", "how it looks"),
 }
+EXAMPLES = ("dog", "golden retriever", "cat OR dog", "dog -poodle", "sports car")
+"""Searches the start page offers: concepts every index's vocabulary knows."""
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -110,17 +112,15 @@ def home(
             params = {"upload": upload, "mode": mode}
             query = _query_image("", f"/api/uploads/{upload}/preview", "your photo")
             results = results_html(found, params, offset, size, "like your photo", query)
-        elif service.image_count() == 0:
-            message = _error_html(
-                "The index is empty: index a folder first (see the folders below, or run "
-                "<code>picfind index PATH</code>).",
-                raw=True,
-            )
+        else:
+            results = _start_html(service, jobs)
+    except EmptyIndexError:
+        results = _start_html(service, jobs)
     except PicfindError as exc:
         message = _exception_html(exc)
     modes = "".join(
         f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}>'
-        f" {e(MODE_HELP[m])}</label>"
+        f' {e(MODE_HELP[m][0])}<span class="wide-only"> ({e(MODE_HELP[m][1])})</span></label>'
         for m in MODES
     )
     body = _template("home.html").substitute(modes=modes, message=message, results=results)
@@ -160,7 +160,10 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
         dimensions=e(dims),
         modified=e(modified),
         modified_text=e(datetime.fromisoformat(modified).strftime("%Y-%m-%d %H:%M UTC")),
-        mode_options="".join(f'<option value="{m}">{e(MODE_HELP[m])}</option>' for m in MODES),
+        mode_options="".join(
+            f'<option value="{m}">{e(MODE_HELP[m][0])} ({e(MODE_HELP[m][1])})</option>'
+            for m in MODES
+        ),
         labels=rows,
     )
     return _page(f"{name} – picfind", body, service, jobs)
@@ -181,8 +184,11 @@ def results_html(
     """
     shown = len(found.results)
     data = " ".join(f'data-{k}="{e(v)}"' for k, v in params.items())
+    hint = ""
     if found.total == 0 or shown == 0:
         heading = f"No results {e(what)}" + (" on this page" if offset else "")
+        if not offset:
+            hint = '<p class="hint">Try fewer words, another word, or a photo.</p>'
     else:
         heading = (
             f"{offset + 1}–{offset + shown} of {found.total} results {e(what)} "
@@ -199,7 +205,7 @@ def results_html(
         f'<section id="results" class="results" aria-labelledby="results-title" {data} '
         f'data-offset="{offset}" data-next="{offset + shown}" data-total="{found.total}" '
         f'data-size="{size}">'
-        f'<h2 id="results-title" tabindex="-1">{heading}</h2>{query}'
+        f'<h2 id="results-title" tabindex="-1">{heading}</h2>{hint}{query}'
         f'<ol class="grid" id="grid" start="{offset + 1}">{tiles}</ol>{more}</section>'
     )
 
@@ -236,26 +242,53 @@ def tile_html(r: dict[str, object]) -> str:
     )
 
 
-def _stats_html(service: Service, jobs: Jobs) -> str:
-    stats = service.index.stats()
-    roots = "".join(
+def _start_html(service: Service, jobs: Jobs) -> str:
+    """The page before any search: what to try, or, for an empty index, how to fill it.
+
+    A hook for the collection's timeline (newest first, by month) once dates exist.
+    """
+    images = service.image_count()
+    if images:
+        links = ", ".join(f'<a href="/?{e(urlencode({"q": w}))}">{e(w)}</a>' for w in EXAMPLES)
+        return (
+            '<section class="start" aria-labelledby="start-title">'
+            f'<h2 id="start-title">Search {images} photos</h2>'
+            f"<p>By words — try {links} — or by a photo: drop one here, paste one, "
+            "or choose one.</p></section>"
+        )
+    if jobs.roots:
+        offer = "<p>Index a folder to start:</p>" + _roots_html(jobs)
+    else:
+        offer = (
+            "<p>Index a folder with <code>picfind index PATH</code>, or start the server "
+            "with <code>--root FOLDER</code> to index one from this page.</p>"
+        )
+    return (
+        '<section class="start first-run" aria-labelledby="start-title">'
+        '<h2 id="start-title">No photos yet</h2>'
+        f"<p>The index is empty: nothing to search until it holds some photos.</p>{offer}"
+        "</section>"
+    )
+
+
+def _roots_html(jobs: Jobs) -> str:
+    items = "".join(
         f'<li><span class="path">{e(p)}</span> '
         f'<button type="button" class="index-root" data-root="{i}">Index now</button></li>'
         for i, p in enumerate(jobs.roots)
     )
-    folders = (
-        f'<div class="roots"><h2>Folders</h2><ul>{roots}</ul>'
-        '<div id="job" class="job" role="status" aria-live="polite" hidden>'
-        '<progress id="job-progress" max="1" value="0"></progress> <span id="job-text"></span>'
-        "</div></div>"
-        if roots
-        else ""
-    )
+    return f'<ul class="roots">{items}</ul>'
+
+
+def _stats_html(service: Service, jobs: Jobs) -> str:
+    """The header menu: the index's stats, its folders (with "Index now"), the API."""
+    stats = service.index.stats()
+    folders = f"<h2>Folders</h2>{_roots_html(jobs)}" if jobs.roots else ""
     return (
-        f'<p id="stats-line"><strong id="stats-images">{stats.images}</strong> images · '
-        f'<span id="stats-model">{e(stats.model or "—")}</span> · '
-        f"{human_size(stats.index_bytes)} on disk · "
-        f'<a href="/docs">REST API</a></p>{folders}'
+        f'<h2>Index</h2><p id="stats-line"><strong id="stats-images">{stats.images}</strong> '
+        f'images · <span id="stats-model">{e(stats.model or "—")}</span> · '
+        f"{human_size(stats.index_bytes)} on disk</p>{folders}"
+        '<p><a href="/docs">REST API</a></p>'
     )
 
 

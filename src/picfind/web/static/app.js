@@ -43,7 +43,13 @@
       return `Unknown word “${escapeHtml(body.word)}”.` + (links ? ` Did you mean ${links}?` : "");
     }
     if (body.code === "empty_index") {
-      return "The index is empty: index a folder first.";
+      return "There are no photos to search yet: index a folder first (Menu → Folders).";
+    }
+    if (body.code === "too_large") {
+      return escapeHtml(error.message.replace(/^the request/, "the photo"));
+    }
+    if (!error.status) {
+      return "The server cannot be reached; check that picfind serve is still running.";
     }
     return escapeHtml(error.message);
   }
@@ -205,10 +211,18 @@
   async function loadMore() {
     if (!current || loading || current.next >= current.total) return;
     loading = true;
+    const failed = $("#more-error");
+    if (failed) failed.remove();
     try {
       appendResults(await api(moreUrl()));
     } catch (error) {
-      showMessage(errorHtml(error), true);
+      // Where the eye is: beside "More results" (which tries again), not at the top.
+      const more = $("#more");
+      const box = `<p id="more-error" class="error" role="alert">${errorHtml(error)} ` +
+        `Choose “More results” to try again.</p>`;
+      if (more) more.parentElement.insertAdjacentHTML("beforebegin", box);
+      else showMessage(errorHtml(error), true);
+      if (observer) observer.disconnect(); // no retry loop while scrolling: on request only
     } finally {
       loading = false;
     }
@@ -451,14 +465,22 @@
     const zone = $("#dropzone");
     if (!input || !zone) return;
     input.addEventListener("change", () => searchByPhoto(input.files[0]));
-    ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (ev) => {
+    // A photo dropped anywhere on the page is a search (never opened by the browser
+    // in place of the page); the box lights up while one is dragged over the page.
+    const dragging = (ev) => ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes("Files");
+    ["dragenter", "dragover"].forEach((type) => document.addEventListener(type, (ev) => {
+      if (!dragging(ev)) return;
       ev.preventDefault(); zone.classList.add("over");
     }));
-    ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("over")));
-    zone.addEventListener("drop", (ev) => {
-      ev.preventDefault();
+    document.addEventListener("dragleave", (ev) => {
+      if (!ev.relatedTarget) zone.classList.remove("over");
+    });
+    document.addEventListener("drop", (ev) => {
+      zone.classList.remove("over");
       const file = ev.dataTransfer && ev.dataTransfer.files[0];
-      if (file) searchByPhoto(file);
+      if (!file) return;
+      ev.preventDefault();
+      searchByPhoto(file);
     });
     document.addEventListener("paste", (ev) => {
       const items = ev.clipboardData ? Array.from(ev.clipboardData.files) : [];
@@ -471,6 +493,27 @@
       const search = Object.assign({}, current, { mode: selectedMode(), offset: 0, next: 0 });
       window.location.assign(addressOf(search));
     }));
+  }
+
+  // ---- the header menu and shortcuts -------------------------------------------------
+  function setupMenu() {
+    const menu = $("#menu");
+    if (menu) {
+      menu.addEventListener("keydown", (ev) => {
+        if (ev.key === "Escape" && menu.open) { menu.open = false; $("summary", menu).focus(); }
+      });
+      document.addEventListener("click", (ev) => {
+        if (menu.open && !menu.contains(ev.target)) menu.open = false;
+      });
+    }
+    // "/" goes to the search box from anywhere but a field being typed in.
+    document.addEventListener("keydown", (ev) => {
+      const typing = ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]");
+      if (ev.key !== "/" || typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (viewer && viewer.open) return;
+      const q = $("#q");
+      if (q) { ev.preventDefault(); q.focus(); q.select(); }
+    });
   }
 
   // ---- indexing jobs -----------------------------------------------------------------
@@ -560,6 +603,7 @@
     setupViewer();
     setupUpload();
     setupJobs();
+    setupMenu();
     setupBack();
   });
 })();
