@@ -345,6 +345,46 @@ def test_viewer_previous_next_escape_and_download(page, server: str, small_photo
     focused_on(page, after)
 
 
+def test_select_results_and_download_a_zip(browser, server: str, small_photos: Path) -> None:
+    import io
+    import zipfile
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = context.new_page()
+    page.goto(server + "/?q=dog")
+    page.wait_for_selector("#grid .tile")
+    assert not page.is_visible("#selection")
+    ids = tile_ids(page)
+    page.click("#grid .tile:nth-child(2) .pick")
+    page.click("#grid .tile:nth-child(4) .pick", modifiers=["Shift"])  # a range: 2, 3, 4
+    page.focus("#grid .tile:nth-child(7) .pick")
+    page.keyboard.press("Space")  # by keyboard
+    assert page.text_content("#selection-count") == "4 selected"
+    assert page.is_visible("#selection")
+    assert not page.is_visible("#viewer")  # a checkbox is not a click on the photo
+    shot(page, "19-selection")
+    chosen = [ids[1], ids[2], ids[3], ids[6]]
+    names = [page.request.get(f"/api/images/{i}").json()["path"].rsplit("/", 1)[1] for i in chosen]
+    with page.expect_download() as info:
+        page.click("#download-zip")
+    download = info.value
+    assert download.suggested_filename == "picfind-4-photos.zip"
+    with zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes())) as z:
+        assert z.namelist() == names
+        assert z.read(names[0]) == (small_photos / names[0]).read_bytes()
+    page.click("#copy-paths")
+    page.wait_for_function(
+        "() => document.querySelector('#selection-count').textContent.includes('copied')"
+    )
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.split("\n") == [str(small_photos / n) for n in names]
+    page.click("#clear-selection")
+    assert not page.is_visible("#selection")
+    assert page.locator("#grid .pick:checked").count() == 0
+    context.close()
+
+
 def test_phone_sized_screen(browser, server: str) -> None:
     """390×844 at 2×: two columns from the first screen, one photo button, the viewer."""
     context = browser.new_context(

@@ -439,6 +439,56 @@ def test_changed_and_swapped_files_are_not_served(own) -> None:
 # --- autocomplete and stats --------------------------------------------------------------
 
 
+def test_download_a_zip_of_originals(client: TestClient, small_photos: Path) -> None:
+    import zipfile
+
+    ids = [r["id"] for r in client.get("/api/search?q=dog&limit=3").json()["results"]]
+    paths = [client.get(f"/api/images/{i}").json()["path"] for i in ids]
+    with client.stream("GET", "/api/download", params=[("id", i) for i in [*ids, ids[0]]]) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"] == "application/zip"
+        assert r.headers["content-disposition"] == 'attachment; filename="picfind-3-photos.zip"'
+        assert "content-length" not in r.headers  # streamed as it is written
+        data = r.read()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.namelist() == [Path(p).name for p in paths]  # in order, once each
+        for p in paths:
+            assert z.read(Path(p).name) == Path(p).read_bytes()
+    check_error(client.get("/api/download"), 422, "invalid_request")
+    check_error(client.get("/api/download", params={"id": "0" * 16}), 404, "not_found")
+    check_error(client.get("/api/download", params={"id": "../../x"}), 404, "not_found")
+    many = [("id", f"{i:016x}") for i in range(201)]
+    body = check_error(client.get("/api/download", params=many), 400, "bad_request")
+    assert "at most 200 photos" in body["error"]
+
+
+def test_download_is_bounded_and_leaves_out_changed_files(
+    catsdogs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from picfind.web import download
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("cat.0.jpg", "dog.0.jpg"):
+        shutil.copy2(catsdogs / name, photos / name)
+    with picfind.open_index(tmp_path / "index", create=True) as idx:
+        idx.add([photos])
+        ids = {Path(f.path).name: f.id for f in idx.store.rows()}
+    (photos / "dog.0.jpg").write_bytes((catsdogs / "dog.1.jpg").read_bytes())  # changed since
+    with make_client(tmp_path / "index") as c:
+        r = c.get("/api/download", params=[("id", ids["cat.0.jpg"]), ("id", ids["dog.0.jpg"])])
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            assert z.namelist() == ["cat.0.jpg", "SKIPPED.txt"]
+            assert str(photos / "dog.0.jpg") in z.read("SKIPPED.txt").decode()
+        monkeypatch.setattr(download, "MAX_BYTES", 1000)
+        body = check_error(
+            c.get("/api/download", params={"id": ids["cat.0.jpg"]}), 400, "bad_request"
+        )
+        assert "at most 1000 bytes can be downloaded at once" in body["error"]
+
+
 def test_concepts_autocomplete(client: TestClient) -> None:
     body = client.get("/api/concepts", params={"prefix": "gol"}).json()
     assert body["prefix"] == "gol"

@@ -222,7 +222,9 @@ def tile_html(r: dict[str, object]) -> str:
     """One result; ``static/app.js`` builds the same markup for results it fetches.
 
     The thumbnail comes in two sizes (``srcset``): 256 px, or 512 px on a 2× screen.
-    Labels under half a percent are left out (a tile showed "0.00" three times).
+    Labels under half a percent are left out (a tile showed "0.00" three times). The
+    checkbox belongs to the ``picks`` form: checked ones download as a zip, even
+    without the script.
     """
     labels = r["labels"]
     assert isinstance(labels, list)
@@ -238,7 +240,10 @@ def tile_html(r: dict[str, object]) -> str:
         f'alt="{e(alt)}" loading="lazy" width="256" height="256">'
         f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
         f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]
-        f'<span class="labels">{e(names)}</span></a></li>'
+        f'<span class="labels">{e(names)}</span></a>'
+        f'<input type="checkbox" class="pick" name="id" value="{rid}" form="picks" '
+        f'aria-label="Select {e(os.path.basename(str(r["path"])))}" data-path="{e(r["path"])}">'
+        "</li>"
     )
 
 

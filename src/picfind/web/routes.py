@@ -12,11 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from PIL import Image
 
 from picfind.errors import NotFoundError, UsageError
 from picfind.search import Mode
-from picfind.web import schemas
+from picfind.web import download, schemas
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
 from picfind.web.thumbs import SIZES, Thumbnails
@@ -155,6 +156,31 @@ def original(request: Request, image_id: str) -> Response:
     headers["Content-Disposition"] = f'inline; filename="{name}"'
     media = Image.MIME.get(image.format, "application/octet-stream")
     return Response(image.data, media_type=media, headers=headers)
+
+
+@router.get(
+    "/download",
+    response_class=StreamingResponse,
+    responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
+)
+def download_zip(
+    request: Request,
+    ids: Annotated[
+        list[str],
+        Query(alias="id", max_length=download.MAX_FILES * 2, description="image ids: id=…&id=…"),
+    ],
+) -> StreamingResponse:
+    """The originals of several images as one zip, streamed (at most 200 photos, 2 GiB)."""
+    files = download.files_for(_service(request), ids)
+    name = f"picfind-{len(files)}-photo{'s' if len(files) > 1 else ''}.zip"
+    return StreamingResponse(
+        download.zip_stream(files),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/concepts", response_model=schemas.ConceptsOut)

@@ -66,7 +66,9 @@
       `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
       `alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
       `<span class="meta"><span class="rank">#${r.rank}</span> <span class="score" title="score">${r.score.toFixed(3)}</span></span>` +
-      `<span class="labels">${escapeHtml(names)}</span></a></li>`;
+      `<span class="labels">${escapeHtml(names)}</span></a>` +
+      `<input type="checkbox" class="pick" name="id" value="${escapeHtml(r.id)}" form="picks" ` +
+      `aria-label="Select ${escapeHtml(r.path.split("/").pop())}" data-path="${escapeHtml(r.path)}"></li>`;
   }
 
   // ---- autocomplete (ARIA combobox) --------------------------------------------------
@@ -495,6 +497,51 @@
     }));
   }
 
+  // ---- selecting results: a zip of the originals, their paths -----------------------
+  // Each tile's checkbox belongs to the "picks" form (GET /api/download?id=…&id=…): the
+  // browser downloads the zip as it streams. Shift-click checks a range.
+  function setupSelection() {
+    const bar = $("#selection");
+    const main = $("#main");
+    if (!bar || !main) return;
+    let last = -1;
+    const picks = () => Array.from(document.querySelectorAll("#grid .pick"));
+    const update = () => {
+      const chosen = picks().filter((c) => c.checked);
+      bar.hidden = chosen.length === 0;
+      $("#selection-count").textContent = `${chosen.length} selected`;
+      $("#copy-paths").hidden = $("#clear-selection").hidden = chosen.length === 0;
+    };
+    main.addEventListener("click", (ev) => {
+      const box = ev.target.closest && ev.target.closest(".pick");
+      if (!box) return;
+      const all = picks();
+      const index = all.indexOf(box);
+      if (ev.shiftKey && last >= 0) {
+        const [a, b] = index < last ? [index, last] : [last, index];
+        all.slice(a, b + 1).forEach((c) => { c.checked = box.checked; });
+      }
+      last = index;
+      update();
+    });
+    main.addEventListener("change", update);
+    $("#clear-selection").addEventListener("click", () => {
+      picks().forEach((c) => { c.checked = false; });
+      last = -1;
+      update();
+    });
+    $("#copy-paths").addEventListener("click", async () => {
+      const paths = picks().filter((c) => c.checked).map((c) => c.dataset.path);
+      try {
+        await navigator.clipboard.writeText(paths.join("\n"));
+        $("#selection-count").textContent = `${paths.length} selected · paths copied`;
+      } catch (_) {
+        $("#selection-count").textContent = "This browser does not allow copying here.";
+      }
+    });
+    update();
+  }
+
   // ---- the header menu and shortcuts -------------------------------------------------
   function setupMenu() {
     const menu = $("#menu");
@@ -601,6 +648,7 @@
     readResults();
     setupHistory();
     setupViewer();
+    setupSelection();
     setupUpload();
     setupJobs();
     setupMenu();
