@@ -528,3 +528,71 @@ def test_api_docs_render_offline(page, server: str) -> None:
     assert page.locator(".opblock").count() >= 12
     assert all(u.startswith(server) for u in requests), requests  # nothing from a CDN
     shot(page, "12-api-docs")
+
+
+def axe_problems(pg) -> list[str]:
+    """axe-core's serious and critical violations of WCAG 2.1 A/AA on the page as it is.
+
+    axe.min.js comes from the ``axe-playwright-python`` wheel (axe-core, MPL-2.0); it is
+    evaluated through the DevTools protocol, so the page's strict CSP stays as it is.
+    """
+    from axe_playwright_python.base import AXE_FILE_PATH
+
+    if not pg.evaluate("() => typeof window.axe !== 'undefined'"):
+        pg.evaluate(AXE_FILE_PATH.read_text(encoding="utf-8"))
+    result = pg.evaluate(
+        """() => axe.run(document, {runOnly: {type: "tag",
+            values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})"""
+    )
+    assert result["passes"], "axe ran no check"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_accessibility_with_axe_core(browser, server: str) -> None:
+    """Every state of the page, at desktop and phone sizes: no serious or critical
+    violation, and every flow by keyboard (the tests above) with visible focus."""
+    for viewport in ({"width": 1200, "height": 900}, {"width": 390, "height": 844}):
+        context = browser.new_context(viewport=viewport)
+        pg = context.new_page()
+        found: dict[str, list[str]] = {}
+        pg.goto(server + "/")
+        found["start"] = axe_problems(pg)
+        pg.goto(server + "/?q=dog")
+        pg.wait_for_selector("#grid .tile")
+        found["results"] = axe_problems(pg)
+        pg.click("#grid .tile:nth-child(2) .pick")
+        found["selection"] = axe_problems(pg)
+        pg.click("#menu summary")
+        found["menu"] = axe_problems(pg)
+        pg.keyboard.press("Escape")
+        pg.click("#grid .tile a")
+        pg.wait_for_selector("#viewer[open]")
+        pg.wait_for_function("() => document.querySelector('#viewer-facts').textContent")
+        found["viewer"] = axe_problems(pg)
+        pg.keyboard.press("Escape")
+        pg.goto(server + "/?q=dgi")
+        found["unknown word"] = axe_problems(pg)
+        pg.goto(server + "/images/" + tile_ids_of(pg, server))
+        pg.wait_for_selector(".facts")
+        found["image page"] = axe_problems(pg)
+        # Focus is visible: a focused result has an outline.
+        pg.goto(server + "/?q=cat")
+        pg.wait_for_selector("#grid .tile")
+        pg.focus("#grid .tile a")
+        outline = pg.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none")
+        # The pass can fail: a photo without a text alternative is reported.
+        pg.evaluate("document.querySelector('#grid img').removeAttribute('alt')")
+        assert any(p.startswith("image-alt (critical)") for p in axe_problems(pg))
+        context.close()
+        problems = {k: v for k, v in found.items() if v}
+        assert not problems, (viewport, problems)
+
+
+def tile_ids_of(pg, server: str) -> str:
+    """The id of the first result for "dog" (from the API)."""
+    return pg.request.get(server + "/api/search?q=dog&limit=1").json()["results"][0]["id"]
