@@ -301,7 +301,7 @@ def test_viewer_previous_next_escape_and_download(page, server: str, small_photo
     wait_for_thumbnails(page)
     ids = tile_ids(page)
     total = int(page.get_attribute("#results", "data-total"))
-    # 240 px tiles on a 1× screen: the 256 px thumbnail of the srcset.
+    # 190 px tiles on a 1× screen: the 256 px thumbnail of the srcset.
     assert page.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=256")
     page.click("#grid .tile a")
     page.wait_for_selector("#viewer[open]")
@@ -385,6 +385,38 @@ def test_select_results_and_download_a_zip(browser, server: str, small_photos: P
     context.close()
 
 
+def test_a_results_page_at_2x_weighs_at_most_500_kb(browser, server: str) -> None:
+    """Issue 15's budget: 24 results with their thumbnails at 2× density, page included
+    (a size, not a time: the same on a busy machine). Written to test-artifacts/."""
+    import json
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, device_scale_factor=2)
+    pg = context.new_page()
+    pg.goto(server + "/?q=dog OR cat")
+    pg.wait_for_selector("#grid .tile")
+    pg.evaluate("document.querySelectorAll('#grid img').forEach(i => { i.loading = 'eager'; })")
+    pg.wait_for_function(
+        "() => Array.from(document.querySelectorAll('#grid img'))"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    sizes = pg.evaluate(
+        """() => ({
+            page: performance.getEntriesByType("navigation")[0].encodedBodySize,
+            resources: performance.getEntriesByType("resource")
+                .map(r => [r.name.replace(location.origin, ""), r.encodedBodySize]),
+        })"""
+    )
+    thumbs = [s for name, s in sizes["resources"] if "/thumbnail?size=384" in name]
+    total = sizes["page"] + sum(s for _, s in sizes["resources"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "page-weight.json").write_text(
+        json.dumps({"bytes": total, "thumbnails": len(thumbs), **sizes}, indent=1)
+    )
+    context.close()
+    assert len(thumbs) == 24  # every tile, at the 2× size
+    assert total <= 500_000, total
+
+
 def test_phone_sized_screen(browser, server: str) -> None:
     """390×844 at 2×: two columns from the first screen, one photo button, the viewer."""
     context = browser.new_context(
@@ -411,8 +443,8 @@ def test_phone_sized_screen(browser, server: str) -> None:
     top = pg.evaluate("document.querySelector('#grid .tile').getBoundingClientRect().top")
     bottom = pg.evaluate("document.querySelector('#grid .tile').getBoundingClientRect().bottom")
     assert top < 230 and bottom < 844, (top, bottom)
-    # A 2× screen gets the 512 px thumbnail: sharp, not a soft 256.
-    assert pg.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=512")
+    # A 2× screen gets the 384 px thumbnail for a 181 px tile: sharp, not a soft 256.
+    assert pg.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=384")
     shot(pg, "09-phone")
     pg.click("#menu summary")
     assert pg.is_visible("#stats-images")

@@ -42,7 +42,7 @@ CSP = (
 )
 MIN_LABEL = 0.005
 """Labels below this probability are not shown on a tile."""
-TILE_SIZES = "(max-width: 640px) 50vw, 240px"
+TILE_SIZES = "(max-width: 640px) calc(50vw - 14px), 190px"
 """How wide a tile is drawn, for the browser to pick a thumbnail from ``srcset``."""
 MAX_RESTORED = 240
 """Most results one page renders at once (``count``: what was loaded on scroll)."""
@@ -221,7 +221,8 @@ def _query_image(link: str, src: str, alt: str = "the query image") -> str:
 def tile_html(r: dict[str, object]) -> str:
     """One result; ``static/app.js`` builds the same markup for results it fetches.
 
-    The thumbnail comes in two sizes (``srcset``): 256 px, or 512 px on a 2× screen.
+    The thumbnail comes in three sizes (``srcset``): 256 px, 384 px on a 2× screen, 512
+    for wider tiles or denser screens.
     Labels under half a percent are left out (a tile showed "0.00" three times). The
     checkbox belongs to the ``picks`` form: checked ones download as a zip, even
     without the script.
@@ -236,7 +237,8 @@ def tile_html(r: dict[str, object]) -> str:
     thumb = f"/api/images/{rid}/thumbnail?size="
     return (
         f'<li class="tile"><a href="/images/{rid}" data-id="{rid}">'
-        f'<img src="{thumb}256" srcset="{thumb}256 256w, {thumb}512 512w" sizes="{TILE_SIZES}" '
+        f'<img src="{thumb}256" srcset="{thumb}256 256w, {thumb}384 384w, {thumb}512 512w" '
+        f'sizes="{TILE_SIZES}" '
         f'alt="{e(alt)}" loading="lazy" width="256" height="256">'
         f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
         f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]

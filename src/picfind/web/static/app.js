@@ -55,7 +55,7 @@
   }
 
   // Same markup as pages.tile_html (TILE_SIZES, MIN_LABEL).
-  const TILE_SIZES = "(max-width: 640px) 50vw, 240px";
+  const TILE_SIZES = "(max-width: 640px) calc(50vw - 14px), 190px";
   function tileHtml(r) {
     const names = r.labels.filter((l) => l.score >= 0.005)
       .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", ");
@@ -63,7 +63,7 @@
     const id = encodeURIComponent(r.id);
     const thumb = `/api/images/${id}/thumbnail?size=`;
     return `<li class="tile"><a href="/images/${id}" data-id="${escapeHtml(r.id)}">` +
-      `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
+      `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}384 384w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
       `alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
       `<span class="meta"><span class="rank">#${r.rank}</span> <span class="score" title="score">${r.score.toFixed(3)}</span></span>` +
       `<span class="labels">${escapeHtml(names)}</span></a>` +
