@@ -141,7 +141,7 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
     labels = meta["labels"]
     assert isinstance(labels, list)
     rows = "".join(
-        f"<tr><td>{e(lab['name'])} <small>{e(lab['wnid'])}</small></td>"
+        f'<tr><td title="WordNet {e(lab["wnid"])}">{e(lab["name"])}</td>'
         f'<td><meter min="0" max="1" value="{lab["score"]:.4f}"></meter> '
         f"{lab['score'] * 100:.1f}%</td></tr>"
         for lab in labels
