@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from proxy import Proxy
 
 import picfind
 from picfind import torchfile
@@ -1031,7 +1032,7 @@ Plan = Callable[[int, list[str]], tuple[int | None, dict[str, int]]]
 """(bulk request number, its ids) → (a status for the whole request, or None; {id: status})."""
 
 
-class FaultyProxy:
+class FaultyProxy(Proxy):
     """A proxy in front of a real node that fails ``_bulk`` requests as planned.
 
     A whole request answered 429/503, or chosen documents failed with 429/503 item
@@ -1041,53 +1042,14 @@ class FaultyProxy:
     """
 
     def __init__(self, upstream: str, plan: Plan) -> None:
-        import http.server
-
-        self.upstream = urllib.parse.urlsplit(upstream)
         self.plan = plan
         self.bulks: list[list[str]] = []
-        proxy = self
+        super().__init__(upstream)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _relay(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if "/_bulk" in self.path and self.command in ("POST", "PUT"):
-                    status, out = proxy.bulk(self.path, body)
-                else:
-                    status, out = proxy.forward(self.command, self.path, body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(out)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def forward(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        host = self.upstream.hostname or "127.0.0.1"
-        conn = http.client.HTTPConnection(host, self.upstream.port, timeout=60)
-        try:
-            headers = {"Content-Type": "application/json"} if body else {}
-            conn.request(method, path, body=body or None, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
+    def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        if "/_bulk" in path and method in ("POST", "PUT"):
+            return self.bulk(path, body)
+        return self.forward(method, path, body)
 
     def bulk(self, path: str, body: bytes) -> tuple[int, bytes]:
         lines = [line for line in body.split(b"\n") if line.strip()]
@@ -1169,6 +1131,7 @@ def test_attack_overloaded_node_bulk_retry_rounds(opensearch_url: str, index_nam
         proxy.bulks.clear()
         store.write(add=records[:11])
         assert proxy.bulks == [ids[:11], ids[:11], ids[:3], ids[3:5], ids[3:4]]
+        store.refresh()  # writes are searchable when a run ends (issue 13: not per batch)
         assert _node_count(opensearch_url, index_name) == 11
         assert {f.id for f in store.rows()} == set(ids[:11])
 

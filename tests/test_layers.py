@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
     ("photowords", "spelling", "placenames", "containers"),
     ("resolve", "metadata", "imaging", "effnet", "vgg"),
-    ("query", "walk", "reading", "models", "ocr", "ocr.*"),
+    ("query", "readings", "why", "walk", "reading", "models", "ocr", "ocr.*"),
     ("store", "store.*"),
     ("pipeline",),
     ("stages", "stages.*", "passes"),

@@ -103,7 +103,7 @@ def check_search_shape(body: dict) -> None:
     assert set(body) >= {"mode", "total", "results"}
     assert isinstance(body["total"], int)
     for r in body["results"]:
-        assert set(r) == RESULT_KEYS
+        assert set(r) == RESULT_KEYS | ({"why"} if body["mode"] == "keyword" else set())
         assert isinstance(r["score"], float) and isinstance(r["rank"], int)
         for label in r["labels"]:
             assert set(label) == LABEL_KEYS
@@ -126,8 +126,12 @@ def test_search_words_matches_the_cli_json(client: TestClient, index_copy: Path,
     body = r.json()
     check_search_shape(body)
     cli = pf("search", "dog", "--index", index_copy, "--json", "-n", 10).json
-    assert {k: body[k] for k in ("mode", "total", "results")} == cli
+    assert {k: body[k] for k in ("mode", "total", "results")} == {
+        k: cli[k] for k in ("mode", "total", "results")
+    }
     assert body["mode"] == "keyword" and body["query"] == "dog"
+    assert body["parsed"] == cli["query"] and body["corrections"] == cli["corrections"] == []
+    assert all(r["why"] and r["why"][0]["term"] == "dog" for r in body["results"])
     names = [Path(x["path"]).name for x in body["results"]]
     assert sum(n.startswith("dog.") for n in names) >= 8, names
 

@@ -61,6 +61,7 @@ _EXPORTS = {
     "SparseClasses": "picfind.records",
     "Stats": "picfind.records",
     "StoredFile": "picfind.records",
+    "Why": "picfind.records",
     # search by image and by words
     "Mode": "picfind.search",
     "Clause": "picfind.matchers",
@@ -146,6 +147,7 @@ __all__ = [
     "UnknownModelError",
     "Update",
     "UsageError",
+    "Why",
     "WordsQuery",
     "__version__",
     "default_index_dir",
@@ -208,6 +210,7 @@ if TYPE_CHECKING:
         SparseClasses,
         Stats,
         StoredFile,
+        Why,
     )
     from picfind.search import Mode
     from picfind.store.base import (

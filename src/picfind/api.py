@@ -24,13 +24,22 @@ from picfind.indexer import Indexer
 from picfind.models import DEFAULT_MODEL, MODELS, Model, resolve_model_name
 from picfind.passes import PassReport, run_pass
 from picfind.pipeline import Stage
-from picfind.records import Features, IndexReport, Label, Progress, SearchResults, Stats, StoredFile
+from picfind.records import (
+    Features,
+    ImageDetails,
+    IndexReport,
+    Label,
+    Progress,
+    SearchResults,
+    Stats,
+    StoredFile,
+)
 from picfind.scoring import sparse_top
 from picfind.search import Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
 from picfind.stages.model import image_features as _features_of_image
 from picfind.stages.model import load_model
-from picfind.store.base import Store
+from picfind.store.base import Filter, Store
 from picfind.store.cluster.connection import ClusterOptions
 from picfind.store.embedded import EmbeddedStore
 from picfind.vocabulary import Vocabulary
@@ -213,8 +222,10 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        """More like this: ``query`` is an image file or an indexed image's id."""
+        """More like this: ``query`` is an image file or an indexed image's id.
+        ``where``: capture restrictions (``search.capture_filter``)."""
         check_mode(mode)
         features, exclude = self.resolve_image(query)
         results = self._searcher.by_features(
@@ -224,6 +235,7 @@ class Index:
             limit=limit,
             offset=offset,
             under=_folder(under),
+            where=where,
         )
         return self._not_empty(results)
 
@@ -234,13 +246,32 @@ class Index:
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        """Images whose classes fall under the concepts the words name."""
-        results = self._searcher.by_words(words, limit=limit, offset=offset, under=_folder(under))
+        """Images whose classes fall under the concepts the words name.
+        ``where``: capture restrictions and the order (``search.capture_filter``)."""
+        results = self._searcher.by_words(
+            words, limit=limit, offset=offset, under=_folder(under), where=where
+        )
         return self._not_empty(results)
 
     def stats(self) -> Stats:
         return self.store.stats()
+
+    def show(self, ref: str | os.PathLike[str], *, top: int = 5) -> ImageDetails:
+        """Everything stored about one image, by its path or its id: file, size, top
+        classes, capture time and its source, place and camera."""
+        text = os.fspath(ref)
+        row = next(self.store.rows(paths=[os.path.abspath(text)], metadata=True), None)
+        if row is None:
+            row = next(self.store.rows(ids=[text], metadata=True), None)
+        if row is None:
+            raise NotFoundError(f"not in the index: {text} (give an indexed file or an id)")
+        doc = self.store.summaries([row.id]).get(row.id)
+        labels = []
+        if doc is not None:
+            labels = _labels_of(doc.class_ids[:top], doc.class_probs[:top], Vocabulary.load())
+        return ImageDetails(row, labels)
 
     def _not_empty(self, results: SearchResults) -> SearchResults:
         """No results from an empty index is the user's mistake, and said so."""

@@ -56,8 +56,12 @@ def _tidy(text: str) -> str:
     return " ".join(text.split())
 
 
-def _fold(text: str) -> str:
+def camera_key(text: str) -> str:
+    """A camera name or typed phrase folded as ``camera_keys`` are ("iPhone-12" → "iphone 12")."""
     return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
+
+
+_fold = camera_key
 
 
 def _strip_maker(model: str, make: str, maker: str) -> str:
@@ -98,4 +102,4 @@ def camera_keys(make: str | None, model: str | None) -> tuple[str, ...]:
     return tuple(keys)
 
 
-__all__ = ["MAKERS", "camera_keys", "camera_name"]
+__all__ = ["MAKERS", "camera_key", "camera_keys", "camera_name"]

@@ -27,8 +27,9 @@ from picfind import api, sheet
 from picfind.errors import PicfindError, UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
-from picfind.records import SearchResults
-from picfind.search import MODES
+from picfind.records import SearchResults, Why
+from picfind.search import MODES, capture_filter
+from picfind.store.base import SORTS
 
 if TYPE_CHECKING:
     from picfind.store.cluster.connection import ClusterOptions
@@ -246,9 +247,10 @@ def index(
     if not quiet:
         for s in report.skipped:
             warn(f"skipping {shown(s.path)}: {s.reason}")
+    backfilled = f", backfilled {report.backfilled}" if report.backfilled else ""
     out(
         f"indexed {report.indexed}, unchanged {report.unchanged}, moved {report.moved}, "
-        f"removed {report.removed}, skipped {len(report.skipped)} "
+        f"removed {report.removed}, skipped {len(report.skipped)}{backfilled} "
         f"in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
     )
 
@@ -266,7 +268,19 @@ def index(
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(0, 10000))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @click.option("--under", metavar="FOLDER", help="Only results inside this folder.")
+@click.option("--after", metavar="DATE", help="Taken on or after YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--before", metavar="DATE", help="Taken before YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--place", metavar="NAME", help='Taken in or near a place ("paris", "japan").')
+@click.option("--camera", metavar="NAME", help='Taken with a camera ("iphone", "nikon d750").')
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="relevance",
+    show_default=True,
+    help="Order of a words search: best match, or newest capture first.",
+)
 @click.option("--sheet", "sheet_path", metavar="OUT.jpg", help="Write a contact sheet image.")
+@click.option("--why", "show_why", is_flag=True, help="Show every reason each result matched.")
 @index_options
 @json_option
 def search(
@@ -276,33 +290,61 @@ def search(
     limit: int,
     offset: int,
     under: str | None,
+    after: str | None,
+    before: str | None,
+    place: str | None,
+    camera: str | None,
+    sort: str,
     sheet_path: str | None,
+    show_why: bool,
     index_dir: str | None,
     url: str | None,
     as_json: bool,
 ) -> None:
-    """Search by words (picfind search golden retriever) or by image (--image FILE)."""
+    """Search by words (picfind search golden retriever) or by image (--image FILE),
+    optionally only photos taken in a date range, a place or with a camera."""
     if image and words:
         raise UsageError("give either words or --image, not both")
     if not image and not words:
         raise UsageError("give words to search for, or --image FILE")
+    where = capture_filter(after=after, before=before, place=place, camera=camera, sort=sort)
     with open_index_from(index_dir, url) as idx:
         if image:
-            results = idx.search_image(image, mode=mode, limit=limit, offset=offset, under=under)  # type: ignore[arg-type]
+            results = idx.search_image(
+                image,
+                mode=mode,  # type: ignore[arg-type]
+                limit=limit,
+                offset=offset,
+                under=under,
+                where=where,
+            )
         else:
-            results = idx.search_words(list(words), limit=limit, offset=offset, under=under)
+            results = idx.search_words(
+                list(words), limit=limit, offset=offset, under=under, where=where
+            )
     if sheet_path:
         _write_sheet(sheet_path, results, image, " ".join(words))
     if as_json:
         emit_json(results.to_json())
         return
-    _print_results(results)
+    _print_results(results, show_why)
 
 
-def _print_results(results: SearchResults) -> None:
+def _print_results(results: SearchResults, show_why: bool = False) -> None:
+    """One line per result (a words search: the best reason of each term before the
+    labels); ``show_why``: every reason on the lines after it."""
+    for c in results.corrections:
+        warn(f"searching {c['corrected']} for {c['typed']} (spelling)")
     for r in results.results:
         labels = ", ".join(f"{label.name} {label.score:.2f}" for label in r.labels)
-        out(f"{r.rank:>4}  {r.score:8.4f}  {shown(r.path)}  [{labels}]")
+        best: dict[str, Why] = {}
+        for w in r.why or []:
+            best.setdefault(w.term, w)  # reasons come best first within each term
+        reason = "  " + "; ".join(str(w) for w in best.values()) if best else ""
+        out(f"{r.rank:>4}  {r.score:8.4f}  {shown(r.path)}{reason}  [{labels}]")
+        if show_why:
+            for w in r.why or []:
+                out(f"{'':>16}{w.signal}: {w}")
     count = len(results.results)
     query = f" for {results.query}" if results.query else ""
     warn(f"{count} of {results.total} results ({results.mode}){query}")
@@ -351,12 +393,74 @@ def stats(index_dir: str | None, url: str | None, as_json: bool) -> None:
     out(f"images      {s.images}")
     out(f"model       {s.model}")
     out(f"index size  {s.index_bytes / 1e6:.1f} MB")
+    if s.schema is not None:
+        migrated = ""
+        if s.migrated:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.migrated["at"])))  # type: ignore[arg-type]
+            migrated = f" (migrated from {s.migrated['from']} on {when})"
+        out(f"schema      {s.schema}{migrated}")
+    if s.metadata is not None:
+        m = s.metadata
+        pending = f", {m.pending} to read on the next 'picfind index'" if m.pending else ""
+        out(
+            f"metadata    read {m.read}{pending}; dated {m.dated}, with a place {m.placed}, "
+            f"with a camera {m.camera}"
+        )
     if s.last_run:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(s.last_run["finished_at"])))  # type: ignore[arg-type]
         out(
             f"last run    {when}: indexed {s.last_run.get('indexed')}, "
             f"skipped {s.last_run.get('skipped')}, removed {s.last_run.get('removed')}"
         )
+
+
+@cli.command()
+@click.argument("ref", metavar="ID|PATH")
+@index_options
+@json_option
+def show(ref: str, index_dir: str | None, url: str | None, as_json: bool) -> None:
+    """Everything the index holds about one image: file, classes, date, place, camera."""
+    with open_index_from(index_dir, url) as idx:
+        details = idx.show(ref)
+    doc = details.to_json()
+    if as_json:
+        emit_json(doc)
+        return
+    out(f"id          {doc['id']}")
+    out(f"path        {shown(details.row.path)}")
+    out(f"file        {doc['format'] or '?'} {doc['width']}x{doc['height']}, {doc['size']} bytes")
+    modified = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(details.row.mtime_ns / 1e9))
+    out(f"modified    {modified} (file time, not the capture time)")
+    for label in details.labels:
+        out(f"class       {label.score:.3f}  {label.name}")
+    for line in _capture_lines(doc):
+        out(line)
+
+
+def _capture_lines(doc: dict[str, Any]) -> list[str]:
+    """``picfind show``'s lines for capture time, place and camera."""
+    lines: list[str] = []
+    taken, place, camera = doc["taken"], doc["place"], doc["camera"]
+    if taken is None:
+        read = (
+            "not read yet: run 'picfind index'" if not doc["meta_version"] else "none in the file"
+        )
+        lines.append(f"taken       ({read})")
+    else:
+        offset = taken["utc_offset_minutes"]
+        zone = (
+            ""
+            if offset is None
+            else f" {'+' if offset >= 0 else '-'}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+        )
+        lines.append(f"taken       {taken['local'].replace('T', ' ')}{zone} ({taken['source']})")
+    if place is not None:
+        gps = f"GPS {place['lat']:.5f}, {place['lon']:.5f}" if place["lat"] is not None else ""
+        lines.append(f"place       {', '.join(p for p in (place['label'], gps) if p)}")
+    if camera is not None:
+        name = camera["name"] or camera["make"] or ""
+        lines.append(f"camera      {name}" + (f", lens {camera['lens']}" if camera["lens"] else ""))
+    return lines
 
 
 @cli.command()

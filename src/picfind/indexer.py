@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from picfind.errors import NotFoundError, StoreError
+from picfind.passes import run_over
 from picfind.pipeline import BATCH_SIZE, Item, Pipeline, Stage
 from picfind.reading import MAX_FILE_BYTES
 from picfind.records import FileState, ImageRecord, IndexReport, Progress, Skipped, StoredFile
-from picfind.stages import inline_stages
+from picfind.stages import backfill_stages, inline_stages, needs_backfill
 from picfind.stages.model import ModelStage
 from picfind.store.base import Move, Store, Touch
-from picfind.store.codec import make_id
+from picfind.store.codec import folder_prefix, make_id
 from picfind.walk import walk
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class Indexer:
         self.store = store
         self.model_stage = ModelStage(model_loader)
         self.stages = list(stages) if stages is not None else [*inline_stages(), self.model_stage]
+        self.backfill = backfill_stages() if stages is None else []
+        """Stages run alone over unchanged rows that lack their fields (older schemas)."""
         self.input_size = input_size
         self.batch_size = batch_size
         self.workers = workers
@@ -111,9 +114,24 @@ class Indexer:
                 progress=progress,
             )
             pipeline.run(todo, total=len(todo), resolve=run.resolve, sink=run.sink)
+            after = _rows_under(self.store, tops)
             # Only a complete walk can say what is gone.
-            gone = [f.id for f in _rows_under(self.store, [t for t in tops if os.path.isdir(t)])
-                    if run.gone(f.path)]  # fmt: skip
+            dirs = [folder_prefix(t) for t in tops if os.path.isdir(t)]
+            gone = [f.id for f in after if f.path.startswith(tuple(dirs)) and run.gone(f.path)]
+            if self.backfill:  # rows of an older schema: their headers, never the model
+                stale = [f for f in after if f.path in run.seen and needs_backfill(f)]
+                stale = [f for f in stale if not run.gone(f.path)]
+                if stale:
+                    done = run_over(
+                        self.store,
+                        self.backfill,
+                        stale,
+                        batch_size=self.batch_size,
+                        workers=self.workers,
+                    )
+                    run.report.backfilled = done.updated
+                    for skipped in done.skipped:
+                        run.skip(skipped)
             if gone:
                 self.store.write(remove=gone)
                 run.report.removed = len(gone)

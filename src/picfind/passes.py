@@ -59,15 +59,37 @@ def run_pass(
     progress: Callable[[Progress], None] | None = None,
 ) -> PassReport:
     """Run ``stages`` over the stored rows under ``roots`` that ``needs`` (see above)."""
-    started = time.perf_counter()
-    report = PassReport()
     rows: dict[str, StoredFile] = {}
     for root in roots:
         found = store.rows(under=root) if os.path.isdir(root) else store.rows(paths=[root])
         rows.update((r.id, r) for r in found if needs(r))
+    return run_over(
+        store,
+        stages,
+        list(rows.values()),
+        input_size=input_size,
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+    )
+
+
+def run_over(
+    store: Store,
+    stages: Sequence[Stage],
+    rows: Sequence[StoredFile],
+    *,
+    input_size: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> PassReport:
+    """Run ``stages`` over the given stored rows (the indexer's backfill has them at hand)."""
+    started = time.perf_counter()
+    report = PassReport()
     report.pending = len(rows)
     items: list[Item] = []
-    for row in rows.values():
+    for row in rows:
         try:
             st = os.stat(row.path)
         except OSError:

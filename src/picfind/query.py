@@ -34,6 +34,16 @@ from functools import cached_property
 import numpy as np
 
 from picfind.errors import QuerySyntaxError
+from picfind.matchers import ConceptMatch, Matcher
+from picfind.readings import (
+    UNWEIGHTED_FLOOR,
+    Reading,
+    TermReader,
+    concept_reading,
+    default_readers,
+    read_all,
+    typical_classes,
+)
 from picfind.resolve import Correction, Resolution, Resolver
 from picfind.vocabulary import Vocabulary, normalize
 
@@ -46,37 +56,53 @@ STOP_WORDS: frozenset[str] = frozenset(
 OPERATORS: frozenset[str] = frozenset({"or", "and", "not"})
 _SPECIAL = '"()|'
 
-
-UNWEIGHTED_FLOOR = 0.7
-"""An unweighted class-mass search (today's store) uses a word's classes of at least this
-weight ("typical"), or its heaviest ones if none is that typical: adding every weaker
-class at full weight ranked "church" organs and "restaurant" plates above churches and
-menus (mean AP on the development words: 0.82 with every class, 0.92 with these; a store
-that weighs every class by :meth:`Clause.weight_vector` measured 0.92 too)."""
+__all__ = ["UNWEIGHTED_FLOOR", "Clause", "ConceptQuery", "Term", "parse_query", "tokenize"]
 
 
 @dataclass(frozen=True)
 class Term:
-    """One matched word or phrase: its normalised text, concept wnids and class indices.
+    """One matched word or phrase: its normalised text, concept wnids and class indices,
+    and the readings of other signals.
 
     ``class_indices`` are the classes an unweighted search sums (see
-    :data:`UNWEIGHTED_FLOOR`); ``resolution`` records how the word was matched (route,
-    path, every class with its weight, spelling). Terms compare by what they match,
-    not by how the user typed them.
+    :data:`~picfind.readings.UNWEIGHTED_FLOOR`); ``resolution`` records how the word was
+    matched as a concept (route, path, every class with its weight, spelling); ``others``
+    are the readings of other signals (a place, a date …) of the same words. Terms
+    compare by what they match, not by how the user typed them.
     """
 
     text: str
     concepts: tuple[str, ...]
     class_indices: tuple[int, ...]
     resolution: Resolution | None = field(default=None, compare=False, repr=False)
+    others: tuple[Reading, ...] = ()
 
     @classmethod
-    def of(cls, resolution: Resolution) -> Term:
-        floor = min(UNWEIGHTED_FLOOR, max(resolution.weights, default=1.0))
-        typical = tuple(
-            i for i, w in zip(resolution.classes, resolution.weights, strict=True) if w >= floor
+    def of(cls, resolution: Resolution, others: tuple[Reading, ...] = ()) -> Term:
+        """The term of a concept resolution (and of other signals' readings, if any)."""
+        return cls(
+            resolution.key, resolution.concepts, typical_classes(resolution), resolution, others
         )
-        return cls(resolution.key, resolution.concepts, typical, resolution)
+
+    @classmethod
+    def read(cls, text: str, readings: Sequence[Reading]) -> Term:
+        """The term of every reading of the same words (the concept one, if any, first)."""
+        concept = next(
+            (r for r in readings if r.signal == "concept" and isinstance(r.source, Resolution)),
+            None,
+        )
+        others = tuple(r for r in readings if r is not concept)
+        if concept is not None and isinstance(concept.source, Resolution):
+            return cls.of(concept.source, others)
+        return cls(text, (), (), None, others)
+
+    @property
+    def readings(self) -> tuple[Reading, ...]:
+        """Every reading of the term: the concept one (if it has classes), then the others."""
+        own: tuple[Reading, ...] = ()
+        if self.class_indices:
+            own = (concept_reading(self.text, self.class_indices, self.resolution),)
+        return own + self.others
 
     @cached_property
     def classes(self) -> np.ndarray:
@@ -117,6 +143,17 @@ class Clause:
         """Sorted union of the terms' class indices as an int64 array."""
         return np.asarray(self.class_indices, dtype=np.int64)
 
+    @cached_property
+    def matchers(self) -> tuple[Matcher, ...]:
+        """What the clause asks of a store: one concept matcher over the union of its
+        terms' classes (the mass of "dog OR cat" is that of both), then every other
+        reading's matchers, in order, each once."""
+        found: list[Matcher] = [ConceptMatch(self.class_indices)] if self.class_indices else []
+        for term in self.terms:
+            for reading in term.others:
+                found.extend(m for m in reading.matchers if m not in found)
+        return tuple(found)
+
     def weight_vector(self, num_classes: int = 1000) -> np.ndarray:
         """Dense float32 weight per class, the highest any term gives it (0 off the clause).
 
@@ -145,6 +182,8 @@ class ConceptQuery:
     resolver: Resolver | None = field(default=None, compare=False, repr=False)
     corrections: tuple[Correction, ...] = field(default=(), compare=False)
     """The spelling corrections made while parsing ("retreiver" → retriever), in order."""
+    readers: tuple[TermReader, ...] = field(default=(), compare=False, repr=False)
+    """The readers that read the words (for regrouping checks in ``str``)."""
 
     @property
     def positive(self) -> tuple[Clause, ...]:
@@ -158,6 +197,23 @@ class ConceptQuery:
     def terms(self) -> tuple[Term, ...]:
         """Every term of every clause, in order."""
         return tuple(t for c in self.clauses for t in c.terms)
+
+    def to_json(self) -> dict[str, object]:
+        """How the words were read, as plain data: the canonical ``text`` and, per clause,
+        its terms with every reading (signal, label, and the signal's details)."""
+        return {
+            "text": str(self),
+            "clauses": [
+                {
+                    "negated": c.negated,
+                    "terms": [
+                        {"text": t.text, "readings": [r.to_json() for r in t.readings]}
+                        for t in c.terms
+                    ],
+                }
+                for c in self.clauses
+            ],
+        }
 
     def __str__(self) -> str:
         """Canonical text that parses back to an equal query.
@@ -174,7 +230,8 @@ class ConceptQuery:
             word = clause.terms[0].text if single else None
             if word and previous and not clause.negated:
                 pair = [previous, word]
-                if resolver.is_phrase_prefix(pair) or resolver.lookup(" ".join(pair)):
+                regroups = any(r.words == 2 for r in read_all(self.readers, pair))
+                if regroups or resolver.is_phrase_prefix(pair) or resolver.lookup(" ".join(pair)):
                     text, word = f'"{word}"', None
             parts.append(text)
             previous = word
@@ -230,12 +287,13 @@ def tokenize(text: str) -> list[Token]:
 # --- parser --------------------------------------------------------------------
 
 
-def _group_words(words: list[str], resolver: Resolver) -> list[Term]:
-    """Greedy longest-key grouping of a run of plain words; drops stop words.
+def _group_words(words: list[str], resolver: Resolver, readers: Sequence[TermReader]) -> list[Term]:
+    """Greedy longest-span grouping of a run of plain words; drops stop words.
 
-    At each word: the longest known phrase starting there; else, when the word starts
-    a phrase and the next word is unknown, the phrase spelt right ("golden retreiver");
-    else the word itself, spelt right if need be.
+    At each word: the longest span any reader reads there (2+ words), with every
+    reading of it; else, when the word starts a phrase and no reader reads the next
+    word, the phrase spelt right ("golden retreiver"); else the word's own readings;
+    else (no reader reads it) the word spelt right.
     """
     # A raw word like "sports-car" is several normalised words; keep the raw
     # word each came from for error messages.
@@ -243,38 +301,38 @@ def _group_words(words: list[str], resolver: Resolver) -> list[Term]:
     terms: list[Term] = []
     i = 0
     while i < len(flat):
-        phrase = _phrase_at(flat, i, resolver)
-        if phrase is not None:
-            found, size = phrase
-            terms.append(Term.of(found))
+        rest = [w for w, _ in flat[i:]]
+        readings = read_all(readers, rest)
+        size = readings[0].words if readings else 0
+        if size < 2:
+            spelt = _phrase_spelt(rest, resolver, readers)
+            if spelt is not None:
+                terms.append(Term.of(spelt[0]))
+                i += spelt[1]
+                continue
+        word, raw = flat[i]
+        if size >= 2 or (size == 1 and word not in STOP_WORDS):
+            terms.append(Term.read(" ".join(rest[:size]), readings))
             i += size
             continue
-        word, raw = flat[i]
         i += 1
         if word in STOP_WORDS:
             continue
-        single = resolver.lookup(word) or resolver.correct(word)
+        single = resolver.correct(word)
         if single is None:
             raise resolver.unknown(raw)
         terms.append(Term.of(single))
     return terms
 
 
-def _phrase_at(
-    flat: list[tuple[str, str]], i: int, resolver: Resolver
+def _phrase_spelt(
+    words: list[str], resolver: Resolver, readers: Sequence[TermReader]
 ) -> tuple[Resolution, int] | None:
-    """The longest phrase (2+ words) known at ``flat[i]``, or one spelt right, with its size."""
-    words = [w for w, _ in flat[i:]]
-    longest = min(resolver.max_phrase_words, len(words))
-    for size in range(longest, 1, -1):
-        window = words[:size]
-        if resolver.is_phrase_prefix(window[:-1]):
-            found = resolver.lookup(" ".join(window))
-            if found is not None:
-                return found, size
+    """A phrase spelt right at the start of ``words``, with its size: only when the first
+    word starts a known phrase and no reader reads the next one."""
     if len(words) < 2 or words[1] in STOP_WORDS or not resolver.is_phrase_prefix(words[:1]):
         return None
-    if resolver.lookup(words[1]) is not None:
+    if read_all(readers, words[1:]):
         return None
     for size in range(min(3, len(words)), 1, -1):
         found = resolver.correct(" ".join(words[:size]))
@@ -283,13 +341,26 @@ def _phrase_at(
     return None
 
 
-def _resolve(tokens: list[Token], resolver: Resolver) -> list[tuple[str, Term | None]]:
+def _phrase_term(value: str, resolver: Resolver, readers: Sequence[TermReader]) -> Term:
+    """A quoted phrase: every reading of all its words, never corrected."""
+    words = normalize(value).split()
+    if not words:
+        raise QuerySyntaxError(f"empty quoted phrase {value!r}")
+    readings = [r for r in read_all(readers, words) if r.words == len(words)]
+    if not readings:
+        raise resolver.unknown(value)
+    return Term.read(" ".join(words), readings)
+
+
+def _resolve(
+    tokens: list[Token], resolver: Resolver, readers: Sequence[TermReader]
+) -> list[tuple[str, Term | None]]:
     """Replace WORD runs and PHRASEs by TERM tokens."""
     out: list[tuple[str, Term | None]] = []
     run: list[str] = []
 
     def flush() -> None:
-        out.extend(("TERM", t) for t in _group_words(run, resolver))
+        out.extend(("TERM", t) for t in _group_words(run, resolver, readers))
         run.clear()
 
     for kind, value in tokens:
@@ -298,9 +369,7 @@ def _resolve(tokens: list[Token], resolver: Resolver) -> list[tuple[str, Term | 
             continue
         flush()
         if kind == "PHRASE":
-            if not normalize(value):
-                raise QuerySyntaxError(f"empty quoted phrase {value!r}")
-            out.append(("TERM", Term.of(resolver.resolve(value, correct=False))))
+            out.append(("TERM", _phrase_term(value, resolver, readers)))
         else:
             out.append((kind, None))
     flush()
@@ -377,17 +446,20 @@ def parse_query(
     vocab: Vocabulary | None = None,
     *,
     resolver: Resolver | None = None,
+    readers: Sequence[TermReader] | None = None,
 ) -> ConceptQuery:
     """Parse a keyword query (a string or argv-style words) into a :class:`ConceptQuery`.
 
     Raises UnknownConceptError for a word that names no concept (with
     suggestions) and QuerySyntaxError for an empty query, a query with only
     negated terms, a dangling OR, or unbalanced quotes or parentheses.
-    ``resolver`` chooses the routes (default: all of them, with spelling).
+    ``resolver`` chooses the routes (default: all of them, with spelling) and spells;
+    ``readers`` read the words (default: ``readings.default_readers(resolver)``).
     """
     resolver = resolver or _resolver_for(vocab)
+    readers = tuple(readers) if readers is not None else default_readers(resolver)
     joined = text if isinstance(text, str) else " ".join(text)
-    resolved = _resolve(tokenize(joined), resolver)
+    resolved = _resolve(tokenize(joined), resolver, readers)
     clauses = tuple(dict.fromkeys(_Parser(resolved).query()))
     if not clauses:
         raise QuerySyntaxError("empty query: give at least one word, e.g. 'dog'")
@@ -396,4 +468,4 @@ def parse_query(
     corrections = tuple(
         t.correction for kind, t in resolved if t is not None and t.correction is not None
     )
-    return ConceptQuery(clauses, resolver.vocab, resolver, corrections)
+    return ConceptQuery(clauses, resolver.vocab, resolver, corrections, readers)

@@ -58,6 +58,18 @@ class StoredFile:
     height: int = 0
     format: str = ""
     features: Features | None = None
+    meta_version: int = 0
+    """Which metadata reader filled the row's capture fields (0: none yet, a v1 row)."""
+    metadata: Fields | None = None
+    """The capture metadata fields, only when asked for (``rows(metadata=True)``)."""
+
+
+METADATA_FIELDS = (
+    "taken", "taken_day", "taken_md", "utc_offset", "taken_source",
+    "lat", "lon", "city", "region", "country", "country_code", "place_label",
+    "place_keys", "make", "camera_model", "lens", "camera", "camera_keys", "meta_version",
+)  # fmt: skip
+"""The fields of capture metadata (``stages.metadata`` writes them; both stores keep them)."""
 
 
 @dataclass
@@ -73,6 +85,34 @@ class Fields:
     width: int | None = None
     height: int | None = None
     features: Features | None = None
+    # capture metadata (stages/metadata.py; docs/metadata.md)
+    taken: str | None = None
+    """Local wall-clock capture time as written, ISO: "2019-07-14T12:34:56"."""
+    taken_day: int | None = None
+    """The local calendar day as a number, 20190714: what date terms and ranges compare."""
+    taken_md: int | None = None
+    """Month × 100 + day, 714: what yearly terms (christmas, july) compare."""
+    utc_offset: int | None = None
+    """Minutes east of UTC, when the file says."""
+    taken_source: str | None = None
+    """The tag the date came from ("DateTimeOriginal", "xmp:CreateDate", …)."""
+    lat: float | None = None
+    lon: float | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    place_label: str | None = None
+    place_keys: tuple[str, ...] | None = None
+    """Folded place names the photo answers to ("paris", "ile de france", "france", …)."""
+    make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    camera: str | None = None
+    camera_keys: tuple[str, ...] | None = None
+    """Folded camera names ("apple", "apple iphone 12", "iphone 12", "iphone")."""
+    meta_version: int | None = None
+    """The metadata reader's version that filled these (always written by the stage)."""
 
     def written(self) -> dict[str, object]:
         """The fields a stage has set, by name (what a partial update writes)."""
@@ -96,6 +136,29 @@ class ImageRecord:
     height: int
     format: str
     features: Features
+    taken: str | None = None
+    taken_day: int | None = None
+    taken_md: int | None = None
+    utc_offset: int | None = None
+    taken_source: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    place_label: str | None = None
+    place_keys: tuple[str, ...] | None = None
+    make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    camera: str | None = None
+    camera_keys: tuple[str, ...] | None = None
+    meta_version: int | None = None
+
+    def metadata(self) -> dict[str, object]:
+        """The capture metadata fields by name (None where the file said nothing)."""
+        return {name: getattr(self, name) for name in METADATA_FIELDS}
 
     @classmethod
     def build(
@@ -114,6 +177,7 @@ class ImageRecord:
             fields.height or 0,
             fields.format or "",
             fields.features,
+            **{name: getattr(fields, name) for name in METADATA_FIELDS},
         )
 
 
@@ -128,6 +192,30 @@ class Label:
     def to_json(self) -> dict[str, object]:
         """The label as the JSON contract shows it."""
         return {"wnid": self.wnid, "name": self.name, "score": round(float(self.score), 6)}
+
+
+@dataclass(frozen=True)
+class Why:
+    """One reason a result matched: a query term, the signal and what in the stored
+    document it matched (``via``: a class, a place, a date, a word read), and the
+    score that match contributed ("dog" via "boxer" 0.99)."""
+
+    signal: str
+    term: str
+    via: str
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        """The reason as the JSON contract shows it."""
+        return {
+            "signal": self.signal,
+            "term": self.term,
+            "via": self.via,
+            "score": round(float(self.score), 6),
+        }
+
+    def __str__(self) -> str:
+        return f"{self.term} ← {self.via} {self.score:.2f}"
 
 
 @dataclass(frozen=True)
@@ -147,16 +235,21 @@ class Result:
     path: str
     score: float
     labels: list[Label]
+    why: list[Why] | None = None
+    """Why it matched, best reason first (a words search; None for search by image)."""
 
     def to_json(self) -> dict[str, object]:
-        """The result as the JSON contract shows it."""
-        return {
+        """The result as the JSON contract shows it (``why`` for a words search)."""
+        out: dict[str, object] = {
             "rank": self.rank,
             "id": self.id,
             "path": self.path,
             "score": round(float(self.score), 6),
             "labels": [label.to_json() for label in self.labels],
         }
+        if self.why is not None:
+            out["why"] = [w.to_json() for w in self.why]
+        return out
 
 
 @dataclass(frozen=True)
@@ -167,14 +260,24 @@ class SearchResults:
     total: int
     results: list[Result]
     query: str = ""
+    parsed: dict[str, object] | None = None
+    """A words search: how each term was read (``text``, ``clauses`` of ``terms`` with
+    their ``readings``), as plain JSON data."""
+    corrections: list[dict[str, object]] = field(default_factory=list)
+    """A words search: the spelling corrections made ("retreiver" → retriever)."""
 
     def to_json(self) -> dict[str, object]:
-        """The page as the JSON contract shows it."""
-        return {
+        """The page as the JSON contract shows it (a words search adds ``query``, how
+        the words were read, and ``corrections``)."""
+        out: dict[str, object] = {
             "mode": self.mode,
             "total": self.total,
             "results": [r.to_json() for r in self.results],
         }
+        if self.parsed is not None:
+            out["query"] = self.parsed
+            out["corrections"] = self.corrections
+        return out
 
 
 @dataclass(frozen=True)
@@ -203,6 +306,8 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    backfilled: int = 0
+    """Rows already indexed whose capture metadata this run read (from an older schema)."""
 
     @property
     def images_per_second(self) -> float:
@@ -219,6 +324,7 @@ class IndexReport:
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 2),
+            "backfilled": self.backfilled,
         }
 
 
@@ -251,6 +357,11 @@ class Stats:
     model: str
     index_bytes: int
     last_run: dict[str, object] | None = None
+    schema: int | None = None
+    """The store's schema version (SQLite ``user_version``, the cluster's ``_meta``)."""
+    migrated: dict[str, object] | None = None
+    """The last migration: ``{"from": 1, "to": 2, "at": epoch seconds}``."""
+    metadata: MetadataCoverage | None = None
 
     def to_json(self) -> dict[str, object]:
         """The stats as the JSON contract shows them."""
@@ -261,4 +372,66 @@ class Stats:
         }
         if self.last_run is not None:
             out["last_run"] = self.last_run
+        if self.schema is not None:
+            out["schema"] = self.schema
+        if self.migrated is not None:
+            out["migrated"] = self.migrated
+        if self.metadata is not None:
+            out["metadata"] = dataclasses.asdict(self.metadata)
         return out
+
+
+@dataclass(frozen=True)
+class MetadataCoverage:
+    """How many rows carry each capture signal, and how many still wait for a backfill."""
+
+    read: int
+    """Rows whose header the metadata stage has read."""
+    pending: int
+    """Rows not read yet (indexed before schema 2): the next ``picfind index`` reads them."""
+    dated: int
+    placed: int
+    camera: int
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    """Everything an index stores about one image (``picfind show``)."""
+
+    row: StoredFile
+    labels: list[Label]
+
+    def to_json(self) -> dict[str, object]:
+        """``picfind show --json``: the file, its top classes, capture time, place, camera."""
+        r, m = self.row, self.row.metadata or Fields()
+        taken = None
+        if m.taken is not None:
+            taken = {"local": m.taken, "utc_offset_minutes": m.utc_offset, "source": m.taken_source}
+        place = None
+        if m.lat is not None or m.place_keys:
+            place = {
+                "label": m.place_label, "city": m.city, "region": m.region,
+                "country": m.country, "country_code": m.country_code,
+                "lat": m.lat, "lon": m.lon, "keys": list(m.place_keys or ()),
+            }  # fmt: skip
+        camera = None
+        if m.camera is not None or m.make is not None or m.lens is not None:
+            camera = {
+                "name": m.camera, "make": m.make, "model": m.camera_model, "lens": m.lens,
+                "keys": list(m.camera_keys or ()),
+            }  # fmt: skip
+        return {
+            "id": r.id,
+            "path": r.path,
+            "size": r.size,
+            "mtime_ns": r.mtime_ns,
+            "content_hash": r.content_hash,
+            "width": r.width,
+            "height": r.height,
+            "format": r.format,
+            "labels": [label.to_json() for label in self.labels],
+            "taken": taken,
+            "place": place,
+            "camera": camera,
+            "meta_version": r.meta_version,
+        }

@@ -8,18 +8,32 @@ records with paths and top labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from picfind.cameras import camera_key
+from picfind.dates import date_range
 from picfind.errors import ImageError, UsageError
-from picfind.matchers import Clause, ConceptMatch, WordsQuery
+from picfind.matchers import Clause, WordsQuery
+from picfind.placenames import gazetteer
 from picfind.query import ConceptQuery, parse_query
 from picfind.records import Features, Label, Result, SearchResults
 from picfind.scoring import HYBRID_WEIGHT, QUERY_TOP_K, query_weights
-from picfind.store.base import ClassesQuery, EmbeddingQuery, Filter, HybridQuery, Store, StoreQuery
+from picfind.store.base import (
+    SORTS,
+    ClassesQuery,
+    EmbeddingQuery,
+    Filter,
+    HybridQuery,
+    Store,
+    StoreQuery,
+)
 from picfind.vocabulary import Vocabulary
+from picfind.why import explain_readings
 
 Mode = Literal["hybrid", "classes", "embedding"]
 """How search by image compares images."""
@@ -52,10 +66,55 @@ def image_query(features: Features, mode: Mode, k: int = QUERY_TOP_K) -> StoreQu
 
 def keyword_query(concepts: ConceptQuery) -> WordsQuery:
     """The store query of a parsed keyword query: per clause, one concept matcher over
-    the union of its terms' classes (the mass of "dog OR cat" is that of both)."""
-    return WordsQuery(
-        tuple(Clause((ConceptMatch(c.class_indices),), c.negated) for c in concepts.clauses)
-    )
+    the union of its terms' classes (the mass of "dog OR cat" is that of both), and the
+    matchers of the other signals that read its words (``query.Clause.matchers``)."""
+    return WordsQuery(tuple(Clause(c.matchers, c.negated) for c in concepts.clauses))
+
+
+def day_number(day: date) -> int:
+    """A local calendar day as the stores compare it: 2020-06-01 → 20200601."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def capture_filter(
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    place: str | None = None,
+    camera: str | None = None,
+    sort: str = "relevance",
+) -> Filter:
+    """What a user restricts by capture (``--after``/``--before``/``--place``/``--camera``)
+    and how results are ordered (``--sort``), as a store ``Filter``.
+
+    A place is any reading the gazetteer has of it ("paris": the city; "georgia": the
+    country and the US state), ISO codes included; a camera is matched on its folded
+    keys ("iphone", "canon eos r5"). Raises ``UsageError`` with one line for a bad date,
+    an unknown place, an empty camera or an unknown sort.
+    """
+    span = date_range(after, before)
+    places: tuple[str, ...] = ()
+    if place is not None:
+        readings = gazetteer().lookup(place, codes=True)
+        if not readings:
+            raise UsageError(f"unknown place: {place!r} (try a city, region or country name)")
+        places = tuple(dict.fromkeys(r.key for r in readings))
+    cameras: tuple[str, ...] = ()
+    if camera is not None:
+        key = camera_key(camera)
+        if not key:
+            raise UsageError(f"not a camera name: {camera!r}")
+        cameras = (key,)
+    for s in SORTS:
+        if sort == s:
+            return Filter(
+                after_day=day_number(span.start) if span and span.start > date.min else None,
+                before_day=day_number(span.end) if span and span.end < date.max else None,
+                places=places,
+                cameras=cameras,
+                sort=s,
+            )
+    raise UsageError(f"unknown sort {sort!r}; choose {' or '.join(SORTS)}")
 
 
 def labels_of(class_ids: npt.ArrayLike, probs: npt.ArrayLike, vocab: Vocabulary) -> list[Label]:
@@ -84,10 +143,14 @@ class Searcher:
         under: str | None = None,
         exclude: Sequence[str] = (),
         text: str = "",
+        where: Filter | None = None,
     ) -> SearchResults:
         if limit < 0 or offset < 0:
             raise UsageError("--limit and --offset must not be negative")
-        total, hits = self.store.search(query, limit, offset, Filter(under, tuple(exclude)))
+        where = replace(where or Filter(), under=under, exclude=tuple(exclude))
+        if where.sort == "date" and not isinstance(query, WordsQuery):
+            raise UsageError("--sort date orders a words search; search by image ranks by likeness")
+        total, hits = self.store.search(query, limit, offset, where)
         docs = self.store.summaries([h.id for h in hits])
         results: list[Result] = []
         for hit in hits:
@@ -109,9 +172,12 @@ class Searcher:
         offset: int = 0,
         under: str | None = None,
         exclude: Sequence[str] = (),
+        where: Filter | None = None,
     ) -> SearchResults:
         query = image_query(features, check_mode(mode))
-        return self.run(query, mode, limit=limit, offset=offset, under=under, exclude=exclude)
+        return self.run(
+            query, mode, limit=limit, offset=offset, under=under, exclude=exclude, where=where
+        )
 
     def by_words(
         self,
@@ -120,8 +186,25 @@ class Searcher:
         limit: int = 10,
         offset: int = 0,
         under: str | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
         concepts = parse_query(words, self.vocab)
         query = keyword_query(concepts)
         text = str(concepts)
-        return self.run(query, "keyword", limit=limit, offset=offset, under=under, text=text)
+        results = self.run(
+            query, "keyword", limit=limit, offset=offset, under=under, text=text, where=where
+        )
+        return self.explained(results, concepts)
+
+    def explained(self, results: SearchResults, concepts: ConceptQuery) -> SearchResults:
+        """A words search's page with why each result matched (from its stored row), how
+        the words were read, and the spelling corrections."""
+        ids = [r.id for r in results.results]
+        rows = {row.id: row for row in self.store.rows(ids=ids, features=True)} if ids else {}
+        terms = [(t.text, t.readings) for c in concepts.positive for t in c.terms]
+        dressed = [
+            replace(r, why=explain_readings(rows[r.id], terms, self.vocab) if r.id in rows else [])
+            for r in results.results
+        ]
+        corrections = [c.to_json() for c in concepts.corrections]
+        return replace(results, results=dressed, parsed=concepts.to_json(), corrections=corrections)

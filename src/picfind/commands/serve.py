@@ -7,12 +7,23 @@ from urllib.parse import quote
 
 import click
 
-from picfind.cli import cli, index_dir_option
+from picfind.cli import cli, cluster_options_from, index_options
 from picfind.errors import UsageError
 
 
+def cluster_cache_dir(url: str, alias: str) -> Path:
+    """Where a server over a cluster keeps its thumbnails: a local cache, keyed by the
+    endpoint and the alias (``$XDG_CACHE_HOME/picfind/cluster/...``)."""
+    import hashlib
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    key = hashlib.blake2b(f"{url}\n{alias}".encode(), digest_size=8).hexdigest()
+    return Path(base) / "picfind" / "cluster" / f"{alias}-{key}"
+
+
 @cli.command()
-@index_dir_option
+@index_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -38,6 +49,7 @@ from picfind.errors import UsageError
 )
 def serve(
     index_dir: str | None,
+    url: str | None,
     host: str,
     port: int,
     token: str | None,
@@ -59,9 +71,15 @@ def serve(
             f"serving on {host} (not this machine only) needs a token: --token SECRET "
             "or PICFIND_TOKEN; every request must then carry it"
         )
-    index = api.default_index_dir() if index_dir is None else Path(index_dir).expanduser()
+    cluster = cluster_options_from() if url else None
+    if url and cluster is not None:
+        index = cluster_cache_dir(url, cluster.name)  # thumbnails only
+    else:
+        index = api.default_index_dir() if index_dir is None else Path(index_dir).expanduser()
     settings = Settings(
         index_dir=index,
+        url=url or None,
+        cluster=cluster,
         roots=tuple(Path(r).absolute() for r in roots),
         token=token or None,
         cors_origins=cors_origins,
@@ -70,5 +88,6 @@ def serve(
     app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{port}/" + (f"?token={quote(token)}" if token else "")
-    click.echo(f"picfind: serving {index} at {address} (Ctrl-C to stop)", err=True)
+    what = f"{cluster.name!r} at {url}" if url and cluster is not None else str(index)
+    click.echo(f"picfind: serving {what} at {address} (Ctrl-C to stop)", err=True)
     run(app, host, port)

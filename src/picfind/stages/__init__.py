@@ -21,12 +21,25 @@ How to add a stage (docs/architecture.md has the longer version):
 from __future__ import annotations
 
 from picfind.pipeline import Stage
+from picfind.records import StoredFile
 from picfind.stages.header import HeaderStage
+from picfind.stages.metadata import META_VERSION, MetadataStage
 
 
 def inline_stages() -> list[Stage]:
     """The cheap stages every indexing run runs before the model, in order."""
-    return [HeaderStage()]
+    return [HeaderStage(), MetadataStage()]
 
 
-__all__ = ["HeaderStage", "inline_stages"]
+def backfill_stages() -> list[Stage]:
+    """The stages an indexing run runs alone over unchanged rows that lack their fields
+    (rows from an older schema): header-only, never the model."""
+    return [MetadataStage()]
+
+
+def needs_backfill(row: StoredFile) -> bool:
+    """Whether a stored row lacks what :func:`backfill_stages` write."""
+    return row.meta_version < META_VERSION
+
+
+__all__ = ["HeaderStage", "MetadataStage", "backfill_stages", "inline_stages", "needs_backfill"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -67,12 +67,34 @@ StoreQuery = ClassesQuery | EmbeddingQuery | HybridQuery | WordsQuery
 """Every query a store answers."""
 
 
+Sort = Literal["relevance", "date"]
+SORTS: tuple[Sort, ...] = ("relevance", "date")
+
+
 @dataclass(frozen=True)
 class Filter:
-    """Restrictions every query honours: a folder, and images left out (the query)."""
+    """Restrictions every query honours — a folder, images left out (the query), a range
+    of local capture days, place and camera keys — and the order of the results.
+
+    ``after_day``/``before_day`` are days as numbers (20200601), half-open: on or after
+    ``after_day``, before ``before_day``; a photo with no date never passes a date bound.
+    ``places``/``cameras``: folded keys, any of which the photo must carry.
+    ``sort="date"``: newest capture first (undated photos last, by score), words
+    queries only.
+    """
 
     under: str | None = None
     exclude: tuple[str, ...] = field(default_factory=tuple)
+    after_day: int | None = None
+    before_day: int | None = None
+    places: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+    sort: Sort = "relevance"
+
+    @property
+    def dated(self) -> bool:
+        """Whether a capture-day bound applies."""
+        return self.after_day is not None or self.before_day is not None
 
 
 @dataclass(frozen=True)
@@ -133,10 +155,12 @@ class Store(Protocol):
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
         features: bool = False,
+        metadata: bool = False,
     ) -> Iterator[StoredFile]:
         """Stored rows in bulk: every row, or those inside a folder, or with the given
         ids, paths or content hashes (the selectors combine with AND). Materialised
-        before the first row is returned: callers may write while iterating."""
+        before the first row is returned: callers may write while iterating.
+        ``metadata``: with the capture fields (``StoredFile.metadata``)."""
         ...
 
     def write(

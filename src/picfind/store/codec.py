@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError
-from picfind.records import Fields, ImageRecord, SparseClasses
+from picfind.records import METADATA_FIELDS, Fields, ImageRecord, SparseClasses
 from picfind.scoring import NUM_CLASSES, ConceptColumns
 from picfind.vocabulary import Vocabulary
 
@@ -161,7 +161,7 @@ def concept_columns() -> ConceptColumns:
     return ConceptColumns.from_concepts({w: c.classes for w, c in vocab.concepts.items()})
 
 
-UPDATABLE_FIELDS = ("format", "width", "height")
+UPDATABLE_FIELDS = ("format", "width", "height", *METADATA_FIELDS)
 """Fields a stage may write on a stored row (a new signal adds its own, and its columns)."""
 
 
@@ -181,3 +181,9 @@ def refuse_non_finite(records: Iterable[ImageRecord]) -> None:
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise StoreError(f"refused to store features that are not finite (NaN or inf): {shown}")
+
+
+KEY_FIELDS = {"place_keys": "place", "camera_keys": "camera"}
+"""Metadata fields that are lists of folded names (a keys table, a keyword array), by kind."""
+META_COLUMNS = tuple(f for f in METADATA_FIELDS if f not in KEY_FIELDS)
+"""Metadata fields that are one value each (a column, a field)."""

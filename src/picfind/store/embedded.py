@@ -9,8 +9,10 @@ the committed rows; ``ranking`` scores a segment. This module is the store seam
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,12 +23,22 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.records import Features, Hit, ImageRecord, Stats, StoredFile
+from picfind.records import (
+    Features,
+    Fields,
+    Hit,
+    ImageRecord,
+    MetadataCoverage,
+    Stats,
+    StoredFile,
+)
 from picfind.scoring import Mask
 from picfind.store import vectors
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cache import SegmentCache
 from picfind.store.codec import (
+    KEY_FIELDS,
+    META_COLUMNS,
     class_blobs,
     classes_from_blobs,
     decode_path,
@@ -38,12 +50,15 @@ from picfind.store.codec import (
     updated_fields,
 )
 from picfind.store.ranking import score_segment
+from picfind.store.schema import version_of
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
 
-_FILE_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format"
+_FILE_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, meta_version"
 _FEATURE_COLUMNS = ", class_ids, class_probs, embedding"
+_META_SELECT = ", rowid, " + ", ".join(META_COLUMNS)
+_INSERT_MARKS = ", ".join("?" * (13 + len(META_COLUMNS)))
 _CHUNK = 500
 """Values per ``IN (…)`` list: far below SQLite's variable limit."""
 
@@ -96,6 +111,7 @@ class EmbeddedStore:
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
         features: bool = False,
+        metadata: bool = False,
     ) -> Iterator[StoredFile]:
         where: list[str] = []
         params: list[object] = []
@@ -108,16 +124,43 @@ class EmbeddedStore:
             if values is not None
         ]
         columns = _FILE_COLUMNS + (_FEATURE_COLUMNS if features else "")
+        columns += _META_SELECT if metadata else ""
         found: list[StoredFile] = []
+        rowids: list[int] = []
         for extra, extra_params in _in_lists(lists):
             sql = f"SELECT {columns} FROM images"
             if where or extra:
                 sql += " WHERE " + " AND ".join(where + extra)
             for r in self.db.conn.execute(sql + " ORDER BY path", params + extra_params):
                 found.append(_stored(r, features))
+                if metadata:
+                    rowids.append(int(r[12 if features else 9]))
+        if metadata:
+            found = self._with_metadata(found, rowids)
         if len(lists) and any(len(v) > _CHUNK for _, v in lists):
             found.sort(key=lambda f: encode_path(f.path))
         return iter(found)
+
+    def _with_metadata(self, found: list[StoredFile], rowids: list[int]) -> list[StoredFile]:
+        """The rows with their capture metadata (columns, then keys in one pass per chunk)."""
+        keys: dict[tuple[int, str], list[str]] = {}
+        for start in range(0, len(rowids), _CHUNK):
+            chunk = rowids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rowid, kind, key in self.db.conn.execute(
+                f"SELECT image_rowid, kind, key FROM image_keys WHERE image_rowid IN ({marks}) "
+                "ORDER BY rowid",
+                chunk,
+            ):
+                keys.setdefault((int(rowid), str(kind)), []).append(str(key))
+        out = []
+        for row, rowid in zip(found, rowids, strict=True):
+            meta = row.metadata or Fields()
+            for name, kind in KEY_FIELDS.items():
+                got = keys.get((rowid, kind))
+                setattr(meta, name, tuple(got) if got else None)
+            out.append(dataclasses.replace(row, metadata=meta))
+        return out
 
     @translated("read")
     def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
@@ -142,7 +185,23 @@ class EmbeddedStore:
                 if p.is_file():
                     size += p.stat().st_size
         last = self.db.meta("last_run")
-        return Stats(count, self.model or "", size, json.loads(last) if last else None)
+        migrated = self.db.meta("migrated")
+        read, dated, placed, camera = self.db.conn.execute(
+            "SELECT coalesce(sum(meta_version >= 1), 0), coalesce(sum(taken_day IS NOT NULL), 0), "
+            "coalesce(sum(lat IS NOT NULL), 0), coalesce(sum(camera IS NOT NULL), 0) FROM images"
+        ).fetchone()
+        coverage = MetadataCoverage(
+            int(read), count - int(read), int(dated), int(placed), int(camera)
+        )
+        return Stats(
+            count,
+            self.model or "",
+            size,
+            json.loads(last) if last else None,
+            schema=version_of(self.db.conn),
+            migrated=json.loads(migrated) if migrated else None,
+            metadata=coverage,
+        )
 
     # -- writing ---------------------------------------------------------------------
     @translated("write")
@@ -176,11 +235,16 @@ class EmbeddedStore:
                 )
             for u in update:
                 written = updated_fields(u.fields)
-                if written:
-                    sets = ", ".join(f"{name} = ?" for name in written)
+                columns = {k: v for k, v in written.items() if k not in KEY_FIELDS}
+                if columns:
+                    sets = ", ".join(f"{name} = ?" for name in columns)
                     conn.execute(
-                        f"UPDATE images SET {sets} WHERE id = ?", [*written.values(), u.id]
+                        f"UPDATE images SET {sets} WHERE id = ?", [*columns.values(), u.id]
                     )
+                if written.keys() & KEY_FIELDS.keys():
+                    row = conn.execute("SELECT rowid FROM images WHERE id = ?", (u.id,)).fetchone()
+                    if row is not None:
+                        _write_keys(conn, int(row[0]), written)
             now = time.time()
             model = self.db.meta("model") or ""
             for rec in add:
@@ -189,10 +253,11 @@ class EmbeddedStore:
                 path = encode_path(rec.path)
                 conn.execute("DELETE FROM images WHERE path = ? OR id = ?", (path, rec.id))
                 ids, probs = class_blobs(rec.features.classes)
-                conn.execute(
+                meta = rec.metadata()
+                cursor = conn.execute(
                     "INSERT INTO images (id, path, content_hash, size, mtime_ns, width, "
-                    "height, format, model, class_ids, class_probs, embedding, indexed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "height, format, model, class_ids, class_probs, embedding, indexed_at, "
+                    f"{', '.join(META_COLUMNS)}) VALUES ({_INSERT_MARKS})",
                     (
                         rec.id,
                         path,
@@ -207,8 +272,11 @@ class EmbeddedStore:
                         probs,
                         embedding_blob(rec.features.embedding),
                         now,
+                        *(meta[name] for name in META_COLUMNS),
                     ),
                 )
+                if cursor.lastrowid is not None:
+                    _write_keys(conn, cursor.lastrowid, meta)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
@@ -256,16 +324,22 @@ class EmbeddedStore:
         segments = self._cache.segments()
         masks = self._filter_masks(segments, where)
         pages: list[tuple[int, list[tuple[float, int]]]] = []
-        for query, query_masks in zip(queries, masks, strict=True):
+        for query, query_masks, w in zip(queries, masks, where, strict=True):
             total = 0
             found: list[tuple[float, int]] = []  # (score, rowid)
+            by_date = w.sort == "date"
             for seg, mask in zip(segments, query_masks, strict=True):
                 if seg.n == 0:
                     continue
-                count, scores, positions = score_segment(seg, query, mask, want)
+                # by date: every match, then the newest first
+                count, scores, positions = score_segment(
+                    seg, query, mask, seg.n if by_date else want
+                )
                 total += count
                 found.extend(zip(scores.tolist(), seg.rowids[positions].tolist(), strict=True))
             found.sort(key=lambda t: (-t[0], t[1]))
+            if by_date:
+                found = self._newest_first(found)
             pages.append((total, found[:want]))
         ids = self._ids_of_rowids([r for _, page in pages for _, r in page])
         return [(total, [Hit(ids[r], s) for s, r in page if r in ids]) for total, page in pages]
@@ -290,6 +364,10 @@ class EmbeddedStore:
                     inside[w.under] = [_membership(seg, keep) for seg in segments]
                 for mask, allowed in zip(masks, inside[w.under], strict=True):
                     mask &= allowed
+            for sql, params in _capture_conditions(w):
+                rowids = self._rowids(sql, params)
+                for seg, mask in zip(segments, masks, strict=True):
+                    mask &= _membership(seg, rowids)
             if w.exclude:
                 drop = np.sort(
                     np.array([excluded[i] for i in w.exclude if i in excluded], dtype=np.int64)
@@ -298,6 +376,24 @@ class EmbeddedStore:
                     mask[seg.positions_of(drop)] = False
             out.append(masks)
         return out
+
+    def _newest_first(self, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
+        """Scored rows by local capture time, newest first; undated rows last, by score
+        (the order is stable, so ties keep the score order)."""
+        taken: dict[int, str] = {}
+        rowids = [r for _, r in found]
+        for start in range(0, len(rowids), _CHUNK):
+            chunk = rowids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            taken.update(
+                self.db.conn.execute(
+                    f"SELECT rowid, taken FROM images WHERE rowid IN ({marks}) "
+                    "AND taken IS NOT NULL",
+                    chunk,
+                ).fetchall()
+            )
+        dated = sorted((t for t in found if t[1] in taken), key=lambda t: taken[t[1]], reverse=True)
+        return dated + [t for t in found if t[1] not in taken]
 
     def _rowids(self, sql: str, params: Sequence[object]) -> npt.NDArray[np.int64]:
         rows = self.db.conn.execute(sql, params).fetchall()
@@ -319,6 +415,40 @@ class EmbeddedStore:
                 f"SELECT rowid, id FROM images WHERE {column} IN ({marks})", chunk
             ).fetchall()
         return out
+
+
+def _capture_conditions(w: Filter) -> list[tuple[str, list[object]]]:
+    """The rowid queries of a filter's capture restrictions (day range, places, cameras)."""
+    out: list[tuple[str, list[object]]] = []
+    if w.dated:
+        lo = w.after_day if w.after_day is not None else 0
+        hi = w.before_day if w.before_day is not None else 99991231 + 1
+        out.append(("SELECT rowid FROM images WHERE taken_day >= ? AND taken_day < ?", [lo, hi]))
+    for kind, keys in (("place", w.places), ("camera", w.cameras)):
+        if keys:
+            marks = ",".join("?" * len(keys))
+            out.append(
+                (
+                    "SELECT DISTINCT image_rowid FROM image_keys "
+                    f"WHERE kind = ? AND key IN ({marks})",
+                    [kind, *keys],
+                )
+            )
+    return out
+
+
+def _write_keys(conn: sqlite3.Connection, rowid: int, fields: dict[str, object]) -> None:
+    """Replace the row's place or camera keys with those in ``fields`` (when present)."""
+    for name, kind in KEY_FIELDS.items():
+        if name not in fields:
+            continue
+        conn.execute("DELETE FROM image_keys WHERE image_rowid = ? AND kind = ?", (rowid, kind))
+        values = fields[name]
+        if isinstance(values, tuple):
+            conn.executemany(
+                "INSERT INTO image_keys (image_rowid, kind, key) VALUES (?, ?, ?)",
+                [(rowid, kind, str(v)) for v in values],
+            )
 
 
 def _membership(seg: vectors.Segment, rowids: npt.NDArray[np.int64]) -> Mask:
@@ -347,11 +477,15 @@ def _in_lists(lists: list[tuple[str, list[str]]]) -> Iterator[tuple[list[str], l
 
 
 def _stored(r: Sequence[Any], features: bool) -> StoredFile:
-    """A row of ``_FILE_COLUMNS`` (+ ``_FEATURE_COLUMNS``) as a record."""
+    """A row of ``_FILE_COLUMNS`` (+ ``_FEATURE_COLUMNS``) (+ ``_META_SELECT``) as a record."""
     feats = (
-        Features(classes_from_blobs(r[8], r[9]), embedding_from_blob(r[10])) if features else None
+        Features(classes_from_blobs(r[9], r[10]), embedding_from_blob(r[11])) if features else None
+    )
+    at = 13 if features else 10  # after the rowid
+    meta = (
+        Fields(**{name: r[at + k] for k, name in enumerate(META_COLUMNS)}) if len(r) > at else None
     )
     return StoredFile(
         str(r[0]), decode_path(str(r[1])), int(r[2]), int(r[3]), str(r[4]),
-        int(r[5]), int(r[6]), str(r[7]), feats,
+        int(r[5]), int(r[6]), str(r[7]), feats, int(r[8] or 0), meta,
     )  # fmt: skip

@@ -34,7 +34,8 @@ from picfind.errors import (
     UnknownConceptError,
     UsageError,
 )
-from picfind.web.jobs import Jobs
+from picfind.store.cluster.connection import ClusterOptions
+from picfind.web.jobs import Jobs, job_env
 from picfind.web.security import Guard
 from picfind.web.service import Service
 from picfind.web.thumbs import Thumbnails
@@ -51,6 +52,9 @@ class Settings:
 
     index_dir: Path
     roots: tuple[Path, ...] = ()
+    url: str | None = None
+    """An OpenSearch/Elasticsearch endpoint instead of ``index_dir`` (``serve --url``)."""
+    cluster: ClusterOptions | None = None
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
@@ -61,8 +65,13 @@ class Settings:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The web app over one embedded index (created empty when roots are configured)."""
-    index = api.open_index(settings.index_dir, create=bool(settings.roots))
+    """The web app over one index, embedded or on a cluster (created empty when roots
+    are configured). Over a cluster, thumbnails are cached in ``index_dir``."""
+    create = bool(settings.roots)
+    if settings.url:
+        index = api.open_index(url=settings.url, cluster=settings.cluster, create=create)
+    else:
+        index = api.open_index(settings.index_dir, create=create)
     service = Service(index, max_upload_pixels=settings.max_upload_pixels)
     app = FastAPI(
         title="picfind",
@@ -82,8 +91,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.service = service
     app.state.thumbs = Thumbnails(Path(settings.index_dir).expanduser() / "thumbs")
+    target = (
+        ["--url", settings.url] if settings.url else [str(Path(settings.index_dir).expanduser())]
+    )
     app.state.jobs = Jobs(
-        Path(settings.index_dir).expanduser(), list(settings.roots), index.model_name
+        target, list(settings.roots), index.model_name, env=job_env(settings.cluster)
     )
 
     from picfind.web import pages, routes

@@ -1,7 +1,8 @@
-"""The process of one indexing job: ``python -m picfind.web.jobrunner INDEX ROOT [MODEL]``.
+"""One indexing job: ``python -m picfind.web.jobrunner INDEX|--url URL ROOT [MODEL]``.
 
 Started by :mod:`picfind.web.jobs`; not a command for people. It indexes ROOT
-into the index at INDEX like ``picfind index`` would, and writes one JSON
+into the index at INDEX (or the cluster index at URL, its options from the
+``PICFIND_*`` variables) like ``picfind index`` would, and writes one JSON
 object per line to stdout: ``{"progress": {...}}`` after each batch, then
 ``{"report": <picfind index --json>}`` or ``{"error": "one line"}``. SIGINT
 interrupts it the way Ctrl-C interrupts ``picfind index`` (committed batches
@@ -30,9 +31,10 @@ def _progress(p: Progress) -> None:
 
 
 def main(argv: list[str]) -> int:
-    index_dir, root, model = [*argv, ""][:3]
+    url = argv[1] if argv[:1] == ["--url"] and len(argv) > 1 else None
+    index_dir, root, model = ["", *argv[2:], ""][:3] if url else [*argv, ""][:3]
     try:
-        with api.open_index(index_dir, model=model or None, create=True) as index:
+        with _open(index_dir, url, model) as index:
             report = index.add([root], progress=_progress)
     except KeyboardInterrupt:
         _say({"error": "interrupted: the server stopped; committed batches are kept"})
@@ -45,6 +47,12 @@ def main(argv: list[str]) -> int:
         return 1
     _say({"report": report.to_json()})
     return 0
+
+
+def _open(index_dir: str, url: str | None, model: str) -> api.Index:
+    if url:
+        return api.open_index(url=url, model=model or None, create=True)
+    return api.open_index(index_dir, model=model or None, create=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ configuration, never by a path.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -27,9 +28,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from picfind.errors import JobBusyError, UsageError
+
+if TYPE_CHECKING:
+    from picfind.store.cluster.connection import ClusterOptions
 
 KEEP_FINISHED = 20
 """Finished jobs remembered for ``GET /api/jobs``."""
@@ -91,8 +95,15 @@ class _Running:
 class Jobs:
     """The server's indexing jobs over one index folder."""
 
-    def __init__(self, index_dir: Path, roots: list[Path], model: str | None = None) -> None:
-        self.index_dir = index_dir
+    def __init__(
+        self,
+        target: list[str],
+        roots: list[Path],
+        model: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.target = target  # the jobrunner's index: [folder] or ["--url", URL]
+        self.env = env
         self.roots = roots
         self.model = model
         self._jobs: dict[str, Job] = {}
@@ -110,9 +121,10 @@ class Jobs:
                 raise JobBusyError("an indexing job is already running; wait for it to finish")
             job = Job(uuid.uuid4().hex[:12], root, str(self.roots[root]))
             errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by the follower
-            command = [sys.executable, "-m", "picfind.web.jobrunner", str(self.index_dir)]
+            command = [sys.executable, "-m", "picfind.web.jobrunner", *self.target]
             process = subprocess.Popen(
                 [*command, job.path, self.model or ""],
+                env={**os.environ, **self.env} if self.env else None,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=errors,
@@ -211,3 +223,18 @@ def _apply(job: Job, line: str) -> None:
         job.state = "done"
     elif "error" in message:
         job.error, job.state = str(message["error"]), "failed"
+
+
+def job_env(cluster: ClusterOptions | None) -> dict[str, str]:
+    """The cluster options as the ``PICFIND_*`` variables a job reads: credentials go
+    through the environment, never the command line (``ps`` shows that)."""
+    if cluster is None:
+        return {}
+    values = {
+        "PICFIND_USER": cluster.user,
+        "PICFIND_PASSWORD": cluster.password,
+        "PICFIND_API_KEY": cluster.api_key,
+        "PICFIND_CA_FILE": cluster.ca_file,
+        "PICFIND_CLUSTER_INDEX": cluster.name,
+    }
+    return {k: v for k, v in values.items() if v is not None}

@@ -44,7 +44,9 @@ def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-@router.get("/search", response_model=schemas.SearchOut, responses=ERRORS)
+@router.get(
+    "/search", response_model=schemas.SearchOut, response_model_exclude_none=True, responses=ERRORS
+)
 def search_words(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=500, description="words, e.g. dog OR cat")],
@@ -53,10 +55,15 @@ def search_words(
 ) -> dict[str, object]:
     """Search by words: the same query language and results as `picfind search WORDS`."""
     results = _service(request).search_words(q, limit, offset)
-    return {**results.to_json(), "query": results.query}
+    return {**results.to_json(), "query": results.query, "parsed": results.parsed}
 
 
-@router.post("/search/image", response_model=schemas.SearchOut, responses=ERRORS)
+@router.post(
+    "/search/image",
+    response_model=schemas.SearchOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
 async def search_upload(
     request: Request,
     file: Annotated[UploadFile, File(description="an image (at most 20 MiB, 67 megapixels)")],
@@ -64,7 +71,8 @@ async def search_upload(
     limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
 ) -> dict[str, object]:
-    """Search by an uploaded image (more like this); nothing is stored."""
+    """Search by an uploaded image (more like this). Its features and a small preview are
+    kept in memory by content hash (`upload` in the answer), never its bytes."""
     name = os.path.basename(file.filename or "upload")
     # The spooled file, not its bytes: they are read when a decode slot is free.
     key, results = await run_in_threadpool(
@@ -73,7 +81,12 @@ async def search_upload(
     return {**results.to_json(), "upload": key}
 
 
-@router.get("/uploads/{key}/similar", response_model=schemas.SearchOut, responses=ERRORS)
+@router.get(
+    "/uploads/{key}/similar",
+    response_model=schemas.SearchOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
 def search_uploaded(
     request: Request,
     key: str,
@@ -98,7 +111,12 @@ def upload_preview(request: Request, key: str) -> Response:
     return Response(upload.preview, media_type="image/jpeg", headers={"Cache-Control": CACHE})
 
 
-@router.get("/images/{image_id}/similar", response_model=schemas.SearchOut, responses=ERRORS)
+@router.get(
+    "/images/{image_id}/similar",
+    response_model=schemas.SearchOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
 def search_similar(
     request: Request,
     image_id: str,

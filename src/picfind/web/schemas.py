@@ -16,12 +16,22 @@ class LabelOut(BaseModel):
     score: float = Field(description="the class probability")
 
 
+class WhyOut(BaseModel):
+    signal: str = Field(description="what matched: concept (place, date, camera, text to come)")
+    term: str = Field(description="the query term", examples=["dog"])
+    via: str = Field(description="what in the photo matched it", examples=["boxer"])
+    score: float = Field(description="what that match contributed (a class probability)")
+
+
 class ResultOut(BaseModel):
     rank: int = Field(description="1-based position in the whole ranking")
     id: str = Field(description="the image's stable id")
     path: str
     score: float = Field(description="higher is better; comparable within one query only")
     labels: list[LabelOut] = Field(description="the image's top classes")
+    why: list[WhyOut] | None = Field(
+        None, description="keyword search: why it matched, best reason of each term first"
+    )
 
 
 class SearchOut(BaseModel):
@@ -29,6 +39,12 @@ class SearchOut(BaseModel):
     total: int = Field(description="every match, not just this page")
     results: list[ResultOut]
     query: str = Field("", description="the words as understood (keyword search)")
+    parsed: dict[str, object] | None = Field(
+        None, description="keyword search: how each term was read (picfind search --json's query)"
+    )
+    corrections: list[dict[str, object]] | None = Field(
+        None, description="keyword search: spelling corrections (typed, corrected, distance)"
+    )
     upload: str | None = Field(
         None, description="search by an uploaded photo: its key, for /api/uploads/{key}/…"
     )

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 from picfind.errors import ModelMismatchError, NotFoundError, StoreError, UsageError
 from picfind.models import MODELS
-from picfind.records import ImageRecord
+from picfind.records import METADATA_FIELDS, ImageRecord
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import LAYOUTS, mapping
-from picfind.store.cluster.writes import Writer
+from picfind.store.cluster.mapping import LAYOUTS, capture_properties, mapping, source_capture
+from picfind.store.cluster.writes import REFRESH_SECONDS, Writer
 from picfind.store.codec import decode_path
 
 
@@ -56,6 +56,7 @@ def create_index(
         model,
         opts.shards if shards is None else shards,
         opts.replicas if replicas is None else replicas,
+        REFRESH_SECONDS,
     )
     if alias:
         body["aliases"] = {handle.alias: {}}
@@ -77,7 +78,9 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
     """Every stored image as a record (features from ``_source``), in path order."""
     # named, not `_source: true`: Elasticsearch 9.2+ leaves vectors out of that
     fields = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
-    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding"], page=500):
+    capture = list(capture_properties())
+    for src in handle.scan({"match_all": {}}, [*fields, "top", "embedding", *capture], page=500):
+        meta = source_capture(src)
         yield ImageRecord(
             src["id"],
             decode_path(src["path"]),
@@ -88,6 +91,7 @@ def records(handle: IndexHandle) -> Iterator[ImageRecord]:
             int(src.get("height", 0)),
             src.get("format", ""),
             handle.features(src, src["id"]),
+            **{name: getattr(meta, name) for name in METADATA_FIELDS},
         )
 
 

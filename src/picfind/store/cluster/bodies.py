@@ -67,10 +67,12 @@ return Math.pow(prod, 1.0 / params.pos.length);
 
 
 def filter_clauses(where: Filter | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(filter, must_not) clauses for a folder and excluded ids.
+    """(filter, must_not) clauses of a ``Filter`` (the one place it becomes query terms).
 
     ``under`` is a prefix on the keyword path ending with "/", so "/a/cat"
-    never matches "/a/cats/x".
+    never matches "/a/cats/x". Capture days are a range on ``taken_day`` (a
+    photo without a date has none, so it never passes); places and cameras are
+    ``terms`` on the keyword arrays of folded keys.
     """
     filters: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
@@ -79,6 +81,17 @@ def filter_clauses(where: Filter | None) -> tuple[list[dict[str, Any]], list[dic
             filters.append({"prefix": {"path": encode_path(folder_prefix(where.under))}})
         if where.exclude:
             must_not.append({"ids": {"values": list(where.exclude)}})
+        if where.dated:
+            bounds: dict[str, int] = {}
+            if where.after_day is not None:
+                bounds["gte"] = where.after_day
+            if where.before_day is not None:
+                bounds["lt"] = where.before_day
+            filters.append({"range": {"taken_day": bounds}})
+        if where.places:
+            filters.append({"terms": {"place_keys": list(where.places)}})
+        if where.cameras:
+            filters.append({"terms": {"camera_keys": list(where.cameras)}})
     return filters, must_not
 
 

@@ -8,6 +8,7 @@ one client, one URL, errors already turned into picfind's.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,7 +27,12 @@ from picfind.store.cluster.connection import (
     status_of,
     translate,
 )
-from picfind.store.cluster.mapping import LAYOUTS, SCHEMA_VERSION, source_classes
+from picfind.store.cluster.mapping import (
+    LAYOUTS,
+    SCHEMA_VERSION,
+    capture_properties,
+    source_classes,
+)
 
 SCAN_PAGE = 5000
 """Documents per page of a scan (under the engines' default 10,000 result window)."""
@@ -101,8 +107,15 @@ class IndexHandle:
                 return
             after = hits[-1]["sort"]
 
-    def count(self, where: Filter | None = None) -> int:
+    def exists(self) -> bool:
+        """Whether the index exists; while it does not, asked again each time (another
+        process — a server's indexing job, a second machine — may create it)."""
         if self.meta is None:
+            self.meta = self.read_meta()
+        return self.meta is not None
+
+    def count(self, where: Filter | None = None) -> int:
+        if not self.exists():
             return 0
         res = self.call(
             self.client.count, index=self.alias, body={"query": bodies.filter_query(where)}
@@ -130,6 +143,11 @@ class IndexHandle:
         meta = (info.get("mappings") or {}).get("_meta") or {}
         if "picfind_schema" not in meta:
             raise UsageError(f"index {self.alias!r} at {self.url} is not a picfind index")
+        if meta["picfind_schema"] == 1:  # additive: the capture fields join the mapping
+            migrated = {"from": 1, "to": SCHEMA_VERSION, "at": int(time.time())}
+            meta = {**meta, "picfind_schema": SCHEMA_VERSION, "migrated": migrated}
+            body = {"_meta": meta, "properties": capture_properties()}
+            self.call(indices.put_mapping, index=concrete, body=body)
         if meta["picfind_schema"] != SCHEMA_VERSION:
             raise UsageError(
                 f"index {self.alias!r} at {self.url} has picfind schema {meta['picfind_schema']}; "

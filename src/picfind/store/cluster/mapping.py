@@ -23,12 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from picfind.records import ImageRecord, SparseClasses
-from picfind.store.codec import concept_columns, dense_classes, encode_path, rounded_embedding
+from picfind.records import METADATA_FIELDS, Fields, ImageRecord, SparseClasses
+from picfind.store.codec import (
+    KEY_FIELDS,
+    concept_columns,
+    dense_classes,
+    encode_path,
+    rounded_embedding,
+)
 from picfind.vocabulary import Vocabulary
 
-SCHEMA_VERSION = 1
-"""Bumped when documents or mappings change incompatibly; recorded in ``_meta``."""
+SCHEMA_VERSION = 2
+"""Bumped when documents or mappings change; recorded in ``_meta``. Version 2 added the
+capture metadata (``capture_properties``): a version-1 index gets them by an additive
+mapping update when opened (``handle.read_meta``), its documents untouched."""
 LAYOUTS = ("picfind", "paper")
 PAPER_FIELDS_LIMIT = 5000
 
@@ -72,17 +80,79 @@ def _metadata_properties() -> dict[str, Any]:
         "model": {"type": "keyword"},
         "indexed_at": {"type": "date", "format": "epoch_millis"},
         "top": {"type": "object", "enabled": False},
+        **capture_properties(),
     }
 
 
+def capture_properties() -> dict[str, Any]:
+    """Capture metadata (docs/metadata.md): a date, a geo_point, keyword arrays of names."""
+    keyword = {"type": "keyword"}
+    return {
+        "taken": {"type": "date", "format": "strict_date_hour_minute_second"},
+        "taken_day": {"type": "integer"},
+        "taken_md": {"type": "short"},
+        "utc_offset": {"type": "short"},
+        "taken_source": keyword,
+        "location": {"type": "geo_point"},
+        "city": keyword,
+        "region": keyword,
+        "country": keyword,
+        "country_code": keyword,
+        "place_label": {"type": "keyword", "index": False},
+        "place_keys": keyword,
+        "make": keyword,
+        "camera_model": keyword,
+        "lens": keyword,
+        "camera": keyword,
+        "camera_keys": keyword,
+        "meta_version": {"type": "short"},
+    }
+
+
+def capture_source(fields: dict[str, object]) -> dict[str, Any]:
+    """The document fields of capture metadata given by name (``lat``/``lon`` → ``location``;
+    keys as lists)."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in ("lat", "lon"):
+            continue
+        out[name] = list(value) if isinstance(value, tuple) else value
+    if "lat" in fields or "lon" in fields:
+        lat, lon = fields.get("lat"), fields.get("lon")
+        out["location"] = {"lat": lat, "lon": lon} if lat is not None and lon is not None else None
+    return out
+
+
+def source_capture(source: dict[str, Any]) -> Fields:
+    """Capture metadata back from a document's ``_source``."""
+    values: dict[str, Any] = {}
+    for name in METADATA_FIELDS:
+        value = source.get(name)
+        if name in KEY_FIELDS:
+            value = tuple(value) if value else None
+        values[name] = value
+    location = source.get("location") or {}
+    values["lat"], values["lon"] = location.get("lat"), location.get("lon")
+    return Fields(**values)
+
+
 def mapping(
-    engine: str, layout: str, dim: int, model: str, shards: int | None, replicas: int | None
+    engine: str,
+    layout: str,
+    dim: int,
+    model: str,
+    shards: int | None,
+    replicas: int | None,
+    refresh_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The body of a create-index request for one engine and layout."""
+    """The body of a create-index request for one engine and layout (``refresh_seconds``:
+    the engine's own refresh interval; picfind's writers refresh when a run ends)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}")
     props = _metadata_properties()
     settings: dict[str, Any] = {}
+    if refresh_seconds is not None:
+        settings["refresh_interval"] = f"{refresh_seconds:g}s"
     if shards is not None:
         settings["number_of_shards"] = shards
     if replicas is not None:
@@ -147,6 +217,7 @@ def document(rec: ImageRecord, model: str, layout: str, now_ms: int) -> dict[str
         "indexed_at": now_ms,
         "top": {"ids": ids.tolist(), "probs": [float(p) for p in probs]},
         "embedding": [float(x) for x in emb],
+        **capture_source(rec.metadata()),
     }
     wnids = class_wnids()
     if layout == "picfind":

@@ -78,7 +78,7 @@ class Queries:
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
     ) -> tuple[int, list[Hit]]:
-        if self.handle.meta is None:
+        if not self.handle.exists():
             return 0, []
         want = offset + limit
         if self.handle.layout == "paper":
@@ -150,7 +150,34 @@ class Queries:
                 n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
             )
 
-        return self._rescored(bodies.keyword_query(query, where), want, exact, floor, total=True)
+        body = bodies.keyword_query(query, where)
+        if where is not None and where.sort == "date":
+            return self._newest_first(body, want, exact)
+        return self._rescored(body, want, exact, floor, total=True)
+
+    def _newest_first(
+        self, query: dict[str, Any], want: int, exact: Callable[[Sources], npt.NDArray[np.float64]]
+    ) -> tuple[int, Scored]:
+        """The engine sorts by local capture time (undated last, by score); the page is
+        re-scored exactly and ordered (newest, best) as the embedded store orders it."""
+        body = {
+            "query": query,
+            "size": want,
+            "_source": ["top", "taken"],
+            "track_total_hits": True,
+            "track_scores": True,
+            "sort": [{"taken": {"order": "desc", "missing": "_last"}}, {"_score": "desc"}],
+        }
+        res = self.handle.search(body)
+        hits = res["hits"]["hits"]
+        scores = exact([h["_source"] for h in hits]) if hits else np.zeros(0)
+        rows = [
+            (h["_source"].get("taken"), float(s), h["_id"])
+            for h, s in zip(hits, scores, strict=True)
+        ]
+        dated = sorted((r for r in rows if r[0]), key=lambda r: (r[0], r[1]), reverse=True)
+        undated = sorted((r for r in rows if not r[0]), key=lambda r: -r[1])
+        return int(res["hits"]["total"]["value"]), [(s, i) for _, s, i in dated + undated]
 
     def _rescored(
         self,

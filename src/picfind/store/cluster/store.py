@@ -12,23 +12,27 @@ whole folder, never one per file).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from picfind.errors import NotFoundError, StoreError
-from picfind.records import Hit, ImageRecord, Stats, StoredFile
+from picfind.records import Hit, ImageRecord, MetadataCoverage, Stats, StoredFile
 from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cluster import admin, bodies, lease
 from picfind.store.cluster.connection import ClusterOptions, Engine
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import source_classes
+from picfind.store.cluster.mapping import capture_properties, source_capture, source_classes
 from picfind.store.cluster.queries import Queries
 from picfind.store.cluster.writes import Writer
 from picfind.store.codec import decode_path, encode_path
 
-FILE_FIELDS = ["id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format"]
+FILE_FIELDS = [
+    "id", "path", "size", "mtime_ns", "content_hash", "width", "height", "format", "meta_version",
+]  # fmt: skip
+CAPTURE_FIELDS = list(capture_properties())
 LOOKUP_CHUNK = 1000
 """Ids, paths or hashes per lookup request."""
 
@@ -75,6 +79,9 @@ class ClusterStore:
         return self.handle.layout
 
     def close(self) -> None:
+        """Make this store's writes searchable (a prune, a pass), then disconnect."""
+        with contextlib.suppress(StoreError):
+            self.writer.settle()
         self.handle.close()
 
     # -- metadata -------------------------------------------------------------------
@@ -112,9 +119,16 @@ class ClusterStore:
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
         features: bool = False,
+        metadata: bool = False,
     ) -> Iterator[StoredFile]:
-        if self.handle.meta is None:
+        """The seam's bulk read. A folder, path or whole-index read sees this store's own
+        writes (it refreshes first if some are not yet searchable); a look-up by content
+        hash or id may miss the writes since the last refresh — the indexer uses those
+        for what it may reuse, so a miss costs an inference, never a wrong row."""
+        if not self.handle.exists():
             return iter(())
+        if hashes is None and ids is None:
+            self.writer.settle()  # a folder read sees this store's own writes
         filters, _ = bodies.filter_clauses(Filter(under=under) if under is not None else None)
         lists: list[tuple[str, list[str]]] = []
         if ids is not None:
@@ -124,18 +138,21 @@ class ClusterStore:
         if hashes is not None:
             lists.append(("content_hash", list(dict.fromkeys(hashes))))
         source = FILE_FIELDS + (["top", "embedding"] if features else [])
+        source += CAPTURE_FIELDS if metadata else []
         found: list[StoredFile] = []
         chunks = _chunked(lists)
         for terms in chunks:
             if terms is None:
                 return iter(())
             query = {"bool": {"filter": filters + terms}} if filters or terms else {"match_all": {}}
-            found += [self._stored(src, features) for src in self.handle.scan(query, source)]
+            found += [
+                self._stored(src, features, metadata) for src in self.handle.scan(query, source)
+            ]
         if len(chunks) > 1:
             found.sort(key=lambda f: (encode_path(f.path), f.id))
         return iter(found)
 
-    def _stored(self, src: dict[str, Any], features: bool) -> StoredFile:
+    def _stored(self, src: dict[str, Any], features: bool, metadata: bool = False) -> StoredFile:
         return StoredFile(
             src["id"],
             decode_path(src["path"]),
@@ -146,6 +163,8 @@ class ClusterStore:
             int(src.get("height", 0)),
             str(src.get("format", "")),
             self.handle.features(src, src["id"]) if features else None,
+            int(src.get("meta_version") or 0),
+            source_capture(src) if metadata else None,
         )
 
     def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
@@ -165,13 +184,30 @@ class ClusterStore:
 
     def stats(self) -> Stats:
         h = self.handle
-        if h.meta is None:
+        if not h.exists():
             return Stats(0, "", 0, None)
+        self.writer.settle()
         count = int(h.call(h.client.count, index=h.alias)["count"])
         st = h.call(h.client.indices.stats, index=h.alias, metric="store")
         size = int(st["_all"]["total"]["store"]["size_in_bytes"])
         run = h.meta_doc(f"last_run:{h.alias}")
-        return Stats(count, self.model or "", size, json.loads(run["json"]) if run else None)
+        exists = [self._count_with(f) for f in ("meta_version", "taken_day", "location", "camera")]
+        read, dated, placed, camera = exists
+        meta = h.meta or {}
+        return Stats(
+            count,
+            self.model or "",
+            size,
+            json.loads(run["json"]) if run else None,
+            schema=int(meta.get("picfind_schema", 0)),
+            migrated=meta.get("migrated"),
+            metadata=MetadataCoverage(read, count - read, dated, placed, camera),
+        )
+
+    def _count_with(self, field: str) -> int:
+        h = self.handle
+        body = {"query": {"exists": {"field": field}}}
+        return int(h.call(h.client.count, index=h.alias, body=body)["count"])
 
     # -- writing and searching ------------------------------------------------------------
     def write(
@@ -187,17 +223,22 @@ class ClusterStore:
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
     ) -> tuple[int, list[Hit]]:
+        self.writer.settle()
         return self.queries.search(query, limit, offset, where)
 
     def search_many(
         self, queries: Sequence[StoreQuery], limit: int, where: Sequence[Filter]
     ) -> list[tuple[int, list[Hit]]]:
+        self.writer.settle()
         return self.queries.search_many(queries, limit, where)
 
     def refresh(self) -> None:
-        self.handle.refresh()
+        """Make this store's writes searchable (the indexer calls it when a run ends; a run
+        that wrote nothing asks nothing)."""
+        self.writer.settle()
 
     def count(self, where: Filter | None = None) -> int:
+        self.writer.settle()
         return self.handle.count(where)
 
     # -- bulk loading and reindexing (benchmark, ``picfind reindex``) ----------------------

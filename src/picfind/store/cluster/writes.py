@@ -1,12 +1,21 @@
 """Writes to a cluster index: streaming bulk requests, retried, failures named by path.
 
-A ``write()`` is one streaming bulk (bounded chunks, the client's own retries
-and backoff on 429), then up to ``RETRY_ROUNDS`` more rounds for the documents
-that still failed with 429/5xx. Documents that fail for good are named by path
-in a ``StoreError`` raised after the rest is committed and refreshed, so the
-indexer never counts them as indexed and the next run retries them. Every write
-ends with a refresh: a finished run is searchable at once. Bulk loads
-(``load``: reindex, the benchmark) switch refreshes off while they run.
+A ``write()`` is one streaming bulk (requests bounded by ``BULK_BYTES``, the
+client's own retries and backoff on 429), then up to ``RETRY_ROUNDS`` more
+rounds for the documents that still failed with 429/5xx. Documents that fail
+for good are named by path in a ``StoreError`` raised after the rest is
+committed, so the indexer never counts them as indexed and the next run retries
+them.
+
+Refreshes are what makes indexing slow on a cluster (each one writes a segment
+and builds its HNSW graph), so a write does not refresh: the writer remembers
+that it has unrefreshed changes, refreshes when ``REFRESH_SECONDS`` have passed
+since the first of them (a long run becomes searchable step by step) and when
+the run ends (``ClusterStore.refresh``); the store's reads that must see its
+own writes refresh first (``settle``). New indexes are created with a
+``refresh_interval`` of the same length, so the engine does not refresh every
+second on its own either. Bulk loads (``load``: reindex, the benchmark) switch
+refreshes off while they run.
 """
 
 from __future__ import annotations
@@ -20,12 +29,16 @@ from picfind.records import ImageRecord
 from picfind.store.base import Move, Touch, Update
 from picfind.store.cluster.connection import translate
 from picfind.store.cluster.handle import IndexHandle
-from picfind.store.cluster.mapping import document
+from picfind.store.cluster.mapping import capture_source, document
 from picfind.store.codec import encode_path, refuse_non_finite, updated_fields
 
-BULK_CHUNK = 500
-BULK_BYTES = 8 * 1024 * 1024
+BULK_CHUNK = 10_000
+"""Actions per bulk request at most; requests are really bounded by ``BULK_BYTES``."""
+BULK_BYTES = 4 * 1024 * 1024
+"""Bytes per bulk request (~150 documents of a 1280-d embedding)."""
 RETRY_ROUNDS = 3
+REFRESH_SECONDS = 30.0
+"""Longest a writer leaves its changes unrefreshed (also new indexes' refresh_interval)."""
 
 Action = dict[str, Any]
 
@@ -37,6 +50,20 @@ class Writer:
         self.handle = handle
         self.failed = False
         """Whether a write failed (the run's summary must not hide that error)."""
+        self.unrefreshed_since: float | None = None
+        """When the first change not yet refreshed was written (None: all refreshed)."""
+        self.refreshes = 0
+        """Refreshes this writer asked for (tests and benchmarks count them)."""
+
+    def settle(self) -> None:
+        """Refresh if this writer has changes searches cannot see yet."""
+        if self.unrefreshed_since is not None:
+            self.refresh()
+
+    def refresh(self) -> None:
+        self.unrefreshed_since = None
+        self.refreshes += 1
+        self.handle.refresh()
 
     def write(
         self,
@@ -73,19 +100,22 @@ class Writer:
         for u in update:
             written = updated_fields(u.fields)
             if written:
-                actions.append(_partial(index, u.id, written))
+                actions.append(_partial(index, u.id, capture_source(written)))
         now_ms = int(time.time() * 1000)
         model, layout = str(h.meta["model"]), h.layout
         for rec in add:
             source = document(rec, model, layout, now_ms)
             actions.append({"_op_type": "index", "_index": index, "_id": rec.id, "_source": source})
             labels[rec.id] = rec.path
+        if self.unrefreshed_since is None:
+            self.unrefreshed_since = time.monotonic()
         failures = self.bulk_with_retries(actions)
-        try:
-            h.refresh()
-        except StoreError:
-            if not failures:
-                raise
+        if time.monotonic() - self.unrefreshed_since >= REFRESH_SECONDS:
+            try:
+                self.refresh()
+            except StoreError:
+                if not failures:
+                    raise
         if failures:
             self.failed = True
             raise StoreError(_failure_message(failures, labels))
@@ -189,11 +219,16 @@ class Writer:
 
         # No refreshes while loading: fewer small segments, far fewer HNSW graph merges.
         settings = h.client.indices
+        found = h.call(settings.get_settings, index=target, name="index.refresh_interval")
+        interval = (found.get(target) or {}).get("settings", {}).get("index", {})
+        before = interval.get("refresh_interval")
         h.call(settings.put_settings, index=target, body={"index": {"refresh_interval": "-1"}})
         try:
             failures = list(self.bulk(actions()))
         finally:
-            h.call(settings.put_settings, index=target, body={"index": {"refresh_interval": None}})
+            h.call(
+                settings.put_settings, index=target, body={"index": {"refresh_interval": before}}
+            )
         if failures:
             shown = ", ".join(f"{i} ({r})" for i, _, r in failures[:5])
             raise StoreError(f"{len(failures)} documents not written: {shown}")
