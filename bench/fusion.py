@@ -99,14 +99,19 @@ FAMILY = {f.name: f for f in FAMILIES}
 # --- the sets --------------------------------------------------------------------------
 
 
-def load(name: str) -> PhotoSet:
-    """One shared set, indexed once into bench/.cache/fusion and read back."""
+def indexed(name: str) -> Path:
+    """One shared set's index in bench/.cache/fusion (made with ``picfind index`` once)."""
     folder = CACHE / name
     if not (folder / "picfind.db").exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "picfind", "index", str(SHARED / "data" / name)]
         subprocess.run([*cmd, "--index", str(folder), "--json"], check=True, capture_output=True)
-    stored = read_index(folder)
+    return folder
+
+
+def load(name: str) -> PhotoSet:
+    """One shared set, indexed once into bench/.cache/fusion and read back."""
+    stored = read_index(indexed(name))
     assert stored.classes is not None
     pattern = re.compile(PATTERNS[name])
     labels = []

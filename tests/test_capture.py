@@ -257,3 +257,38 @@ def test_a_new_index_has_no_migration(shot_index: tuple[Path, Path]) -> None:
         stats = idx.stats().to_json()
     assert stats["schema"] == 2 and "migrated" not in stats
     assert stats["metadata"]["read"] == len(SHOTS) and stats["metadata"]["pending"] == 0
+
+
+def test_a_re_read_replaces_the_whole_capture_record(tmp_path: Path) -> None:
+    """Capture metadata is one record: an update that writes meta_version writes every
+    capture field, so what a file no longer says is cleared (keys included)."""
+    from picfind.records import Fields
+    from picfind.store.base import ClassesQuery, Filter, Update
+
+    store = EmbeddedStore(_v1_copy(tmp_path))
+    every = ClassesQuery(np.ones(1000, dtype=np.float32))  # matches every allowed row
+
+    def allowed(where: Filter) -> int:
+        return store.search(every, 10, 0, where)[0]
+
+    try:
+        row = next(store.rows())
+        paris = Fields(
+            taken="2019-07-14T12:34:56", taken_day=20190714, lat=48.85, lon=2.35,
+            place_keys=("paris", "france"), camera_keys=("iphone",), meta_version=1,
+        )  # fmt: skip
+        store.write(update=[Update(row.id, paris)])
+        got = next(store.rows(ids=[row.id], metadata=True)).metadata
+        assert got is not None and got.place_keys == ("paris", "france") and got.lat == 48.85
+        assert allowed(Filter(places=("paris",))) == 1 == allowed(Filter(cameras=("iphone",)))
+        assert allowed(Filter(after_day=20190101, before_day=20200101)) == 1
+        store.write(update=[Update(row.id, Fields(meta_version=2))])
+        again = next(store.rows(ids=[row.id], metadata=True))
+        assert again.meta_version == 2 and again.metadata is not None
+        assert again.metadata.place_keys is None and again.metadata.lat is None
+        assert again.metadata.taken is None and again.metadata.camera_keys is None
+        assert allowed(Filter(places=("paris",))) == 0 == allowed(Filter(cameras=("iphone",)))
+        assert allowed(Filter(after_day=20190101, before_day=20200101)) == 0
+        assert allowed(Filter()) == len(SHOTS)
+    finally:
+        store.close()

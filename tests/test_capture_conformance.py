@@ -201,11 +201,77 @@ def test_a_schema_1_cluster_index_gets_the_capture_fields(opensearch_url: str, i
         fields = Fields(taken="2019-07-14T12:34:56", taken_day=20190714, lat=48.85, lon=2.35,
                         place_keys=("paris", "france"), meta_version=1)  # fmt: skip
         store.write(update=[Update("abc", fields)])
+        store.refresh()  # a look-up by id sees refreshed writes (cluster store's contract)
         row = next(store.rows(ids=["abc"], metadata=True))
         assert row.meta_version == 1 and row.metadata is not None
         assert dataclasses.asdict(row.metadata)["place_keys"] == ("paris", "france")
         assert row.metadata.lat == 48.85 and row.metadata.taken_day == 20190714
         assert store.count(Filter(places=("paris",))) == 1
         assert store.count(Filter(places=("tokyo",))) == 0
+        # a re-read writes the whole capture record: what the file no longer says goes
+        store.write(update=[Update("abc", Fields(meta_version=2))])
+        store.refresh()
+        again = next(store.rows(ids=["abc"], metadata=True))
+        assert again.meta_version == 2 and again.metadata is not None
+        assert again.metadata.place_keys is None and again.metadata.lat is None
+        assert store.count(Filter(places=("paris",))) == 0
     finally:
         store.close()
+
+
+def month_of(stem: str) -> int | None:
+    day = taken_day(stem)
+    return None if day is None else day // 100 % 100
+
+
+def summer(stem: str) -> bool:
+    """Meteorological summer where the photo was (north without GPS)."""
+    month, lat = month_of(stem), SHOTS[stem].lat
+    return month is not None and month in ((12, 1, 2) if lat is not None and lat < 0 else (6, 7, 8))
+
+
+WORDS = [  # the capture part of each query; its concept part is what the model saw
+    ("paris", lambda s: s in PARIS),
+    ("paris 2019", lambda s: s in PARIS and str(taken_day(s)).startswith("2019")),
+    ("dog 2019", lambda s: str(taken_day(s)).startswith("2019")),
+    ("iphone", lambda s: s in IPHONES),
+    ("cat christmas", lambda s: (taken_day(s) or 0) % 10000 in (1224, 1225, 1226)),
+    ("dog summer", summer),
+    ("dog -paris", lambda s: s not in PARIS),
+    ('"new york"', lambda s: s in {"cat.2", "dog.1"}),
+    ("australia OR japan", lambda s: s in {"cat.3", "dog.2", "dog.4"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("words", "expected"), WORDS, ids=[w for w, _ in WORDS])
+def test_place_date_camera_words_answer_alike_and_as_the_files_say(stores, words, expected) -> None:
+    _, embedded, cluster = stores
+    e_total, e_hits = search(embedded, words, Filter())
+    c_total, c_hits = search(cluster, words, Filter())
+    assert e_total == c_total and e_hits == c_hits
+    # concept words match what the model sees: compare with the concept alone
+    concept = words.split()[0] if words.split()[0] in ("dog", "cat") else None
+    seen = set(search(embedded, concept, Filter())[1]) if concept else set(SHOTS)
+    want = {s for s in SHOTS if expected(s) and (concept is None or s in seen)}
+    assert set(e_hits) == want and want, words
+
+
+def test_why_names_the_place_the_date_and_the_camera(stores) -> None:
+    _, embedded, cluster = stores
+    for index in (embedded, cluster):
+        results = index.search_words("paris 2019 iphone")
+        assert [Path(r.path).stem for r in results.results] == ["cat.0"]
+        why = {w.signal: w for w in results.results[0].why}
+        assert why["place"].term == "paris" and "Paris" in why["place"].via
+        assert why["place"].via.startswith("GPS 48.86, 2.29")
+        assert why["date"].via == "taken 2019-07-14 10:00:00"
+        assert why["camera"].via == "Apple iPhone 12"
+
+
+def test_cluster_stats_show_the_metadata_coverage(stores) -> None:
+    _, embedded, cluster = stores
+    a, b = embedded.stats(), cluster.stats()
+    assert a.metadata == b.metadata and a.schema == b.schema == 2
+    assert a.metadata is not None and a.metadata.read == len(SHOTS)
+    assert a.metadata.dated == sum(1 for s in SHOTS.values() if s.taken)
+    assert a.metadata.placed == sum(1 for s in SHOTS.values() if s.lat is not None)

@@ -191,7 +191,7 @@ def test_search_words_json_contract(pf, small_index: Path) -> None:
     assert all(len(res["labels"]) >= 1 for res in data["results"])
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
+@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding", "fused"])
 def test_search_image_json_contract_each_mode(pf, small_index: Path, small_photos: Path, mode):
     query = small_photos / "dog.3.jpg"
     r = pf("search", "--image", query, "--mode", mode, "--index", small_index, "--json")
@@ -209,10 +209,13 @@ def test_search_image_json_contract_each_mode(pf, small_index: Path, small_photo
     assert sum(kind(res["path"]) == "dog" for res in results) >= 6
 
 
-def test_search_image_default_mode_is_hybrid(pf, small_index: Path, small_photos: Path) -> None:
+def test_search_image_default_mode_is_fused(pf, small_index: Path, small_photos: Path) -> None:
     r = pf("search", "--image", small_photos / "cat.3.jpg", "--index", small_index, "--json")
     assert r.code == 0, r
-    assert r.json["mode"] == "hybrid"
+    assert r.json["mode"] == "fused"
+    named = pf("search", "--image", small_photos / "cat.3.jpg", "--mode", "fused", "--json",
+               "--index", small_index)  # fmt: skip
+    assert named.json == r.json
 
 
 def test_index_json_contract_with_skipped_files(pf, shared: Path, catsdogs: Path, tmp_path):
@@ -313,7 +316,7 @@ def test_search_image_unindexed_copy_finds_the_original_first(
 ) -> None:
     copy = tmp_path / "query.jpg"
     shutil.copy2(small_photos / "dog.21.jpg", copy)
-    for mode in ("hybrid", "classes", "embedding"):
+    for mode in ("hybrid", "classes", "embedding", "fused"):
         r = pf("search", "--image", copy, "--mode", mode, "--index", small_index, "--json")
         assert r.code == 0, r
         assert r.json["total"] == 80  # nothing to leave out: the copy is not indexed
@@ -698,7 +701,7 @@ def test_process_search_image_and_stats(small_index: Path, small_photos: Path) -
     p = run_process("search", "--image", small_photos / "cat.4.jpg", "--index", small_index)
     assert p.returncode == 0, p.stderr
     assert len(p.stdout.splitlines()) == 10
-    assert re.search(r"^10 of 79 results \(hybrid\)$", p.stderr, re.M), p.stderr
+    assert re.search(r"^10 of 79 results \(fused\)$", p.stderr, re.M), p.stderr
     s = run_process("stats", "--index", small_index, "--json")
     assert s.returncode == 0 and json.loads(s.stdout)["images"] == 80
 

@@ -154,7 +154,7 @@ def test_filter_under_is_a_folder_not_a_prefix(
         url=cluster_url, cluster=ClusterOptions(name=index_name), create=True
     ) as idx:
         idx.add([tmp_path])
-        for mode in ("classes", "embedding", "hybrid"):
+        for mode in ("classes", "embedding", "hybrid", "fused"):
             res = idx.search_image(
                 tmp_path / "a/cat/cat.1.jpg", mode=mode, under=tmp_path / "a/cat"
             )
@@ -281,3 +281,21 @@ def test_a_clause_of_several_matchers_agrees(both) -> None:
         dense[f.classes.ids.astype(int)] = f.classes.probs
         best = max(dense[list(dog)].sum(), dense[list(cat)].sum())
         assert hit.score == pytest.approx(best, rel=1e-5)
+
+
+def test_fused_agrees_with_the_embedded_store(both) -> None:
+    """200 photos are fewer than either candidate list (the kNN and the classes query's),
+    so both stores re-rank every photo with the same pure functions: the same ranking,
+    the same scores to float tolerance (the engine's inner products are float32)."""
+    embedded, cluster = both
+    for qid in _query_ids(embedded):
+        a = embedded.search_image(qid, mode="fused", limit=20)
+        b = cluster.search_image(qid, mode="fused", limit=20)
+        assert a.mode == b.mode == "fused"
+        assert a.total == b.total == N_PHOTOS - 1
+        assert _ids(a) == _ids(b)
+        np.testing.assert_allclose(
+            [r.score for r in a.results], [r.score for r in b.results], rtol=0, atol=1e-5
+        )
+        hybrid = embedded.search_image(qid, mode="hybrid", limit=20)
+        assert [r.score for r in hybrid.results] != [r.score for r in a.results]

@@ -121,7 +121,7 @@ def _labels(paths: list[str]) -> list[str]:
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
+@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding", "fused"])
 def test_eval_by_image_measures_the_stores_own_answers(
     small_index: Path, small_photos: Path, mode: str
 ) -> None:
@@ -216,7 +216,7 @@ def test_eval_folder_labels_temporary_index_table(
     )
     assert code == 0, err
     assert out.startswith("24 labelled images (cats 12, dogs 12); 1 unlabelled")
-    for mode in ("hybrid", "classes", "embedding", "paper"):
+    for mode in ("hybrid", "classes", "embedding", "fused", "paper"):
         assert re.search(rf"^{mode}\s+24\s+[01]\.\d{{4}}", out, re.M), out
     assert re.search(r"^dog\s+12\s+\d+\s+1\.0000", out, re.M), out
     assert "unknown word 'cats'" not in out  # "cats" folds to cat

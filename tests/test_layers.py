@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
     ("photowords", "spelling", "placenames", "containers"),
     ("resolve", "metadata", "imaging", "effnet", "vgg"),
-    ("query", "readings", "why", "walk", "reading", "models", "ocr", "ocr.*"),
+    ("query", "readings", "capturewords", "why", "walk", "reading", "models", "ocr", "ocr.*"),
     ("store", "store.*"),
     ("pipeline",),
     ("stages", "stages.*", "passes"),
@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
 ONLY_FROM: dict[str, tuple[str, ...]] = {
     # The store seam: implementations are named by the factory and by themselves.
     "store.embedded": ("store.*", "api"),
-    "store.cluster.connection": ("store.*", "api", "cli", "commands.*"),  # ClusterOptions
+    # ClusterOptions: the options of a cluster index, which serve passes to its app and jobs.
+    "store.cluster.connection": ("store.*", "api", "cli", "commands.*", "web.app", "web.jobs"),
     "store.cluster.*": ("store.*", "api", "commands.cluster"),
     "store.sqlite": ("store.*",),
     "store.vectors": ("store.*",),

@@ -20,17 +20,23 @@ from picfind.records import Features, Fields, ImageRecord, SparseClasses
 from picfind.scoring import (
     NUM_CLASSES,
     STORED_CLASSES,
+    Fusion,
+    fuse,
+    fused_block,
     indicator,
     keyword_scores,
     query_weights,
     sparse_top,
+    top_classes,
 )
 from picfind.store import vectors
 from picfind.store.base import (
     ClassesQuery,
     EmbeddingQuery,
     Filter,
+    FusedQuery,
     HybridQuery,
+    Table,
     Update,
 )
 from picfind.store.embedded import EmbeddedStore
@@ -143,6 +149,52 @@ def test_keyword_query_matches_brute_force(tmp_path: Path, layout: str) -> None:
     assert total == int(match.sum())
     ranked = [i for i in np.argsort(-scores, kind="stable") if match[i]][:20]
     assert [int(h.id[2:]) for h in hits] == ranked
+    store.close()
+
+
+def test_fused_query_is_the_whole_set_score_over_every_segment(tmp_path: Path, layout: str) -> None:
+    """The store's fused ranking (first pass, the expansion taken over main and delta
+    together, second pass) is ``scoring.fused_block`` over exactly the rows the filter
+    allows; on the projected main its candidates come from the PCA scores, so the top
+    10 may differ in one place."""
+    store = EmbeddedStore(tmp_path / "idx", create=True)
+    store.write(add=records(*synthetic(600, seed=3)))
+    store.search(EmbeddingQuery(synthetic(1)[1][0]), 1)  # main is built (main layouts)
+    store.write(add=records(*synthetic(40, seed=8), start=600), remove=["id000007"])
+    assert len(store._cache.segments()) == (1 if layout == "delta" else 2)
+    for under in (None, "/photos/a"):
+        table = Table.of(store.rows(under=under, features=True))
+        for q in np.linspace(0, len(table) - 1, 6).astype(int):
+            f = table.features[q]
+            query = FusedQuery(f.embedding, query_weights(f.classes))
+            where = Filter(under, (table.ids[q],))
+            total, hits = store.search(query, 20, where=where)
+            assert total == len(table) - 1
+            whole = fused_block(
+                np.array([q]), table.embeddings, table.classes, top_classes(table.classes)
+            )[0]
+            whole[q] = -np.inf
+            expected = [table.ids[i] for i in np.argsort(-whole, kind="stable")[:10]]
+            got = [h.id for h in hits[:10]]
+            if layout == "main-pca":
+                assert len(set(got) & set(expected)) >= 9, (got, expected)
+            else:
+                assert got == expected
+            at = {i: n for n, i in enumerate(table.ids)}
+            np.testing.assert_allclose(
+                [h.score for h in hits], whole[[at[h.id] for h in hits]], rtol=0, atol=1e-5
+            )
+            _, page2 = store.search(query, 10, offset=10, where=where)
+            assert [h.id for h in page2] == [h.id for h in hits[10:20]]
+    # Without expansion, fused is its first pass alone.
+    table = Table.of(store.rows(features=True))
+    f = table.features[5]
+    _, hits = store.search(
+        FusedQuery(f.embedding, query_weights(f.classes), Fusion(expansion=0)), 5
+    )
+    first = fuse(table.classes @ query_weights(f.classes), table.embeddings @ f.embedding)
+    assert hits[0].id == table.ids[5]
+    np.testing.assert_allclose([h.score for h in hits], np.sort(first)[::-1][:5], rtol=0, atol=1e-5)
     store.close()
 
 
@@ -379,6 +431,7 @@ def test_attack_a_poisoned_row_does_not_empty_any_search(tmp_path: Path, layout:
         ClassesQuery(w),
         EmbeddingQuery(emb[3]),
         HybridQuery(emb[3], w),
+        FusedQuery(emb[3], w),
         WordsQuery.of_classes((tuple(range(0, 140)),)),
     ):
         total, hits = store.search(query, 10)

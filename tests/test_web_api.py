@@ -164,7 +164,7 @@ def test_invalid_search_parameters_are_422(client: TestClient, params) -> None:
 # --- search by indexed image -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding"])
+@pytest.mark.parametrize("mode", ["hybrid", "classes", "embedding", "fused"])
 def test_similar_by_id_matches_the_api(client: TestClient, index_copy: Path, mode) -> None:
     with picfind.open_index(index_copy) as idx:
         first = idx.search_words("cat", limit=1).results[0]

@@ -51,8 +51,10 @@ _EXPORTS = {
     "Fields": "picfind.records",
     "FileState": "picfind.records",
     "Hit": "picfind.records",
+    "ImageDetails": "picfind.records",
     "ImageRecord": "picfind.records",
     "IndexReport": "picfind.records",
+    "MetadataCoverage": "picfind.records",
     "Label": "picfind.records",
     "Progress": "picfind.records",
     "Result": "picfind.records",
@@ -64,15 +66,20 @@ _EXPORTS = {
     "Why": "picfind.records",
     # search by image and by words
     "Mode": "picfind.search",
+    "CameraMatch": "picfind.matchers",
     "Clause": "picfind.matchers",
     "ConceptMatch": "picfind.matchers",
+    "DateMatch": "picfind.matchers",
     "Matcher": "picfind.matchers",
+    "PlaceMatch": "picfind.matchers",
     "WordsQuery": "picfind.matchers",
     # the store seam
     "ClassesQuery": "picfind.store.base",
     "DocSummary": "picfind.store.base",
     "EmbeddingQuery": "picfind.store.base",
     "Filter": "picfind.store.base",
+    "FusedQuery": "picfind.store.base",
+    "Fusion": "picfind.scoring",
     "HybridQuery": "picfind.store.base",
     "Move": "picfind.store.base",
     "Store": "picfind.store.base",
@@ -93,12 +100,14 @@ _EXPORTS = {
 
 __all__ = [
     "BusyError",
+    "CameraMatch",
     "ChangedFileError",
     "ClassesQuery",
     "Clause",
     "ClusterConnectionError",
     "ClusterOptions",
     "ConceptMatch",
+    "DateMatch",
     "DocSummary",
     "EmbeddingQuery",
     "EmptyIndexError",
@@ -106,8 +115,11 @@ __all__ = [
     "Fields",
     "FileState",
     "Filter",
+    "FusedQuery",
+    "Fusion",
     "Hit",
     "HybridQuery",
+    "ImageDetails",
     "ImageError",
     "ImageRecord",
     "Index",
@@ -116,6 +128,7 @@ __all__ = [
     "JobBusyError",
     "Label",
     "Matcher",
+    "MetadataCoverage",
     "Mode",
     "Model",
     "ModelError",
@@ -127,6 +140,7 @@ __all__ = [
     "OcrUnavailableError",
     "PassReport",
     "PicfindError",
+    "PlaceMatch",
     "Prediction",
     "Progress",
     "QuerySyntaxError",
@@ -191,7 +205,15 @@ if TYPE_CHECKING:
         UnknownModelError,
         UsageError,
     )
-    from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+    from picfind.matchers import (
+        CameraMatch,
+        Clause,
+        ConceptMatch,
+        DateMatch,
+        Matcher,
+        PlaceMatch,
+        WordsQuery,
+    )
     from picfind.models import Model, ModelOutput, ModelSpec
     from picfind.passes import PassReport
     from picfind.pipeline import Item, Source, Stage
@@ -200,9 +222,11 @@ if TYPE_CHECKING:
         Fields,
         FileState,
         Hit,
+        ImageDetails,
         ImageRecord,
         IndexReport,
         Label,
+        MetadataCoverage,
         Progress,
         Result,
         SearchResults,
@@ -212,12 +236,14 @@ if TYPE_CHECKING:
         StoredFile,
         Why,
     )
+    from picfind.scoring import Fusion
     from picfind.search import Mode
     from picfind.store.base import (
         ClassesQuery,
         DocSummary,
         EmbeddingQuery,
         Filter,
+        FusedQuery,
         HybridQuery,
         Move,
         Store,

@@ -35,7 +35,7 @@ from picfind.records import (
     StoredFile,
 )
 from picfind.scoring import sparse_top
-from picfind.search import Mode, Searcher, check_mode
+from picfind.search import DEFAULT_MODE, Mode, Searcher, check_mode
 from picfind.search import labels_of as _labels_of
 from picfind.stages.model import image_features as _features_of_image
 from picfind.stages.model import load_model
@@ -218,7 +218,7 @@ class Index:
         self,
         query: str | os.PathLike[str],
         *,
-        mode: Mode = "hybrid",
+        mode: Mode = DEFAULT_MODE,
         limit: int = 10,
         offset: int = 0,
         under: str | os.PathLike[str] | None = None,

@@ -28,7 +28,7 @@ from picfind.errors import PicfindError, UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import OutputClosed, ProgressBar, emit_json, out, shown, warn
 from picfind.records import SearchResults, Why
-from picfind.search import MODES, capture_filter
+from picfind.search import DEFAULT_MODE, MODES, capture_filter
 from picfind.store.base import SORTS
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def index(
 @click.option(
     "--mode",
     type=click.Choice(MODES),
-    default="hybrid",
+    default=DEFAULT_MODE,
     show_default=True,
     help="How images are compared (search by image).",
 )

@@ -42,11 +42,12 @@ from picfind.pipeline import Item, Pipeline, Source
 from picfind.query import parse_query
 from picfind.records import FileState, Hit
 from picfind.scoring import NUM_CLASSES, QUERY_TOP_K
-from picfind.search import check_mode, image_query, keyword_query
+from picfind.search import MODES, check_mode, image_query, keyword_query
 from picfind.stages.model import load_model
 from picfind.store.base import Filter, Store, StoreQuery, Table
 
-IMAGE_MODES = ("hybrid", "classes", "embedding", "paper")
+IMAGE_MODES: tuple[str, ...] = (*MODES, "paper")
+"""Every store mode of search by image, and the paper's formula as a reference."""
 BLOCK = 512
 """Queries scored per matrix product: bounds memory at BLOCK × N scores."""
 SEARCH_BLOCK = 64

@@ -307,7 +307,7 @@ def _group_words(words: list[str], resolver: Resolver, readers: Sequence[TermRea
         if size < 2:
             spelt = _phrase_spelt(rest, resolver, readers)
             if spelt is not None:
-                terms.append(Term.of(spelt[0]))
+                terms.append(_corrected(spelt[0], readers))
                 i += spelt[1]
                 continue
         word, raw = flat[i]
@@ -321,8 +321,19 @@ def _group_words(words: list[str], resolver: Resolver, readers: Sequence[TermRea
         single = resolver.correct(word)
         if single is None:
             raise resolver.unknown(raw)
-        terms.append(Term.of(single))
+        terms.append(_corrected(single, readers))
     return terms
+
+
+def _corrected(resolution: Resolution, readers: Sequence[TermReader]) -> Term:
+    """The term of a word spelt right: its concept, and what other signals read in the
+    corrected words ("wintr" → winter: the concept and the season), so that the query's
+    text parses back to the same query."""
+    words = resolution.key.split()
+    others = tuple(
+        r for r in read_all(readers, words) if r.words == len(words) and r.signal != "concept"
+    )
+    return Term.of(resolution, others)
 
 
 def _phrase_spelt(

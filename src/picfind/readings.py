@@ -126,9 +126,17 @@ class ConceptReader:
 
 
 def default_readers(resolver: Resolver | None = None) -> tuple[TermReader, ...]:
-    """Every reader picfind registers, in order (today: concepts; places, dates, cameras
-    and text plug in here)."""
-    return (ConceptReader(resolver or Resolver.load()),)
+    """Every reader picfind registers, in order: concepts; places, dates and cameras
+    (:mod:`picfind.capturewords`); text plugs in here."""
+    from picfind.capturewords import capture_readers  # it builds on Reading: imported late
+
+    concepts = ConceptReader(resolver or Resolver.load())
+
+    def is_concept(phrase: str) -> bool:  # the whole phrase, not a word of it
+        words = phrase.split()
+        return any(r.words == len(words) for r in concepts.read(words))
+
+    return (concepts, *capture_readers(is_concept))
 
 
 def read_all(readers: Sequence[TermReader], words: Sequence[str]) -> list[Reading]:

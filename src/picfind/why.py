@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from picfind.matchers import ConceptMatch, Matcher
+from picfind.capturewords import explain_camera, explain_date, explain_place
+from picfind.matchers import CameraMatch, ConceptMatch, DateMatch, Matcher, PlaceMatch
 from picfind.readings import Reading
 from picfind.records import StoredFile, Why
 from picfind.scoring import MATCH_THRESHOLD
@@ -46,7 +47,12 @@ def explain_concept(
 
 Explainer = Callable[[StoredFile, Any, str, Vocabulary], list[Why]]
 """(row, matcher, term, vocabulary) → the reasons that matcher matches the row."""
-EXPLAINERS: dict[type, Explainer] = {ConceptMatch: explain_concept}
+EXPLAINERS: dict[type, Explainer] = {
+    ConceptMatch: explain_concept,
+    PlaceMatch: explain_place,
+    DateMatch: explain_date,
+    CameraMatch: explain_camera,
+}
 """The explainer of each matcher type: a new signal adds its line here."""
 
 

@@ -12,11 +12,10 @@ from picfind.cli import cli, cluster_options, open_index_from
 from picfind.errors import UsageError
 from picfind.models import DEFAULT_MODEL, MODELS, resolve_model_name
 from picfind.output import ProgressBar, emit_json, out
+from picfind.search import MODES
 
 if TYPE_CHECKING:
     from picfind.evaluate import Evaluation
-
-MODE_CHOICES = ("hybrid", "classes", "embedding", "paper")
 
 
 @cli.command(name="eval")
@@ -51,8 +50,8 @@ MODE_CHOICES = ("hybrid", "classes", "embedding", "paper")
     "--mode",
     "modes",
     multiple=True,
-    type=click.Choice(MODE_CHOICES),
-    help="By-image mode to measure; repeatable (default: all four).",
+    type=click.Choice((*MODES, "paper")),
+    help="By-image mode to measure; repeatable (default: all of them).",
 )
 @click.option(
     "--by-image/--no-by-image",

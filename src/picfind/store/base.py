@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from picfind.matchers import WordsQuery
 from picfind.records import Features, Fields, Hit, ImageRecord, Stats, StoredFile
-from picfind.scoring import HYBRID_WEIGHT, NUM_CLASSES
+from picfind.scoring import DEFAULT_FUSION, HYBRID_WEIGHT, NUM_CLASSES, Fusion
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,18 @@ class HybridQuery:
     weight: float = HYBRID_WEIGHT
 
 
-StoreQuery = ClassesQuery | EmbeddingQuery | HybridQuery | WordsQuery
+@dataclass(frozen=True)
+class FusedQuery:
+    """cosine + λ·c/(c + κ), scored twice: the best of a first pass join the query
+    (``picfind.scoring.fuse`` and ``expand_query``; issue 16). The expansion spans the
+    whole index, so a store takes it over all its candidates, not per part."""
+
+    vector: npt.NDArray[np.float32]
+    weights: npt.NDArray[np.float32]
+    params: Fusion = DEFAULT_FUSION
+
+
+StoreQuery = ClassesQuery | EmbeddingQuery | HybridQuery | FusedQuery | WordsQuery
 """Every query a store answers."""
 
 

@@ -167,8 +167,12 @@ UPDATABLE_FIELDS = ("format", "width", "height", *METADATA_FIELDS)
 
 def updated_fields(fields: Fields) -> dict[str, object]:
     """What an update writes: the fields set, which must be updatable (features never are:
-    they change only with new content, which is a new row)."""
+    they change only with new content, which is a new row). Capture metadata is one
+    record: when ``meta_version`` is written, every capture field is, None included, so a
+    re-read clears what a file no longer says."""
     written = fields.written()
+    if "meta_version" in written:
+        written.update({name: getattr(fields, name) for name in METADATA_FIELDS})
     unknown = set(written) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValueError(f"cannot update {sorted(unknown)} of a stored row")

@@ -23,12 +23,14 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
+from picfind.matchers import CameraMatch, CaptureMatch, DateMatch, PlaceMatch, WordsQuery
 from picfind.records import (
     Features,
     Fields,
     Hit,
     ImageRecord,
     MetadataCoverage,
+    SparseClasses,
     Stats,
     StoredFile,
 )
@@ -49,7 +51,7 @@ from picfind.store.codec import (
     under_prefix,
     updated_fields,
 )
-from picfind.store.ranking import score_segment
+from picfind.store.ranking import capture_matchers, membership, score_query
 from picfind.store.schema import version_of
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 
@@ -325,19 +327,15 @@ class EmbeddedStore:
         masks = self._filter_masks(segments, where)
         pages: list[tuple[int, list[tuple[float, int]]]] = []
         for query, query_masks, w in zip(queries, masks, where, strict=True):
-            total = 0
-            found: list[tuple[float, int]] = []  # (score, rowid)
             by_date = w.sort == "date"
-            for seg, mask in zip(segments, query_masks, strict=True):
-                if seg.n == 0:
-                    continue
-                # by date: every match, then the newest first
-                count, scores, positions = score_segment(
-                    seg, query, mask, seg.n if by_date else want
-                )
-                total += count
-                found.extend(zip(scores.tolist(), seg.rowids[positions].tolist(), strict=True))
-            found.sort(key=lambda t: (-t[0], t[1]))
+            facts = {}
+            if isinstance(query, WordsQuery):
+                facts = {m: self._capture_rowids(m) for m in capture_matchers(query)}
+            # by date: every match, then the newest first
+            top = sum(seg.n for seg in segments) if by_date else want
+            total, found = score_query(
+                segments, query_masks, query, top, self._classes_of_rowids, facts
+            )
             if by_date:
                 found = self._newest_first(found)
             pages.append((total, found[:want]))
@@ -361,13 +359,13 @@ class EmbeddedStore:
                     keep = self._rowids(
                         "SELECT rowid FROM images WHERE path >= ? AND path < ?", [lo, hi]
                     )
-                    inside[w.under] = [_membership(seg, keep) for seg in segments]
+                    inside[w.under] = [membership(seg, keep) for seg in segments]
                 for mask, allowed in zip(masks, inside[w.under], strict=True):
                     mask &= allowed
-            for sql, params in _capture_conditions(w):
-                rowids = self._rowids(sql, params)
+            for matcher in _filter_matchers(w):
+                rowids = self._capture_rowids(matcher)
                 for seg, mask in zip(segments, masks, strict=True):
-                    mask &= _membership(seg, rowids)
+                    mask &= membership(seg, rowids)
             if w.exclude:
                 drop = np.sort(
                     np.array([excluded[i] for i in w.exclude if i in excluded], dtype=np.int64)
@@ -395,6 +393,21 @@ class EmbeddedStore:
         dated = sorted((t for t in found if t[1] in taken), key=lambda t: taken[t[1]], reverse=True)
         return dated + [t for t in found if t[1] not in taken]
 
+    def _capture_rowids(self, matcher: CaptureMatch) -> npt.NDArray[np.int64]:
+        return self._rowids(*_capture_sql(matcher))
+
+    def _classes_of_rowids(self, rowids: list[int]) -> dict[int, SparseClasses]:
+        """Stored top classes of a few rows (the fused mode's expansion: five rows)."""
+        out: dict[int, SparseClasses] = {}
+        for start in range(0, len(rowids), _CHUNK):
+            chunk = rowids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rowid, cids, cprobs in self.db.conn.execute(
+                f"SELECT rowid, class_ids, class_probs FROM images WHERE rowid IN ({marks})", chunk
+            ):
+                out[int(rowid)] = classes_from_blobs(cids, cprobs)
+        return out
+
     def _rowids(self, sql: str, params: Sequence[object]) -> npt.NDArray[np.int64]:
         rows = self.db.conn.execute(sql, params).fetchall()
         return np.sort(np.array([r[0] for r in rows], dtype=np.int64))
@@ -417,24 +430,42 @@ class EmbeddedStore:
         return out
 
 
-def _capture_conditions(w: Filter) -> list[tuple[str, list[object]]]:
-    """The rowid queries of a filter's capture restrictions (day range, places, cameras)."""
-    out: list[tuple[str, list[object]]] = []
+def _filter_matchers(w: Filter) -> list[CaptureMatch]:
+    """A filter's capture restrictions as the matchers that say the same (a day range, any
+    of some places, any of some cameras): one lookup each, shared with words queries."""
+    out: list[CaptureMatch] = []
     if w.dated:
         lo = w.after_day if w.after_day is not None else 0
-        hi = w.before_day if w.before_day is not None else 99991231 + 1
-        out.append(("SELECT rowid FROM images WHERE taken_day >= ? AND taken_day < ?", [lo, hi]))
-    for kind, keys in (("place", w.places), ("camera", w.cameras)):
-        if keys:
-            marks = ",".join("?" * len(keys))
-            out.append(
-                (
-                    "SELECT DISTINCT image_rowid FROM image_keys "
-                    f"WHERE kind = ? AND key IN ({marks})",
-                    [kind, *keys],
-                )
-            )
+        hi = w.before_day if w.before_day is not None else 100000000
+        out.append(DateMatch(days=((lo, hi),)))
+    if w.places:
+        out.append(PlaceMatch(w.places))
+    if w.cameras:
+        out.append(CameraMatch(w.cameras))
     return out
+
+
+def _capture_sql(matcher: CaptureMatch) -> tuple[str, list[object]]:
+    """The rowids a capture matcher matches, as one SQL query on indexed columns."""
+    if isinstance(matcher, PlaceMatch | CameraMatch):
+        kind = "place" if isinstance(matcher, PlaceMatch) else "camera"
+        marks = ",".join("?" * len(matcher.keys))
+        sql = f"SELECT DISTINCT image_rowid FROM image_keys WHERE kind = ? AND key IN ({marks})"
+        return sql, [kind, *matcher.keys]
+    if matcher.south_days is None and matcher.south_yearly is None:
+        hemispheres = [(matcher.ranges(False), "1")]
+    else:
+        hemispheres = [(matcher.ranges(False), "(lat IS NULL OR lat >= 0)")]
+        hemispheres.append((matcher.ranges(True), "lat < 0"))
+    parts: list[str] = []
+    params: list[object] = []
+    for (days, yearly), where in hemispheres:
+        any_of = ["(taken_day >= ? AND taken_day < ?)"] * len(days)
+        any_of += ["(taken_md BETWEEN ? AND ?)"] * len(yearly)
+        parts.append(f"({where} AND ({' OR '.join(any_of) or '0'}))")
+        params += [v for pair in (*days, *yearly) for v in pair]
+    sql = f"SELECT rowid FROM images WHERE taken_day IS NOT NULL AND ({' OR '.join(parts)})"
+    return sql, params
 
 
 def _write_keys(conn: sqlite3.Connection, rowid: int, fields: dict[str, object]) -> None:
@@ -449,12 +480,6 @@ def _write_keys(conn: sqlite3.Connection, rowid: int, fields: dict[str, object])
                 "INSERT INTO image_keys (image_rowid, kind, key) VALUES (?, ?, ?)",
                 [(rowid, kind, str(v)) for v in values],
             )
-
-
-def _membership(seg: vectors.Segment, rowids: npt.NDArray[np.int64]) -> Mask:
-    inside = np.zeros(seg.n, dtype=bool)
-    inside[seg.positions_of(rowids)] = True
-    return inside
 
 
 def _in_lists(lists: list[tuple[str, list[str]]]) -> Iterator[tuple[list[str], list[object]]]:

@@ -81,6 +81,15 @@ class Segment:
         raise NotImplementedError
 
     def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.vectors(positions) @ vector
+        return out
+
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The stored embeddings (float16 precision, as float32) of some rows, (m, D)."""
+        raise NotImplementedError
+
+    def class_dot_rows(self, weights: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """``class_dot`` of some rows only (a re-ranking needs a few hundred, not all)."""
         raise NotImplementedError
 
     def positions_of(self, rowids: np.ndarray) -> np.ndarray:
@@ -118,9 +127,12 @@ class DeltaSegment(Segment):
         out: np.ndarray = self.embeddings @ vector
         return out
 
-    def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self.embeddings[positions] @ vector
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.embeddings[positions]
         return out
+
+    def class_dot_rows(self, weights: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return dense_dot(self.class_ids[positions], self.class_probs[positions], weights)
 
 
 class MainSegment(Segment):
@@ -184,10 +196,10 @@ class MainSegment(Segment):
         out = self.z @ (self.components @ vector) + float(vector @ self.mean)
         return out
 
-    def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
         out: np.ndarray
         if not self.approximate:
-            out = self.full[positions] @ vector
+            out = self.full[positions]
             return out
         row_bytes = self.dim * 2
         order = np.argsort(positions)
@@ -195,8 +207,11 @@ class MainSegment(Segment):
         for i in order:  # pread: candidates are read, never mapped, so memory stays flat
             data = os.pread(self._fd, row_bytes, int(positions[i]) * row_bytes)
             rows[i] = np.frombuffer(data, dtype=np.float16)
-        out = rows.astype(np.float32) @ vector
+        out = rows.astype(np.float32)
         return out
+
+    def class_dot_rows(self, weights: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return self.postings.dot_rows(weights, positions)
 
 
 # --- building and loading ------------------------------------------------------------

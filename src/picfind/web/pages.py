@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from picfind.errors import EmptyIndexError, PicfindError, UnknownConceptError
 from picfind.records import SearchResults
-from picfind.search import MODES
+from picfind.search import DEFAULT_MODE, MODES
 from picfind.web.app import error_body
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
@@ -33,6 +33,7 @@ MODE_HELP = {
     "hybrid": ("Hybrid", "looks and classes"),
     "classes": ("Classes", "what is in it"),
     "embedding": ("Embedding", "how it looks"),
+    "fused": ("Fused", "looks and classes, best of both"),
 }
 EXAMPLES = ("dog", "golden retriever", "cat OR dog", "dog -poodle", "sports car")
 """Searches the start page offers: concepts every index's vocabulary knows."""
@@ -81,7 +82,7 @@ def home(
     q: str = "",
     similar: str = "",
     upload: str = "",
-    mode: str = "hybrid",
+    mode: str = DEFAULT_MODE,
     offset: int = 0,
     count: int = 0,
 ) -> HTMLResponse:
@@ -94,7 +95,7 @@ def home(
     jobs: Jobs = request.app.state.jobs
     size: int = request.app.state.settings.page_size
     limit = size if count <= 0 else min(count, MAX_RESTORED)
-    mode = mode if mode in MODES else "hybrid"
+    mode = mode if mode in MODES else DEFAULT_MODE
     offset = max(0, min(offset, 100_000))
     message, results = "", ""
     q = q.strip()[:500]

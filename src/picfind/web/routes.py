@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from PIL import Image
 
 from picfind.errors import NotFoundError, UsageError
-from picfind.search import Mode
+from picfind.search import DEFAULT_MODE, Mode
 from picfind.web import download, schemas
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
@@ -67,7 +67,7 @@ def search_words(
 async def search_upload(
     request: Request,
     file: Annotated[UploadFile, File(description="an image (at most 20 MiB, 67 megapixels)")],
-    mode: Annotated[Mode, Form()] = "hybrid",
+    mode: Annotated[Mode, Form()] = DEFAULT_MODE,
     limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
 ) -> dict[str, object]:
@@ -90,7 +90,7 @@ async def search_upload(
 def search_uploaded(
     request: Request,
     key: str,
-    mode: Mode = "hybrid",
+    mode: Mode = DEFAULT_MODE,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, object]:
@@ -120,7 +120,7 @@ def upload_preview(request: Request, key: str) -> Response:
 def search_similar(
     request: Request,
     image_id: str,
-    mode: Mode = "hybrid",
+    mode: Mode = DEFAULT_MODE,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, object]:

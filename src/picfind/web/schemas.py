@@ -35,7 +35,7 @@ class ResultOut(BaseModel):
 
 
 class SearchOut(BaseModel):
-    mode: str = Field(description="keyword, or hybrid / classes / embedding for an image")
+    mode: str = Field(description="keyword, or hybrid / classes / embedding / fused for an image")
     total: int = Field(description="every match, not just this page")
     results: list[ResultOut]
     query: str = Field("", description="the words as understood (keyword search)")

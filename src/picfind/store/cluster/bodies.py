@@ -17,17 +17,33 @@ keep 9 significant bits of each value. Exact formulas: ``picfind.scoring``.
   concept matchers with ``min_score`` 0.5.
 * embedding: a kNN query (HNSW), score (1 + cos) / 2.
 * hybrid: kNN candidates, re-scored ``cos + 0.1 · Σ η_j ξ_ij``.
+* fused: kNN candidates with the classes query's (``classes_query``), their
+  inner products with the query by ``dot_query`` (exact, over those ids only),
+  re-scored with ``picfind.scoring.fuse`` before and after the expansion.
 * paper layout: ``script_score`` over ``match_all`` in painless.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from picfind.errors import UsageError
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import (
+    CAPTURE_SCORE,
+    CameraMatch,
+    CaptureMatch,
+    Clause,
+    ConceptMatch,
+    DateMatch,
+    DayRanges,
+    Matcher,
+    PlaceMatch,
+    WordsQuery,
+    YearlyRanges,
+)
 from picfind.scoring import MATCH_THRESHOLD, NOT_THRESHOLD
 from picfind.store.base import Filter
 from picfind.store.cluster.mapping import class_wnids, paper_field_names
@@ -89,9 +105,9 @@ def filter_clauses(where: Filter | None) -> tuple[list[dict[str, Any]], list[dic
                 bounds["lt"] = where.before_day
             filters.append({"range": {"taken_day": bounds}})
         if where.places:
-            filters.append({"terms": {"place_keys": list(where.places)}})
+            filters.append(capture_filter(PlaceMatch(where.places)))
         if where.cameras:
-            filters.append({"terms": {"camera_keys": list(where.cameras)}})
+            filters.append(capture_filter(CameraMatch(where.cameras)))
     return filters, must_not
 
 
@@ -136,8 +152,42 @@ def mass_query(classes: tuple[int, ...]) -> dict[str, Any]:
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
+CAPTURE_BOOST = 1.0 + math.log(CAPTURE_SCORE / MATCH_THRESHOLD)
+"""What a capture matcher's clause scores: ``1 + ln(s/t)`` for its exact score s, like a
+concept clause, so the window reasoning of ``queries`` holds for every clause."""
+_SOUTH_BOX = {
+    "top_left": {"lat": -1e-9, "lon": -180.0},
+    "bottom_right": {"lat": -90.0, "lon": 180.0},
+}
+SOUTH = {"geo_bounding_box": {"location": _SOUTH_BOX}}
+"""Photos south of the equator (for seasons: summer is December–February there)."""
+
+
+def capture_filter(matcher: CaptureMatch) -> dict[str, Any]:
+    """The filter of documents a capture matcher matches (``matchers`` has the meaning)."""
+    if isinstance(matcher, PlaceMatch):
+        return {"terms": {"place_keys": list(matcher.keys)}}
+    if isinstance(matcher, CameraMatch):
+        return {"terms": {"camera_keys": list(matcher.keys)}}
+
+    def any_day(days: DayRanges, yearly: YearlyRanges) -> dict[str, Any]:
+        should: list[dict[str, Any]] = [
+            {"range": {"taken_day": {"gte": a, "lt": b}}} for a, b in days
+        ]
+        should += [{"range": {"taken_md": {"gte": a, "lte": b}}} for a, b in yearly]
+        return {"bool": {"should": should, "minimum_should_match": 1}}
+
+    if matcher.south_days is None and matcher.south_yearly is None:
+        return any_day(matcher.days, matcher.yearly)
+    north = {"bool": {"filter": [any_day(*matcher.ranges(False))], "must_not": [SOUTH]}}
+    south = {"bool": {"filter": [any_day(*matcher.ranges(True)), SOUTH]}}
+    return {"bool": {"should": [north, south], "minimum_should_match": 1}}
+
+
 def matcher_clause(matcher: Matcher, negated: bool) -> dict[str, Any]:
     """The query clause of one matcher: present (and scored) where the matcher matches."""
+    if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
+        return {"constant_score": {"filter": capture_filter(matcher), "boost": CAPTURE_BOOST}}
     if isinstance(matcher, ConceptMatch):
         if negated:
             script: dict[str, Any] = {"source": "_score"}
@@ -197,6 +247,35 @@ def knn_query(
     if "match_all" not in filt:
         es["filter"] = filt
     return {"knn": es}
+
+
+ES_DOT_SCRIPT = "Math.max(0.0, 1.0 + dotProduct(params.q, params.f))"
+
+
+def dot_query(
+    engine: str, ids: list[str], vector: np.ndarray, field: str = "embedding"
+) -> dict[str, Any]:
+    """A ``script_score`` over ``ids`` scoring 1 + q·e, e as stored (no renormalising,
+    like the embedded store): OpenSearch's exact k-NN script in ``innerproduct`` space
+    (its score is 1 + d for d ≥ 0, 1 / (1 − d) below; see ``dot_of_score``)."""
+    vec = [float(x) for x in vector]
+    only = {"ids": {"values": ids}}
+    if engine == "opensearch":
+        script: dict[str, Any] = {
+            "source": "knn_score",
+            "lang": "knn",
+            "params": {"field": field, "query_value": vec, "space_type": "innerproduct"},
+        }
+    else:
+        script = {"source": ES_DOT_SCRIPT, "params": {"q": vec, "f": field}}
+    return {"script_score": {"query": only, "script": script}}
+
+
+def dot_of_score(engine: str, score: float) -> float:
+    """q·e back from a ``dot_query`` score."""
+    if engine == "opensearch" and score < 1.0:
+        return 1.0 - 1.0 / score if score > 0 else -1.0
+    return score - 1.0
 
 
 def paper_classes_query(weights: np.ndarray, where: Filter | None) -> dict[str, Any]:

@@ -14,6 +14,12 @@ the candidate window until quantisation cannot change the page:
   thresholds are applied by the engine, the geometric mean re-scored exactly;
 * embedding: kNN (HNSW, k ≥ ``KNN_K``), the engine's cosine;
 * hybrid: ``HYBRID_CANDIDATES`` kNN candidates re-scored ``cos + λ·Σ η_j ξ_ij``;
+* fused: the ``FUSED_CANDIDATES`` best by kNN with those of the classes query; their
+  exact inner products with the query (``bodies.dot_query``) and class terms (from
+  ``_source``) scored with ``picfind.scoring.fuse``; the best join the query
+  (``expand_query``, their embeddings by one ``mget``) and the expanded query scores
+  the same candidates again — the embedded store's formulas on the same candidates,
+  so on an index smaller than the candidate lists both give the same answers;
 * the paper's layout: ``script_score`` over ``match_all``, as the engine says.
 
 A new matcher type needs its query clause in ``bodies`` and its exact score in
@@ -30,20 +36,35 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import UsageError
-from picfind.matchers import Clause, ConceptMatch, Matcher, WordsQuery
+from picfind.matchers import (
+    CAPTURE_SCORE,
+    CameraMatch,
+    CaptureMatch,
+    Clause,
+    ConceptMatch,
+    DateMatch,
+    Matcher,
+    PlaceMatch,
+    WordsQuery,
+)
 from picfind.records import Hit
 from picfind.scoring import (
+    FUSED_CANDIDATES,
     MATCH_THRESHOLD,
     NOT_THRESHOLD,
     NUM_CLASSES,
     Mask,
     clause_scores,
+    expand_query,
+    query_weights,
+    top_k,
     words_scores,
 )
 from picfind.store.base import (
     ClassesQuery,
     EmbeddingQuery,
     Filter,
+    FusedQuery,
     HybridQuery,
     StoreQuery,
     search_each,
@@ -64,6 +85,9 @@ FEATURE_ERROR = 2.0**-8 + 1e-5
 truncating, so a stored value lies in [x·(1 − 2⁻⁸), x]."""
 RESCORE_MAX = 10_000
 """At most this many candidates in the band that quantisation leaves undecided."""
+
+WORDS_SOURCE = ["top", "place_keys", "camera_keys", "taken_day", "location"]
+"""What a words query's exact re-scoring reads of each candidate (classes, capture facts)."""
 
 Scored = list[tuple[float, str]]
 Sources = list[dict[str, Any]]
@@ -91,6 +115,8 @@ class Queries:
             total, scored = self._embedding(query, want, where)
         elif isinstance(query, HybridQuery):
             total, scored = self._hybrid(query, want, where)
+        elif isinstance(query, FusedQuery):
+            total, scored = self._fused(query, want, where)
         else:
             raise TypeError(f"unknown query type {type(query).__name__}")
         return total, [Hit(i, s) for s, i in scored[offset:want]]
@@ -140,7 +166,7 @@ class Queries:
 
         def exact(sources: Sources) -> npt.NDArray[np.float64]:
             dense = _dense(sources)
-            positive = [_clause_scores(dense, c) for c in query.positive]
+            positive = [_clause_scores(dense, sources, c) for c in query.positive]
             scores, _ = words_scores(positive, [])
             return np.asarray(scores, dtype=np.float64)
 
@@ -153,7 +179,7 @@ class Queries:
         body = bodies.keyword_query(query, where)
         if where is not None and where.sort == "date":
             return self._newest_first(body, want, exact)
-        return self._rescored(body, want, exact, floor, total=True)
+        return self._rescored(body, want, exact, floor, total=True, source=WORDS_SOURCE)
 
     def _newest_first(
         self, query: dict[str, Any], want: int, exact: Callable[[Sources], npt.NDArray[np.float64]]
@@ -163,7 +189,7 @@ class Queries:
         body = {
             "query": query,
             "size": want,
-            "_source": ["top", "taken"],
+            "_source": [*WORDS_SOURCE, "taken"],
             "track_total_hits": True,
             "track_scores": True,
             "sort": [{"taken": {"order": "desc", "missing": "_last"}}, {"_score": "desc"}],
@@ -187,6 +213,7 @@ class Queries:
         floor: Callable[[float], float],
         *,
         total: bool,
+        source: list[str] | None = None,
     ) -> tuple[int, Scored]:
         """Candidates by engine score, re-scored exactly from ``_source``.
 
@@ -196,7 +223,8 @@ class Queries:
         one of them (up to RESCORE_MAX) is fetched and re-scored too.
         """
         size = want + RESCORE_SLACK if want else 0
-        count, hits = self._hits(query, size, ["top"], total)
+        fields = source or ["top"]
+        count, hits = self._hits(query, size, fields, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
             kth = sorted((s for s, _ in scored), reverse=True)[want - 1]
@@ -205,7 +233,7 @@ class Queries:
                 body = {
                     "query": query,
                     "size": RESCORE_MAX,
-                    "_source": ["top"],
+                    "_source": fields,
                     "min_score": need,
                     "track_total_hits": False,
                 }
@@ -240,6 +268,62 @@ class Queries:
         scored.sort(key=lambda t: -t[0])
         return total, scored
 
+    def _fused(self, query: FusedQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
+        total = self.handle.count(where)
+        if want == 0:
+            return total, []
+        params = query.params
+        k = max(FUSED_CANDIDATES, want)
+        weights = dense_weights(query.weights)
+        engine = self.handle.engine.distribution
+        _, near = self._hits(bodies.knn_query(engine, query.vector, k, where), k, ["top"], False)
+        _, by_class = self._hits(bodies.classes_query(weights, where), k, ["top"], False)
+        sources: dict[str, dict[str, Any]] = {}
+        for h in near + by_class:
+            sources.setdefault(h["_id"], h["_source"])
+        ids = list(sources)
+        if not ids:
+            return total, []
+        dense = _dense([sources[i] for i in ids])
+        vector = np.asarray(query.vector, dtype=np.float32)
+        scores = params.score(dense @ weights.astype(np.float64), self._dots(ids, vector))
+        if params.expansion > 0:
+            found = self._vectors([ids[i] for i in top_k(scores, params.expansion)])
+            if found:  # (a document removed meanwhile does not join)
+                neighbours = np.stack([v for _, v in found])
+                own = np.stack(
+                    [query_weights(source_classes(sources[i]), params.k) for i, _ in found]
+                )
+                vector, weights = expand_query(vector, weights, neighbours, own, params.k)
+            scores = params.score(dense @ weights.astype(np.float64), self._dots(ids, vector))
+        order = top_k(scores, want)  # ties by candidate order (kNN first)
+        return total, [(float(scores[i]), ids[i]) for i in order if np.isfinite(scores[i])]
+
+    def _dots(self, ids: list[str], vector: np.ndarray) -> npt.NDArray[np.float64]:
+        """q·e of each candidate, computed by the engine over those ids only."""
+        engine = self.handle.engine.distribution
+        body = {
+            "query": bodies.dot_query(engine, ids, vector),
+            "size": len(ids),
+            "_source": False,
+            "track_total_hits": False,
+        }
+        got = {h["_id"]: float(h["_score"]) for h in self.handle.search(body)["hits"]["hits"]}
+        return np.array(
+            [bodies.dot_of_score(engine, got[i]) if i in got else -np.inf for i in ids],
+            dtype=np.float64,
+        )
+
+    def _vectors(self, ids: list[str]) -> list[tuple[str, np.ndarray]]:
+        """The stored embeddings of a few documents (one ``mget``)."""
+        h = self.handle
+        res = h.call(h.client.mget, index=h.alias, body={"ids": ids}, **h.source_kw(["embedding"]))
+        return [
+            (d["_id"], h.features(d["_source"], d["_id"]).embedding)
+            for d in res["docs"]
+            if d.get("found")
+        ]
+
     def _paper(self, query: StoreQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
         """The paper's layout: ``script_score`` over ``match_all``, scores as the engine says."""
         if isinstance(query, ClassesQuery):
@@ -249,7 +333,7 @@ class Queries:
         else:
             raise UsageError(
                 "an index with the paper's layout answers keyword and --mode classes searches "
-                "only; reindex it with --layout picfind for embedding and hybrid"
+                "only; reindex it with --layout picfind for embedding, hybrid and fused"
             )
         total, hits = self._hits(body, want, False, True)
         return total, [(float(h["_score"]), h["_id"]) for h in hits]
@@ -271,16 +355,33 @@ def _dense(sources: Sources) -> npt.NDArray[np.float64]:
     return dense
 
 
+def _captured(matcher: CaptureMatch, source: dict[str, Any]) -> bool:
+    """Whether a document's stored capture fields match (``matchers`` says what that means)."""
+    if isinstance(matcher, PlaceMatch):
+        return matcher.matches(tuple(source.get("place_keys") or ()))
+    if isinstance(matcher, CameraMatch):
+        return matcher.matches(tuple(source.get("camera_keys") or ()))
+    lat = (source.get("location") or {}).get("lat")
+    return matcher.matches(source.get("taken_day"), lat)
+
+
 def _matcher_scores(
-    dense: npt.NDArray[np.float64], matcher: Matcher, negated: bool
+    dense: npt.NDArray[np.float64], sources: Sources, matcher: Matcher, negated: bool
 ) -> tuple[npt.NDArray[np.float64], Mask]:
     """Exact score per document of one matcher (the embedded store's semantics)."""
     if isinstance(matcher, ConceptMatch):
         classes = np.unique(np.asarray(matcher.classes, dtype=np.intp))
         mass = dense[:, classes].sum(axis=1, dtype=np.float64)
         return mass, mass >= (NOT_THRESHOLD if negated else MATCH_THRESHOLD)
+    if isinstance(matcher, PlaceMatch | DateMatch | CameraMatch):
+        inside = np.array([_captured(matcher, s) for s in sources], dtype=bool)
+        return np.where(inside, CAPTURE_SCORE, 0.0), inside
     raise TypeError(f"the cluster store has no scoring for {type(matcher).__name__}")
 
 
-def _clause_scores(dense: npt.NDArray[np.float64], clause: Clause) -> tuple[np.ndarray, Mask]:
-    return clause_scores([_matcher_scores(dense, m, clause.negated) for m in clause.matchers])
+def _clause_scores(
+    dense: npt.NDArray[np.float64], sources: Sources, clause: Clause
+) -> tuple[np.ndarray, Mask]:
+    return clause_scores(
+        [_matcher_scores(dense, sources, m, clause.negated) for m in clause.matchers]
+    )

@@ -229,6 +229,8 @@ class Writer:
             h.call(
                 settings.put_settings, index=target, body={"index": {"refresh_interval": before}}
             )
+        if count[0] and self.unrefreshed_since is None:
+            self.unrefreshed_since = time.monotonic()  # refresh() must make them searchable
         if failures:
             shown = ", ".join(f"{i} ({r})" for i, _, r in failures[:5])
             raise StoreError(f"{len(failures)} documents not written: {shown}")

@@ -353,7 +353,8 @@
     img.srcset = `${thumb}512 512w, ${thumb}1024 1024w`;
     img.alt = links[index].querySelector("img").alt;
     $("#viewer-details", viewer).href = `/images/${enc}`;
-    $("#viewer-similar", viewer).href = `/?similar=${enc}&mode=${current && current.mode ? current.mode : "hybrid"}`;
+    const mode = current && current.mode ? `&mode=${encodeURIComponent(current.mode)}` : "";
+    $("#viewer-similar", viewer).href = `/?similar=${enc}${mode}`;
     $("#viewer-download", viewer).href = `/api/images/${enc}/file`;
     const total = current ? current.total : links.length;
     const first = current ? current.offset : 0;
@@ -411,7 +412,7 @@
   // ---- search by a photo -------------------------------------------------------------
   function selectedMode() {
     const checked = document.querySelector("input[name=mode]:checked");
-    return checked ? checked.value : "hybrid";
+    return checked ? checked.value : "fused";
   }
 
   function resultsSectionHtml(search, body, what, queryHtml) {
