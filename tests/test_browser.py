@@ -11,8 +11,10 @@ except in CI (``CI=true``), where that is a failure.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,12 @@ def result_names(pg) -> list[str]:
     return [pg.request.get(f"/api/images/{i}").json()["path"].rsplit("/", 1)[1] for i in ids]
 
 
+FIRST_THUMBNAIL = (
+    "() => { const i = document.querySelector('#grid img'); "
+    "return i && i.complete && i.naturalWidth > 0; }"
+)
+
+
 def wait_for_thumbnails(pg) -> None:
     pg.wait_for_function(
         "() => Array.from(document.querySelectorAll('#grid img')).slice(0, 12)"
@@ -99,8 +107,29 @@ def test_type_a_word_and_see_the_right_photos(page, server: str) -> None:
     page.keyboard.press("Enter")
     assert page.input_value("#q") == "golden retriever "
     page.fill("#q", "dog")
+    started = time.monotonic()
     page.keyboard.press("Enter")
-    page.wait_for_selector("#grid .tile")
+    page.wait_for_function(FIRST_THUMBNAIL, polling="raf")
+    cold = time.monotonic() - started  # the server makes the thumbnails now
+    # Warm: the thumbnails are on the server's disk, not in this (new) browser's cache.
+    fresh = page.context.browser.new_context(viewport={"width": 1200, "height": 900})
+    other = fresh.new_page()
+    started = time.monotonic()
+    other.goto(server + "/?q=dog")
+    other.wait_for_function(FIRST_THUMBNAIL, polling="raf")
+    warm = time.monotonic() - started
+    fresh.close()
+    ARTIFACTS.mkdir(exist_ok=True)  # reported, not asserted: a busy 2-core machine
+    (ARTIFACTS / "latency.json").write_text(
+        json.dumps(
+            {
+                "word_query_to_first_thumbnail_ms": {
+                    "cold": round(cold * 1000),
+                    "warm": round(warm * 1000),
+                }
+            }
+        )
+    )
     wait_for_thumbnails(page)
     heading = page.text_content("#results-title")
     assert "results for dog" in heading
@@ -144,21 +173,27 @@ def test_upload_a_photo_and_see_look_alikes(page, server: str, catsdogs: Path, s
     page.wait_for_selector("#message .error")
     message = page.text_content("#message")
     assert "not-an-image.jpg: cannot read the image: not an image" in message
+    assert page.locator("#grid .tile").count() == 0  # not the earlier photo's results
     shot(page, "06-unreadable-upload")
 
 
-def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
-    page.goto(server)
-    data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
-    transfer = page.evaluate_handle(
+def dropped_file(pg, b64: str):
+    """A DataTransfer holding a JPEG (from base64), as a drop or paste carries it."""
+    return pg.evaluate_handle(
         """b64 => {
             const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
             const dt = new DataTransfer();
             dt.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
             return dt;
         }""",
-        data,
+        b64,
     )
+
+
+def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
+    page.goto(server)
+    data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
+    transfer = dropped_file(page, data)
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     page.wait_for_selector("#grid .tile")
     names = result_names(page)[:10]
@@ -178,8 +213,10 @@ def test_open_a_result_and_follow_more_like_this(page, server: str) -> None:
     page.goto(server + "/?q=cat")
     page.wait_for_selector("#grid .tile")
     first = page.get_attribute("#grid .tile a", "data-id")
-    page.focus("#grid .tile a")  # by keyboard: a focused result opens with Enter
+    page.focus("#grid .tile a")  # by keyboard: a focused result opens with Enter (the viewer)
     page.keyboard.press("Enter")
+    page.wait_for_selector("#viewer[open]")
+    page.click("#viewer-details")  # its page, one link away
     page.wait_for_selector(".facts")
     page.wait_for_function("() => document.querySelector('.large img').naturalWidth > 0")
     meta = page.request.get(f"/api/images/{first}").json()
@@ -199,9 +236,226 @@ def test_open_a_result_and_follow_more_like_this(page, server: str) -> None:
     shot(page, "08-more-like-this")
 
 
-def test_phone_sized_screen(browser, server: str) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+def tile_ids(pg) -> list[str]:
+    return pg.eval_on_selector_all("#grid .tile a", "els => els.map(e => e.dataset.id)")
+
+
+def scroll_until(pg, count: int) -> None:
+    """Scroll to the "More results" link until ``count`` tiles are loaded."""
+    while pg.locator("#grid .tile").count() < count:
+        before = pg.locator("#grid .tile").count()
+        pg.locator("#more").scroll_into_view_if_needed()
+        pg.wait_for_function("n => document.querySelectorAll('#grid .tile').length > n", arg=before)
+
+
+def test_back_and_reload_keep_loaded_results_and_place(page, server: str) -> None:
+    """Issue 15: 'Back loses your place'. The address says what was loaded, history the
+    scroll position: Back from an image and reload show the same tiles at the same place."""
+    page.goto(server + "/?q=dog OR cat")
+    scroll_until(page, 48)
+    page.wait_for_function("() => location.search.includes('count=48')")
+    ids = tile_ids(page)
+    target = page.locator("#grid .tile a").nth(40)
+    target.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)  # the scroll position is saved once scrolling settles
+    y = page.evaluate("window.scrollY")
+    assert y > 1000
+    target.click()  # the viewer, then the photo's own page
+    page.wait_for_selector("#viewer[open]")
+    page.click("#viewer-details")
+    page.wait_for_selector(".facts")
+    page.go_back()
+    page.wait_for_selector("#grid .tile")
+    # All 48 are there at once (near the end, more may load on scroll, as before), the
+    # viewer shows the photo it showed, over the grid where it was.
+    assert tile_ids(page)[:48] == ids
+    assert abs(page.evaluate("window.scrollY") - y) < 5
+    page.wait_for_selector("#viewer[open]")
+    assert page.evaluate("document.querySelector('#viewer-details').href").endswith(ids[40])
+    page.keyboard.press("Escape")
+    focused_on(page, ids[40])
+    page.reload()
+    page.wait_for_selector("#grid .tile")
+    assert tile_ids(page)[:48] == ids
+    assert abs(page.evaluate("window.scrollY") - y) < 5
+    assert not page.is_visible("#viewer")
+    shot(page, "13-back-restores-place")
+
+
+def test_an_upload_search_has_an_address(page, server: str, catsdogs: Path) -> None:
+    """Back after an upload shows the search before it; Forward and reload the upload's."""
+    page.goto(server + "/?q=cat")
+    page.wait_for_selector("#grid .tile")
+    words = tile_ids(page)
+    page.check("input[name=mode][value=embedding]")
+    page.set_input_files("#file", str(catsdogs / "dog.62.jpg"))  # not in the index
+    page.wait_for_selector("#results[data-upload]")
+    page.wait_for_function("() => location.search.startsWith('?upload=')")
+    assert "mode=embedding" in page.url
+    uploaded = tile_ids(page)
+    assert uploaded != words and "like your photo" in page.text_content("#results-title")
+    page.wait_for_function("() => document.querySelector('.query-image img').naturalWidth > 0")
+    page.reload()
+    page.wait_for_selector("#grid .tile")
+    assert tile_ids(page) == uploaded and "like your photo" in page.text_content("#results-title")
+    assert page.is_checked("input[name=mode][value=embedding]")
+    shot(page, "14-upload-reloaded")
+    page.go_back()
+    page.wait_for_function("() => location.search === '?q=cat'")
+    page.wait_for_selector("#grid .tile")
+    assert tile_ids(page) == words and page.input_value("#q") == "cat"
+    page.go_forward()
+    page.wait_for_function("() => location.search.startsWith('?upload=')")
+    page.wait_for_selector("#results[data-upload]")
+    assert tile_ids(page) == uploaded
+    # Another mode for the same photo: a new address, no upload again.
+    page.check("input[name=mode][value=classes]")
+    page.wait_for_function("() => location.search.includes('mode=classes')")
+    page.wait_for_selector("#results[data-upload]")
+    assert "(classes)" in page.text_content("#results-title")
+
+
+def focused_on(pg, image_id: str) -> None:
+    """The focus is on that result's link (the viewer's close event comes in a task)."""
+    pg.wait_for_function("id => document.activeElement.dataset.id === id", arg=image_id)
+
+
+def viewer_position(pg) -> str:
+    return pg.text_content("#viewer-pos") or ""
+
+
+def test_viewer_previous_next_escape_and_download(page, server: str, small_photos: Path) -> None:
+    page.goto(server + "/?q=dog OR cat")
+    page.wait_for_selector("#grid .tile")
+    wait_for_thumbnails(page)
+    ids = tile_ids(page)
+    total = int(page.get_attribute("#results", "data-total"))
+    # 190 px tiles on a 1× screen: the 256 px thumbnail of the srcset.
+    assert page.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=256")
+    page.click("#grid .tile a")
+    page.wait_for_selector("#viewer[open]")
+    page.wait_for_function("() => document.querySelector('#viewer-img').naturalWidth > 0")
+    # 80% of a 1200 px window: the 1024 px thumbnail, never the original.
+    assert page.evaluate("document.querySelector('#viewer-img').currentSrc").endswith("size=1024")
+    assert viewer_position(page) == f"1 of {total}"
+    assert page.evaluate("document.activeElement.id") == "viewer-close"
+    page.wait_for_function("() => document.querySelector('#viewer-facts').textContent")
+    assert "Classes" in page.text_content("#viewer-facts")
+    assert page.is_disabled("#viewer-prev")
+    shot(page, "15-viewer")
+    page.keyboard.press("ArrowRight")
+    assert viewer_position(page) == f"2 of {total}"
+    assert ids[1] in page.get_attribute("#viewer-img", "src")
+    page.click("#viewer-next")
+    page.keyboard.press("ArrowLeft")
+    assert viewer_position(page) == f"2 of {total}"
+    assert "view=" + ids[1] in page.url  # reload reopens it
+    # Download the original: the very bytes of the indexed file.
+    with page.expect_download() as info:
+        page.click("#viewer-download")
+    name = page.text_content("#viewer-title")
+    download = info.value
+    assert download.suggested_filename == name
+    assert Path(download.path()).read_bytes() == (small_photos / name).read_bytes()
+    # Past the last result loaded: the next page loads, the viewer goes on.
+    page.keyboard.press("Escape")
+    page.click(f"#grid .tile a[data-id='{ids[-1]}']")
+    page.wait_for_selector("#viewer[open]")
+    assert viewer_position(page) == f"{len(ids)} of {total}"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "n => document.querySelector('#viewer-pos').textContent.startsWith(n)",
+        arg=f"{len(ids) + 1} of",
+    )
+    assert page.locator("#grid .tile").count() > len(ids)
+    after = tile_ids(page)[len(ids)]
+    page.keyboard.press("Escape")  # focus returns to the result shown last
+    assert not page.is_visible("#viewer")
+    focused_on(page, after)
+
+
+def test_select_results_and_download_a_zip(browser, server: str, small_photos: Path) -> None:
+    import io
+    import zipfile
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = context.new_page()
+    page.goto(server + "/?q=dog")
+    page.wait_for_selector("#grid .tile")
+    assert not page.is_visible("#selection")
+    ids = tile_ids(page)
+    page.click("#grid .tile:nth-child(2) .pick")
+    page.click("#grid .tile:nth-child(4) .pick", modifiers=["Shift"])  # a range: 2, 3, 4
+    page.focus("#grid .tile:nth-child(7) .pick")
+    page.keyboard.press("Space")  # by keyboard
+    assert page.text_content("#selection-count") == "4 selected"
+    assert page.is_visible("#selection")
+    assert not page.is_visible("#viewer")  # a checkbox is not a click on the photo
+    shot(page, "19-selection")
+    chosen = [ids[1], ids[2], ids[3], ids[6]]
+    names = [page.request.get(f"/api/images/{i}").json()["path"].rsplit("/", 1)[1] for i in chosen]
+    with page.expect_download() as info:
+        page.click("#download-zip")
+    download = info.value
+    assert download.suggested_filename == "picfind-4-photos.zip"
+    with zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes())) as z:
+        assert z.namelist() == names
+        assert z.read(names[0]) == (small_photos / names[0]).read_bytes()
+    page.click("#copy-paths")
+    page.wait_for_function(
+        "() => document.querySelector('#selection-count').textContent.includes('copied')"
+    )
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.split("\n") == [str(small_photos / n) for n in names]
+    page.click("#clear-selection")
+    assert not page.is_visible("#selection")
+    assert page.locator("#grid .pick:checked").count() == 0
+    context.close()
+
+
+def test_a_results_page_at_2x_weighs_at_most_500_kb(browser, server: str) -> None:
+    """Issue 15's budget: 24 results with their thumbnails at 2× density, page included
+    (a size, not a time: the same on a busy machine). Written to test-artifacts/."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, device_scale_factor=2)
     pg = context.new_page()
+    pg.goto(server + "/?q=dog OR cat")
+    pg.wait_for_selector("#grid .tile")
+    pg.evaluate("document.querySelectorAll('#grid img').forEach(i => { i.loading = 'eager'; })")
+    pg.wait_for_function(
+        "() => Array.from(document.querySelectorAll('#grid img'))"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    sizes = pg.evaluate(
+        """() => ({
+            page: performance.getEntriesByType("navigation")[0].encodedBodySize,
+            resources: performance.getEntriesByType("resource")
+                .map(r => [r.name.replace(location.origin, ""), r.encodedBodySize]),
+        })"""
+    )
+    thumbs = [s for name, s in sizes["resources"] if "/thumbnail?size=384" in name]
+    total = sizes["page"] + sum(s for _, s in sizes["resources"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "page-weight.json").write_text(
+        json.dumps({"bytes": total, "thumbnails": len(thumbs), **sizes}, indent=1)
+    )
+    context.close()
+    assert len(thumbs) == 24  # every tile, at the 2× size
+    assert total <= 500_000, total
+
+
+def test_phone_sized_screen(browser, server: str) -> None:
+    """390×844 at 2×: two columns from the first screen, one photo button, the viewer."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    pg = context.new_page()
+    pg.goto(server + "/")
+    assert pg.is_visible("text=Search by photo") and not pg.is_visible("text=Drop a photo here")
+    shot(pg, "09a-phone-start")
     pg.goto(server + "/?q=dog")
     pg.wait_for_selector("#grid .tile")
     wait_for_thumbnails(pg)
@@ -211,8 +465,81 @@ def test_phone_sized_screen(browser, server: str) -> None:
         "getComputedStyle(document.querySelector('#grid')).gridTemplateColumns.split(' ').length"
     )
     assert columns == 2
+    # The header and the photo button take little of the screen (335 of 844 px before):
+    # the first row of results is whole on the first screen.
+    top = pg.evaluate("document.querySelector('#grid .tile').getBoundingClientRect().top")
+    bottom = pg.evaluate("document.querySelector('#grid .tile').getBoundingClientRect().bottom")
+    assert top < 230 and bottom < 844, (top, bottom)
+    # A 2× screen gets the 384 px thumbnail for a 181 px tile: sharp, not a soft 256.
+    assert pg.evaluate("document.querySelector('#grid img').currentSrc").endswith("size=384")
     shot(pg, "09-phone")
+    pg.click("#menu summary")
+    assert pg.is_visible("#stats-images")
+    shot(pg, "09b-phone-menu")
+    pg.click("#menu summary")
+    pg.tap("#grid .tile a")
+    pg.wait_for_selector("#viewer[open]")
+    pg.wait_for_function("() => document.querySelector('#viewer-img').naturalWidth > 0")
+    box = pg.evaluate(
+        "(() => { const r = document.querySelector('#viewer-img')"
+        ".getBoundingClientRect(); return [r.left, r.right]; })()"
+    )
+    assert box[0] >= 0 and box[1] <= 390
+    shot(pg, "09c-phone-viewer")
     context.close()
+
+
+def test_header_menu_at_any_scroll_position_and_slash(page, server: str) -> None:
+    page.goto(server + "/?q=dog OR cat")
+    scroll_until(page, 48)
+    page.mouse.wheel(0, 3000)
+    page.wait_for_function("() => window.scrollY > 1500")
+    page.click("#menu summary")
+    assert page.is_visible("#stats-images")
+    assert page.text_content("#stats-images") == "80"
+    panel = page.evaluate("document.querySelector('#menu-panel').getBoundingClientRect().top")
+    assert 0 < panel < 200  # in the sticky header, on screen
+    shot(page, "16-menu")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#stats-images")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+
+
+def test_friendly_start_and_errors(page, server: str, tmp_path: Path, catsdogs: Path) -> None:
+    page.goto(server + "/")
+    assert page.text_content("#start-title") == "Search 80 photos"
+    page.click(".start a >> text=cat OR dog")
+    page.wait_for_selector("#grid .tile")
+    # An error while loading more is shown where the eye is, and "More results" retries.
+    page.route("**/api/search?*offset=24*", lambda route: route.abort())
+    page.locator("#more").scroll_into_view_if_needed()
+    page.wait_for_selector("#more-error")
+    assert "cannot be reached" in page.text_content("#more-error")
+    more = page.evaluate("document.querySelector('#more').getBoundingClientRect().top")
+    error = page.evaluate("document.querySelector('#more-error').getBoundingClientRect().top")
+    assert 0 < error < more < 900
+    shot(page, "17-error-beside-more")
+    page.unroute("**/api/search?*offset=24*")
+    page.click("#more")
+    page.wait_for_function("() => document.querySelectorAll('#grid .tile').length > 24")
+    assert page.locator("#more-error").count() == 0
+    # An upload over 20 MiB: a limit people read, and no earlier results beside it.
+    big = tmp_path / "huge.jpg"
+    big.write_bytes((catsdogs / "cat.1.jpg").read_bytes() + os.urandom(21 * 1024 * 1024))
+    page.set_input_files("#file", str(big))
+    page.wait_for_selector("#message .error")
+    message = page.text_content("#message")
+    assert "huge.jpg: the photo is larger than 20 MiB" in message, message
+    assert "20971520" not in message
+    assert page.locator("#grid .tile").count() == 0
+    shot(page, "18-upload-too-large")
+    # A photo dropped outside the box is a search, not the browser opening the file.
+    data = base64.b64encode((catsdogs / "dog.63.jpg").read_bytes()).decode()
+    transfer = dropped_file(page, data)
+    page.dispatch_event("#message", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#results[data-upload]")
+    assert page.url.startswith(server)  # still the page, not the file
 
 
 def test_index_a_configured_folder_and_watch_progress(
@@ -229,9 +556,12 @@ def test_index_a_configured_folder_and_watch_progress(
         context = browser.new_context(viewport={"width": 1000, "height": 700})
         pg = context.new_page()
         pg.goto(url + "/?q=dog")
-        assert "index is empty" in pg.text_content("[role=alert]")
+        # A first-run page, not an error: it offers the configured folder.
+        assert pg.locator("[role=alert]").count() == 0
+        assert pg.text_content("#start-title") == "No photos yet"
+        assert str(photos) in pg.text_content("#main .roots")
         shot(pg, "10-empty-index")
-        pg.click("button.index-root")
+        pg.click("#main button.index-root")
         pg.wait_for_selector("#job:not([hidden])")
         pg.wait_for_function(
             "() => document.querySelector('#job-text').textContent.startsWith('Done')",
@@ -257,3 +587,77 @@ def test_api_docs_render_offline(page, server: str) -> None:
     assert page.locator(".opblock").count() >= 12
     assert all(u.startswith(server) for u in requests), requests  # nothing from a CDN
     shot(page, "12-api-docs")
+
+
+def axe_problems(pg) -> list[str]:
+    """axe-core's serious and critical violations of WCAG 2.1 A/AA on the page as it is.
+
+    axe.min.js comes from the ``axe-playwright-python`` wheel (axe-core, MPL-2.0); it is
+    evaluated through the DevTools protocol, so the page's strict CSP stays as it is.
+    """
+    from axe_playwright_python.base import AXE_FILE_PATH
+
+    if not pg.evaluate("() => typeof window.axe !== 'undefined'"):
+        pg.evaluate(AXE_FILE_PATH.read_text(encoding="utf-8"))
+    result = pg.evaluate(
+        """() => axe.run(document, {runOnly: {type: "tag",
+            values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})"""
+    )
+    assert result["passes"], "axe ran no check"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_accessibility_with_axe_core(browser, server: str) -> None:
+    """Every state of the page at desktop size, those whose layout differs at phone size:
+    no serious or critical violation; focus is visible; the pass can fail."""
+    for viewport in ({"width": 1200, "height": 900}, {"width": 390, "height": 844}):
+        context = browser.new_context(viewport=viewport)
+        pg = context.new_page()
+        found = axe_states(pg, server, phone=viewport["width"] < 640)
+        problems = {k: v for k, v in found.items() if v}
+        assert len(found) >= 5 and not problems, (viewport, problems)
+        # Focus is visible: a focused result has an outline.
+        pg.focus("#grid .tile a")
+        outline = pg.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none")
+        # The pass can fail: a photo without a text alternative is reported.
+        pg.evaluate("document.querySelector('#grid img').removeAttribute('alt')")
+        assert any(p.startswith("image-alt (critical)") for p in axe_problems(pg))
+        context.close()
+
+
+def axe_states(pg, server: str, phone: bool) -> dict[str, list[str]]:
+    """axe's problems in each state of the page, ending on a page of results."""
+    found: dict[str, list[str]] = {}
+    if not phone:
+        pg.goto(server + "/?q=dgi")
+        found["unknown word"] = axe_problems(pg)
+        pg.goto(server + "/images/" + tile_ids_of(pg, server))
+        pg.wait_for_selector(".facts")
+        found["image page"] = axe_problems(pg)
+    pg.goto(server + "/")
+    found["start"] = axe_problems(pg)
+    pg.goto(server + "/?q=dog")
+    pg.wait_for_selector("#grid .tile")
+    found["results"] = axe_problems(pg)
+    pg.click("#grid .tile:nth-child(2) .pick")
+    found["selection"] = axe_problems(pg)
+    pg.click("#menu summary")
+    found["menu"] = axe_problems(pg)
+    pg.keyboard.press("Escape")
+    pg.click("#grid .tile a")
+    pg.wait_for_selector("#viewer[open]")
+    pg.wait_for_function("() => document.querySelector('#viewer-facts').textContent")
+    found["viewer"] = axe_problems(pg)
+    pg.keyboard.press("Escape")
+    pg.wait_for_selector("#viewer", state="hidden")
+    return found
+
+
+def tile_ids_of(pg, server: str) -> str:
+    """The id of the first result for "dog" (from the API)."""
+    return pg.request.get(server + "/api/search?q=dog&limit=1").json()["results"][0]["id"]

@@ -199,6 +199,15 @@ def test_serve_api(targets: Targets, tmp_path: Path) -> None:
         assert clu.get("/api/images/0000000000000000").status_code == 404
         page = clu.get("/", params={"q": "dog"})
         assert page.status_code == 200 and some[0] in page.text
+        # Issue 15 over a cluster: a zip of originals; an upload kept by its key.
+        zips = [c.get("/api/download", params=[("id", i) for i in some]) for c in (emb, clu)]
+        assert zips[0].status_code == zips[1].status_code == 200
+        assert zips[0].content == zips[1].content
+        photo = emb.get(f"/api/images/{some[0]}/file").content
+        up = clu.post("/api/search/image", files={"file": ("q.jpg", photo)}, data={"limit": "5"})
+        assert up.status_code == 200, up.text
+        again = clu.get(f"/api/uploads/{up.json()['upload']}/similar", params={"limit": 5})
+        assert _ids(again.json()) == _ids(up.json()) and _ids(up.json())[0] == some[0]
 
 
 def test_serve_job_indexes_into_the_cluster(

@@ -280,7 +280,8 @@ def test_decompression_bomb_is_413_not_a_crash(client: TestClient, shared: Path)
 def test_upload_over_the_byte_limit_is_413(index_copy: Path, small_photos: Path) -> None:
     data = (small_photos / "cat.1.jpg").read_bytes()
     with make_client(index_copy, max_upload_bytes=len(data) // 2) as c:
-        check_error(upload(c, data), 413, "too_large")
+        body = check_error(upload(c, data), 413, "too_large")
+        assert "KiB, the most this server takes" in body["error"]  # read by people
 
         def chunks():  # no Content-Length: the body is counted as it arrives
             for i in range(0, len(data), 4096):
@@ -292,6 +293,63 @@ def test_upload_over_the_byte_limit_is_413(index_copy: Path, small_photos: Path)
             headers={"content-type": "multipart/form-data; boundary=x"},
         )
         check_error(r, 413, "too_large")
+
+
+@pytest.mark.slow
+def test_an_upload_has_an_address(client: TestClient, catsdogs: Path) -> None:
+    """The photo is kept by content hash: its search is an address (reload, Back, a link)."""
+    from picfind.reading import content_hash
+
+    data = (catsdogs / "cat.51.jpg").read_bytes()
+    first = upload(client, data, mode="embedding", limit=5).json()
+    key = first["upload"]
+    assert key == content_hash(data)
+    again = client.get(f"/api/uploads/{key}/similar", params={"mode": "embedding", "limit": 5})
+    assert again.status_code == 200, again.text
+    assert [r["id"] for r in again.json()["results"]] == [r["id"] for r in first["results"]]
+    other = client.get(f"/api/uploads/{key}/similar", params={"mode": "classes", "limit": 5})
+    assert other.json()["mode"] == "classes"
+    preview = client.get(f"/api/uploads/{key}/preview")
+    assert preview.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(preview.content)) as im:
+        assert max(im.size) == 256 and im.size[0] != im.size[1]  # the photo's shape, not square
+    page = client.get("/", params={"upload": key, "mode": "embedding"})
+    assert "results like your photo" in page.text and page.text.count('class="tile"') == 24
+    first_ids = [r["id"] for r in first["results"]]
+    assert page.text.index(first_ids[0]) < page.text.index(first_ids[1])
+    # Unknown, dropped or malformed keys: 404 upload_expired, and a page that says so.
+    for bad in ("0" * 32, "X" * 32, key + "0", "..%5C..%5Cetc"):
+        check_error(client.get(f"/api/uploads/{bad}/similar"), 404, "upload_expired")
+    gone = client.get("/", params={"upload": "0" * 32})
+    assert gone.status_code == 200 and "no longer kept" in gone.text
+
+
+def test_uploads_are_bounded_least_recently_used_first_out() -> None:
+    import numpy as np
+
+    from picfind.records import Features, SparseClasses
+    from picfind.web.uploads import Upload, UploadGoneError, Uploads
+
+    feats = Features(
+        SparseClasses(np.zeros(1, np.uint16), np.ones(1, np.float32)), np.ones(4, np.float32)
+    )
+    kept = Uploads(max_items=2)
+    keys = [f"{i:032x}" for i in range(3)]
+    kept.put(Upload(keys[0], "a", feats, b""))
+    kept.put(Upload(keys[1], "b", feats, b""))
+    assert kept.get(keys[0]).name == "a"  # now the most recently used
+    kept.put(Upload(keys[2], "c", feats, b""))
+    assert len(kept) == 2 and kept.find(keys[1]) is None and kept.get(keys[0]).name == "a"
+    with pytest.raises(UploadGoneError):
+        kept.get(keys[1])
+
+
+def test_pages_render_what_was_loaded_on_scroll(client: TestClient) -> None:
+    """``count`` renders what the script had loaded: Back and reload show all of it."""
+    page = client.get("/", params={"q": "dog", "count": 50})
+    assert page.text.count('class="tile"') == 50 and 'data-next="50"' in page.text
+    capped = client.get("/", params={"q": "dog OR cat", "count": 10_000})
+    assert capped.text.count('class="tile"') == 80  # all there are (at most 240 at once)
 
 
 def test_upload_with_a_bad_mode_or_no_file_is_422(client: TestClient, small_photos) -> None:
@@ -393,6 +451,56 @@ def test_changed_and_swapped_files_are_not_served(own) -> None:
 
 
 # --- autocomplete and stats --------------------------------------------------------------
+
+
+def test_download_a_zip_of_originals(client: TestClient, small_photos: Path) -> None:
+    import zipfile
+
+    ids = [r["id"] for r in client.get("/api/search?q=dog&limit=3").json()["results"]]
+    paths = [client.get(f"/api/images/{i}").json()["path"] for i in ids]
+    with client.stream("GET", "/api/download", params=[("id", i) for i in [*ids, ids[0]]]) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"] == "application/zip"
+        assert r.headers["content-disposition"] == 'attachment; filename="picfind-3-photos.zip"'
+        assert "content-length" not in r.headers  # streamed as it is written
+        data = r.read()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.namelist() == [Path(p).name for p in paths]  # in order, once each
+        for p in paths:
+            assert z.read(Path(p).name) == Path(p).read_bytes()
+    check_error(client.get("/api/download"), 422, "invalid_request")
+    check_error(client.get("/api/download", params={"id": "0" * 16}), 404, "not_found")
+    check_error(client.get("/api/download", params={"id": "../../x"}), 404, "not_found")
+    many = [("id", f"{i:016x}") for i in range(201)]
+    body = check_error(client.get("/api/download", params=many), 400, "bad_request")
+    assert "at most 200 photos" in body["error"]
+
+
+def test_download_is_bounded_and_leaves_out_changed_files(
+    catsdogs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from picfind.web import download
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("cat.0.jpg", "dog.0.jpg"):
+        shutil.copy2(catsdogs / name, photos / name)
+    with picfind.open_index(tmp_path / "index", create=True) as idx:
+        idx.add([photos])
+        ids = {Path(f.path).name: f.id for f in idx.store.rows()}
+    (photos / "dog.0.jpg").write_bytes((catsdogs / "dog.1.jpg").read_bytes())  # changed since
+    with make_client(tmp_path / "index") as c:
+        r = c.get("/api/download", params=[("id", ids["cat.0.jpg"]), ("id", ids["dog.0.jpg"])])
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            assert z.namelist() == ["cat.0.jpg", "SKIPPED.txt"]
+            assert str(photos / "dog.0.jpg") in z.read("SKIPPED.txt").decode()
+        monkeypatch.setattr(download, "MAX_BYTES", 1000)
+        body = check_error(
+            c.get("/api/download", params={"id": ids["cat.0.jpg"]}), 400, "bad_request"
+        )
+        assert "at most 1000 bytes can be downloaded at once" in body["error"]
 
 
 def test_concepts_autocomplete(client: TestClient) -> None:

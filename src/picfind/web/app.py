@@ -39,6 +39,7 @@ from picfind.web.jobs import Jobs, job_env
 from picfind.web.security import Guard
 from picfind.web.service import Service
 from picfind.web.thumbs import Thumbnails
+from picfind.web.uploads import UploadGoneError
 
 HERE = Path(__file__).parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -157,6 +158,8 @@ def error_body(exc: Exception) -> tuple[int, dict[str, object]]:
         return 409, {"error": str(exc), "code": "job_running"}
     if isinstance(exc, BusyError):
         return 503, {"error": str(exc), "code": "busy"}
+    if isinstance(exc, UploadGoneError):
+        return 404, {"error": str(exc), "code": "upload_expired"}
     if isinstance(exc, ChangedFileError):
         return 404, {"error": str(exc), "code": "file_unavailable"}
     if isinstance(exc, NotFoundError):

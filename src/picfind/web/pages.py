@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from picfind.errors import PicfindError, UnknownConceptError
+from picfind.errors import EmptyIndexError, PicfindError, UnknownConceptError
 from picfind.records import SearchResults
 from picfind.search import DEFAULT_MODE, MODES
 from picfind.web.app import error_body
@@ -30,15 +30,23 @@ from picfind.web.service import Service
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
 MODE_HELP = {
-    "hybrid": "Hybrid (looks and classes)",
-    "classes": "Classes (what is in it)",
-    "embedding": "Embedding (how it looks)",
-    "fused": "Fused (looks and classes, best of both)",
+    "hybrid": ("Hybrid", "looks and classes"),
+    "classes": ("Classes", "what is in it"),
+    "embedding": ("Embedding", "how it looks"),
+    "fused": ("Fused", "looks and classes, best of both"),
 }
+EXAMPLES = ("dog", "golden retriever", "cat OR dog", "dog -poodle", "sports car")
+"""Searches the start page offers: concepts every index's vocabulary knows."""
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+MIN_LABEL = 0.005
+"""Labels below this probability are not shown on a tile."""
+TILE_SIZES = "(max-width: 640px) calc(50vw - 14px), 190px"
+"""How wide a tile is drawn, for the browser to pick a thumbnail from ``srcset``."""
+MAX_RESTORED = 240
+"""Most results one page renders at once (``count``: what was loaded on scroll)."""
 
 
 @functools.cache
@@ -70,34 +78,50 @@ def _page(
 
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, q: str = "", similar: str = "", mode: str = DEFAULT_MODE, offset: int = 0
+    request: Request,
+    q: str = "",
+    similar: str = "",
+    upload: str = "",
+    mode: str = DEFAULT_MODE,
+    offset: int = 0,
+    count: int = 0,
 ) -> HTMLResponse:
+    """The search page; every search is its address (words, an image id, an upload key).
+
+    ``count`` (set by the script as more results load on scroll) renders that many
+    results at once, so Back and reload show what was loaded, at the same place.
+    """
     service: Service = request.app.state.service
     jobs: Jobs = request.app.state.jobs
     size: int = request.app.state.settings.page_size
+    limit = size if count <= 0 else min(count, MAX_RESTORED)
     mode = mode if mode in MODES else DEFAULT_MODE
     offset = max(0, min(offset, 100_000))
     message, results = "", ""
     q = q.strip()[:500]
     try:
         if q:
-            found = service.search_words(q, size, offset)
+            found = service.search_words(q, limit, offset)
             results = results_html(found, {"q": q}, offset, size, f"for {found.query or q}")
         elif similar:
-            found = service.search_similar(similar, mode, size, offset)
+            found = service.search_similar(similar, mode, limit, offset)
             params = {"similar": similar, "mode": mode}
-            results = results_html(found, params, offset, size, "like this image", similar)
-        elif service.image_count() == 0:
-            message = _error_html(
-                "The index is empty: index a folder first (see the folders below, or run "
-                "<code>picfind index PATH</code>).",
-                raw=True,
-            )
+            query = _query_image(f"/images/{similar}", f"/api/images/{similar}/thumbnail?size=128")
+            results = results_html(found, params, offset, size, "like this image", query)
+        elif upload:
+            found = service.search_uploaded(upload, mode, limit, offset)
+            params = {"upload": upload, "mode": mode}
+            query = _query_image("", f"/api/uploads/{upload}/preview", "your photo")
+            results = results_html(found, params, offset, size, "like your photo", query)
+        else:
+            results = _start_html(service, jobs)
+    except EmptyIndexError:
+        results = _start_html(service, jobs)
     except PicfindError as exc:
         message = _exception_html(exc)
     modes = "".join(
         f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}>'
-        f" {e(MODE_HELP[m])}</label>"
+        f' {e(MODE_HELP[m][0])}<span class="wide-only"> ({e(MODE_HELP[m][1])})</span></label>'
         for m in MODES
     )
     body = _template("home.html").substitute(modes=modes, message=message, results=results)
@@ -118,7 +142,7 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
     labels = meta["labels"]
     assert isinstance(labels, list)
     rows = "".join(
-        f"<tr><td>{e(lab['name'])} <small>{e(lab['wnid'])}</small></td>"
+        f'<tr><td title="WordNet {e(lab["wnid"])}">{e(lab["name"])}</td>'
         f'<td><meter min="0" max="1" value="{lab["score"]:.4f}"></meter> '
         f"{lab['score'] * 100:.1f}%</td></tr>"
         for lab in labels
@@ -137,7 +161,10 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
         dimensions=e(dims),
         modified=e(modified),
         modified_text=e(datetime.fromisoformat(modified).strftime("%Y-%m-%d %H:%M UTC")),
-        mode_options="".join(f'<option value="{m}">{e(MODE_HELP[m])}</option>' for m in MODES),
+        mode_options="".join(
+            f'<option value="{m}">{e(MODE_HELP[m][0])} ({e(MODE_HELP[m][1])})</option>'
+            for m in MODES
+        ),
         labels=rows,
     )
     return _page(f"{name} – picfind", body, service, jobs)
@@ -149,77 +176,127 @@ def results_html(
     offset: int,
     size: int,
     what: str,
-    query_id: str = "",
+    query: str = "",
 ) -> str:
-    """The results section: a heading, a grid of tiles, and a link to the next page."""
+    """The results section: a heading, a grid of tiles, and a link to the next page.
+
+    ``data-*`` attributes tell ``static/app.js`` what was searched (to load more,
+    and to keep the address up to date); ``size`` is the page the script loads.
+    """
     shown = len(found.results)
     data = " ".join(f'data-{k}="{e(v)}"' for k, v in params.items())
+    hint = ""
     if found.total == 0 or shown == 0:
         heading = f"No results {e(what)}" + (" on this page" if offset else "")
+        if not offset:
+            hint = '<p class="hint">Try fewer words, another word, or a photo.</p>'
     else:
         heading = (
             f"{offset + 1}–{offset + shown} of {found.total} results {e(what)} "
             f'<span class="mode">({e(found.mode)})</span>'
         )
-    query = ""
-    if query_id:
-        query = (
-            f'<p class="query-image">Looking like: <a href="/images/{e(query_id)}">'
-            f'<img src="/api/images/{e(query_id)}/thumbnail?size=128" alt="the query image">'
-            "</a></p>"
-        )
     tiles = "".join(tile_html(r.to_json()) for r in found.results)
     more = ""
     if offset + shown < found.total:
-        next_url = "/?" + urlencode({**params, "offset": offset + size})
+        next_url = "/?" + urlencode({**params, "offset": offset + shown})
         more = (
             f'<p class="more"><a id="more" class="button" href="{e(next_url)}">More results</a></p>'
         )
     return (
         f'<section id="results" class="results" aria-labelledby="results-title" {data} '
-        f'data-next="{offset + shown}" data-total="{found.total}" data-size="{size}">'
-        f'<h2 id="results-title">{heading}</h2>{query}'
+        f'data-offset="{offset}" data-next="{offset + shown}" data-total="{found.total}" '
+        f'data-size="{size}">'
+        f'<h2 id="results-title" tabindex="-1">{heading}</h2>{hint}{query}'
         f'<ol class="grid" id="grid" start="{offset + 1}">{tiles}</ol>{more}</section>'
     )
 
 
+def _query_image(link: str, src: str, alt: str = "the query image") -> str:
+    """The photo a search by image compares with, shown above its results."""
+    img = f'<img src="{e(src)}" alt="{e(alt)}">'
+    if link:
+        img = f'<a href="{e(link)}">{img}</a>'
+    return f'<p class="query-image">Looking like: {img}</p>'
+
+
 def tile_html(r: dict[str, object]) -> str:
-    """One result; ``static/app.js`` builds the same markup for results it fetches."""
+    """One result; ``static/app.js`` builds the same markup for results it fetches.
+
+    The thumbnail comes in three sizes (``srcset``): 256 px, 384 px on a 2× screen, 512
+    for wider tiles or denser screens.
+    Labels under half a percent are left out (a tile showed "0.00" three times). The
+    checkbox belongs to the ``picks`` form: checked ones download as a zip, even
+    without the script.
+    """
     labels = r["labels"]
     assert isinstance(labels, list)
-    names = ", ".join(f"{lab['name']} {lab['score']:.2f}" for lab in labels)
+    names = ", ".join(
+        f"{lab['name']} {lab['score']:.2f}" for lab in labels if lab["score"] >= MIN_LABEL
+    )
     alt = labels[0]["name"] if labels else "image"
     rid = e(r["id"])
+    thumb = f"/api/images/{rid}/thumbnail?size="
     return (
         f'<li class="tile"><a href="/images/{rid}" data-id="{rid}">'
-        f'<img src="/api/images/{rid}/thumbnail?size=256" alt="{e(alt)}" loading="lazy" '
-        f'width="256" height="256">'
+        f'<img src="{thumb}256" srcset="{thumb}256 256w, {thumb}384 384w, {thumb}512 512w" '
+        f'sizes="{TILE_SIZES}" '
+        f'alt="{e(alt)}" loading="lazy" width="256" height="256">'
         f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
         f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]
-        f'<span class="labels">{e(names)}</span></a></li>'
+        f'<span class="labels">{e(names)}</span></a>'
+        f'<input type="checkbox" class="pick" name="id" value="{rid}" form="picks" '
+        f'aria-label="Select {e(os.path.basename(str(r["path"])))}" data-path="{e(r["path"])}">'
+        "</li>"
     )
 
 
-def _stats_html(service: Service, jobs: Jobs) -> str:
-    stats = service.index.stats()
-    roots = "".join(
+def _start_html(service: Service, jobs: Jobs) -> str:
+    """The page before any search: what to try, or, for an empty index, how to fill it.
+
+    A hook for the collection's timeline (newest first, by month) once dates exist.
+    """
+    images = service.image_count()
+    if images:
+        links = ", ".join(f'<a href="/?{e(urlencode({"q": w}))}">{e(w)}</a>' for w in EXAMPLES)
+        return (
+            '<section class="start" aria-labelledby="start-title">'
+            f'<h2 id="start-title">Search {images} photos</h2>'
+            f"<p>By words — try {links} — or by a photo: drop one here, paste one, "
+            "or choose one.</p></section>"
+        )
+    if jobs.roots:
+        offer = "<p>Index a folder to start:</p>" + _roots_html(jobs)
+    else:
+        offer = (
+            "<p>Index a folder with <code>picfind index PATH</code>, or start the server "
+            "with <code>--root FOLDER</code> to index one from this page.</p>"
+        )
+    return (
+        '<section class="start first-run" aria-labelledby="start-title">'
+        '<h2 id="start-title">No photos yet</h2>'
+        f"<p>The index is empty: nothing to search until it holds some photos.</p>{offer}"
+        "</section>"
+    )
+
+
+def _roots_html(jobs: Jobs) -> str:
+    items = "".join(
         f'<li><span class="path">{e(p)}</span> '
         f'<button type="button" class="index-root" data-root="{i}">Index now</button></li>'
         for i, p in enumerate(jobs.roots)
     )
-    folders = (
-        f'<div class="roots"><h2>Folders</h2><ul>{roots}</ul>'
-        '<div id="job" class="job" role="status" aria-live="polite" hidden>'
-        '<progress id="job-progress" max="1" value="0"></progress> <span id="job-text"></span>'
-        "</div></div>"
-        if roots
-        else ""
-    )
+    return f'<ul class="roots">{items}</ul>'
+
+
+def _stats_html(service: Service, jobs: Jobs) -> str:
+    """The header menu: the index's stats, its folders (with "Index now"), the API."""
+    stats = service.index.stats()
+    folders = f"<h2>Folders</h2>{_roots_html(jobs)}" if jobs.roots else ""
     return (
-        f'<p id="stats-line"><strong id="stats-images">{stats.images}</strong> images · '
-        f'<span id="stats-model">{e(stats.model or "—")}</span> · '
-        f"{human_size(stats.index_bytes)} on disk · "
-        f'<a href="/docs">REST API</a></p>{folders}'
+        f'<h2>Index</h2><p id="stats-line"><strong id="stats-images">{stats.images}</strong> '
+        f'images · <span id="stats-model">{e(stats.model or "—")}</span> · '
+        f"{human_size(stats.index_bytes)} on disk</p>{folders}"
+        '<p><a href="/docs">REST API</a></p>'
     )
 
 

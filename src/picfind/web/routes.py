@@ -12,11 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from PIL import Image
 
 from picfind.errors import NotFoundError, UsageError
 from picfind.search import DEFAULT_MODE, Mode
-from picfind.web import schemas
+from picfind.web import download, schemas
 from picfind.web.jobs import Jobs
 from picfind.web.service import Service
 from picfind.web.thumbs import SIZES, Thumbnails
@@ -73,13 +74,44 @@ async def search_upload(
     limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
 ) -> dict[str, object]:
-    """Search by an uploaded image (more like this); nothing is stored."""
+    """Search by an uploaded image (more like this). Its features and a small preview are
+    kept in memory by content hash (`upload` in the answer), never its bytes."""
     name = os.path.basename(file.filename or "upload")
     # The spooled file, not its bytes: they are read when a decode slot is free.
-    results = await run_in_threadpool(
+    key, results = await run_in_threadpool(
         _service(request).search_upload, file.file, name, mode, limit, offset
     )
-    return results.to_json()
+    return {**results.to_json(), "upload": key}
+
+
+@router.get(
+    "/uploads/{key}/similar",
+    response_model=schemas.SearchOut,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+)
+def search_uploaded(
+    request: Request,
+    key: str,
+    mode: Mode = DEFAULT_MODE,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> dict[str, object]:
+    """More like a photo uploaded earlier (its `upload` key); 404 `upload_expired` once
+    the server no longer keeps it."""
+    results = _service(request).search_uploaded(key, mode, limit, offset)
+    return {**results.to_json(), "upload": key}
+
+
+@router.get(
+    "/uploads/{key}/preview",
+    response_class=Response,
+    responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
+)
+def upload_preview(request: Request, key: str) -> Response:
+    """A small JPEG of a photo uploaded earlier (what the results page shows of it)."""
+    upload = _service(request).uploads.get(key)
+    return Response(upload.preview, media_type="image/jpeg", headers={"Cache-Control": CACHE})
 
 
 @router.get(
@@ -145,6 +177,31 @@ def original(request: Request, image_id: str) -> Response:
     headers["Content-Disposition"] = f'inline; filename="{name}"'
     media = Image.MIME.get(image.format, "application/octet-stream")
     return Response(image.data, media_type=media, headers=headers)
+
+
+@router.get(
+    "/download",
+    response_class=StreamingResponse,
+    responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
+)
+def download_zip(
+    request: Request,
+    ids: Annotated[
+        list[str],
+        Query(alias="id", max_length=download.MAX_FILES * 2, description="image ids: id=…&id=…"),
+    ],
+) -> StreamingResponse:
+    """The originals of several images as one zip, streamed (at most 200 photos, 2 GiB)."""
+    files = download.files_for(_service(request), ids)
+    name = f"picfind-{len(files)}-photo{'s' if len(files) > 1 else ''}.zip"
+    return StreamingResponse(
+        download.zip_stream(files),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/concepts", response_model=schemas.ConceptsOut)

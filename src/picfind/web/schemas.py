@@ -45,6 +45,9 @@ class SearchOut(BaseModel):
     corrections: list[dict[str, object]] | None = Field(
         None, description="keyword search: spelling corrections (typed, corrected, distance)"
     )
+    upload: str | None = Field(
+        None, description="search by an uploaded photo: its key, for /api/uploads/{key}/…"
+    )
 
 
 class ImageOut(BaseModel):

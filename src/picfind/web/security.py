@@ -297,7 +297,16 @@ def _replay(spool: IO[bytes], size: int, receive: Receive) -> Receive:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    await _error(send, 413, "too_large", f"the request is larger than {limit} bytes")
+    message = f"the request is larger than {binary_size(limit)}, the most this server takes"
+    await _error(send, 413, "too_large", message)
+
+
+def binary_size(n: int) -> str:
+    """``20971520`` → ``20 MiB``: a limit as people read it (a page showed the raw count)."""
+    if n < 1024:
+        return f"{n} bytes"
+    size = n / 1024
+    return f"{size:.3g} KiB" if size < 1024 else f"{size / 1024:.3g} MiB"
 
 
 async def _error(send: Send, status: int, code: str, message: str) -> None:

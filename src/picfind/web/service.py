@@ -43,6 +43,7 @@ from picfind.search import Mode, Searcher, labels_of
 from picfind.search import check_mode as _check_mode
 from picfind.stages.model import NOT_FINITE, features_of
 from picfind.vocabulary import Vocabulary
+from picfind.web.uploads import Upload, Uploads, preview_jpeg
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """What an image id may look like; anything else is refused before any look-up."""
@@ -80,6 +81,7 @@ class Service:
         # with this lock, 4 s without). Keyword queries need no BLAS and skip it.
         self._image_lock = threading.Lock()
         self._decoder = ThreadPoolExecutor(MAX_DECODES, thread_name_prefix="picfind-upload")
+        self.uploads = Uploads()
 
     # -- searching -----------------------------------------------------------------
     def search_words(
@@ -99,28 +101,46 @@ class Service:
 
     def search_upload(
         self, upload: bytes | IO[bytes], name: str, mode: Mode, limit: int, offset: int
-    ) -> SearchResults:
-        """More like an uploaded image, with a pixel bound and a bound on decodes at once."""
+    ) -> tuple[str, SearchResults]:
+        """More like an uploaded image, with a pixel bound and a bound on decodes at once.
+
+        The photo is kept (features and a preview, by content hash: ``uploads``) so
+        its search has an address; the same photo again is not decoded again.
+        """
         check_mode(mode)
         model = self.index.model
         decoding = self._decoder.submit(self._decode, upload, name, model.input_size)
         try:
-            loaded = decoding.result(timeout=DECODE_WAIT)
+            key, loaded = decoding.result(timeout=DECODE_WAIT)
         except TimeoutError:
             if decoding.cancel():
                 raise BusyError(
                     "the server is busy with other uploads; try again in a minute"
                 ) from None
-            loaded = decoding.result()
-        features = features_of(model.run(loaded.pixels[None]), 0)
-        if not features.finite():
-            raise ImageError(name, NOT_FINITE)
-        return self._by_features(features, mode, limit, offset, exclude=[])
+            key, loaded = decoding.result()
+        if loaded is not None:
+            features = features_of(model.run(loaded.pixels[None]), 0)
+            if not features.finite():
+                raise ImageError(name, NOT_FINITE)
+            preview = preview_jpeg(loaded.pixels, loaded.width, loaded.height)
+            self.uploads.put(Upload(key, name, features, preview))
+        return key, self.search_uploaded(key, mode, limit, offset)
 
-    def _decode(self, upload: bytes | IO[bytes], name: str, size: int) -> imaging.Loaded:
-        """In a decode thread: the upload's bytes, read only now, decoded for the model."""
+    def search_uploaded(self, key: str, mode: Mode, limit: int, offset: int) -> SearchResults:
+        """More like a photo uploaded earlier, by its key (404 once it is no longer kept)."""
+        check_mode(mode)
+        return self._by_features(self.uploads.get(key).features, mode, limit, offset, exclude=[])
+
+    def _decode(
+        self, upload: bytes | IO[bytes], name: str, size: int
+    ) -> tuple[str, imaging.Loaded | None]:
+        """In a decode thread: the upload's bytes, read only now, hashed, decoded for the
+        model unless that photo is already kept."""
         data = upload if isinstance(upload, bytes) else upload.read()
-        return imaging.load_for_model(data, size, name=name, max_pixels=self.max_upload_pixels)
+        key = content_hash(data)
+        if self.uploads.find(key) is not None:
+            return key, None
+        return key, imaging.load_for_model(data, size, name=name, max_pixels=self.max_upload_pixels)
 
     def close(self) -> None:
         self._decoder.shutdown(wait=False, cancel_futures=True)

@@ -43,20 +43,32 @@
       return `Unknown word “${escapeHtml(body.word)}”.` + (links ? ` Did you mean ${links}?` : "");
     }
     if (body.code === "empty_index") {
-      return "The index is empty: index a folder first.";
+      return "There are no photos to search yet: index a folder first (Menu → Folders).";
+    }
+    if (body.code === "too_large") {
+      return escapeHtml(error.message.replace(/^the request/, "the photo"));
+    }
+    if (!error.status) {
+      return "The server cannot be reached; check that picfind serve is still running.";
     }
     return escapeHtml(error.message);
   }
 
-  // Same markup as pages.tile_html.
+  // Same markup as pages.tile_html (TILE_SIZES, MIN_LABEL).
+  const TILE_SIZES = "(max-width: 640px) calc(50vw - 14px), 190px";
   function tileHtml(r) {
-    const names = r.labels.map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", ");
+    const names = r.labels.filter((l) => l.score >= 0.005)
+      .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", ");
     const alt = r.labels.length ? r.labels[0].name : "image";
     const id = encodeURIComponent(r.id);
+    const thumb = `/api/images/${id}/thumbnail?size=`;
     return `<li class="tile"><a href="/images/${id}" data-id="${escapeHtml(r.id)}">` +
-      `<img src="/api/images/${id}/thumbnail?size=256" alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
+      `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}384 384w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
+      `alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
       `<span class="meta"><span class="rank">#${r.rank}</span> <span class="score" title="score">${r.score.toFixed(3)}</span></span>` +
-      `<span class="labels">${escapeHtml(names)}</span></a></li>`;
+      `<span class="labels">${escapeHtml(names)}</span></a>` +
+      `<input type="checkbox" class="pick" name="id" value="${escapeHtml(r.id)}" form="picks" ` +
+      `aria-label="Select ${escapeHtml(r.path.split("/").pop())}" data-path="${escapeHtml(r.path)}"></li>`;
   }
 
   // ---- autocomplete (ARIA combobox) --------------------------------------------------
@@ -140,10 +152,14 @@
     input.addEventListener("blur", () => setTimeout(close, 100));
   }
 
-  // ---- results: more on scroll -------------------------------------------------------
-  let current = null; // {kind: "words"|"similar"|"upload", ...}
+  // ---- results: more on scroll, and the address of what is shown --------------------
+  // Every search is an address (/?q=…, /?similar=ID&mode=…, /?upload=KEY&mode=…);
+  // `count` says how many results were loaded on scroll, and history.state keeps the
+  // scroll position, so Back, Forward and reload show the same results at the same place.
+  let current = null; // {kind: "words"|"similar"|"upload", offset, next, total, size, ...}
   let loading = false;
   let observer = null;
+  let rendered = location.search; // the address the results on screen belong to
 
   function readResults() {
     const section = $("#results");
@@ -151,10 +167,38 @@
     const d = section.dataset;
     if (d.q) current = { kind: "words", q: d.q };
     else if (d.similar) current = { kind: "similar", id: d.similar, mode: d.mode };
+    else if (d.upload) current = { kind: "upload", key: d.upload, mode: d.mode };
+    else return;
+    current.offset = Number(d.offset || 0);
     current.next = Number(d.next);
     current.total = Number(d.total);
     current.size = Number(d.size);
     watchMore();
+  }
+
+  function searchParams(search) {
+    const params = new URLSearchParams();
+    if (search.kind === "words") params.set("q", search.q);
+    else if (search.kind === "similar") { params.set("similar", search.id); params.set("mode", search.mode); }
+    else { params.set("upload", search.key); params.set("mode", search.mode); }
+    return params;
+  }
+
+  function addressOf(search) {
+    const params = searchParams(search);
+    if (search.offset) params.set("offset", String(search.offset));
+    const count = search.next - search.offset;
+    if (count > search.size) params.set("count", String(count));
+    if (search === current && viewedId()) params.set("view", viewedId());
+    return `/?${params}`;
+  }
+
+  function remember() {
+    // The address of what is on screen, without a new history entry.
+    if (!current) return;
+    const address = addressOf(current);
+    history.replaceState(Object.assign({}, history.state, { picfind: true }), "", address);
+    rendered = location.search;
   }
 
   function moreUrl() {
@@ -163,17 +207,24 @@
     if (current.kind === "similar") {
       return `/api/images/${encodeURIComponent(current.id)}/similar?mode=${current.mode}&${page}`;
     }
-    return null;
+    return `/api/uploads/${encodeURIComponent(current.key)}/similar?mode=${current.mode}&${page}`;
   }
 
   async function loadMore() {
     if (!current || loading || current.next >= current.total) return;
     loading = true;
+    const failed = $("#more-error");
+    if (failed) failed.remove();
     try {
-      const body = current.kind === "upload" ? await uploadSearch(current.next) : await api(moreUrl());
-      appendResults(body);
+      appendResults(await api(moreUrl()));
     } catch (error) {
-      showMessage(errorHtml(error), true);
+      // Where the eye is: beside "More results" (which tries again), not at the top.
+      const more = $("#more");
+      const box = `<p id="more-error" class="error" role="alert">${errorHtml(error)} ` +
+        `Choose “More results” to try again.</p>`;
+      if (more) more.parentElement.insertAdjacentHTML("beforebegin", box);
+      else showMessage(errorHtml(error), true);
+      if (observer) observer.disconnect(); // no retry loop while scrolling: on request only
     } finally {
       loading = false;
     }
@@ -185,9 +236,13 @@
     current.next += body.results.length;
     current.total = body.total;
     const heading = $("#results-title");
-    if (heading) heading.firstChild.textContent = heading.firstChild.textContent.replace(/^1–\d+/, `1–${current.next}`);
+    if (heading) {
+      heading.firstChild.textContent = heading.firstChild.textContent.replace(/^(\d+)–\d+/, `$1–${current.next}`);
+    }
     const more = $("#more");
     if (more && current.next >= current.total) more.parentElement.remove();
+    else if (more) more.href = addressOf(Object.assign({}, current, { offset: current.next, next: current.next }));
+    remember();
   }
 
   function watchMore() {
@@ -203,50 +258,207 @@
     }
   }
 
+  function setupHistory() {
+    // The scroll position goes with the history entry; restored once the page is laid out
+    // (tiles have a fixed aspect ratio, so the layout does not wait for thumbnails).
+    if ("scrollRestoration" in history) history.scrollRestoration = "manual";
+    const saved = history.state && history.state.scrollY;
+    if (typeof saved === "number") window.scrollTo(0, saved);
+    let timer = null;
+    const save = () => {
+      timer = null;
+      history.replaceState(Object.assign({}, history.state, { scrollY: window.scrollY }), "");
+    };
+    window.addEventListener("scroll", () => { if (!timer) timer = setTimeout(save, 150); }, { passive: true });
+    window.addEventListener("pagehide", save);
+    // Back/Forward between a search by photo and the page before it (pushState
+    // entries): the server renders the address, as it would on reload.
+    window.addEventListener("popstate", () => {
+      if (location.search !== rendered) location.reload();
+    });
+  }
+
+  // ---- the viewer: a result large, previous/next, Esc -------------------------------
+  // A click (or Enter) on a result opens it here instead of its page; the page stays one
+  // link away ("Details"). The address carries view=ID, so reload reopens it. Facts come
+  // from /api/images/ID; `viewerFacts` is the one place to show more of them.
+  let viewer = null;
+  let viewing = -1;
+
+  function tiles() { return Array.from(document.querySelectorAll("#grid .tile a")); }
+
+  function buildViewer() {
+    const dialog = document.createElement("dialog");
+    dialog.id = "viewer";
+    dialog.className = "viewer";
+    dialog.setAttribute("aria-labelledby", "viewer-title");
+    dialog.innerHTML =
+      `<div class="viewer-bar"><h2 id="viewer-title"></h2><span id="viewer-pos"></span>` +
+      `<span class="viewer-actions"><a id="viewer-details" href="#">Details</a>` +
+      `<a id="viewer-similar" href="#">More like this</a>` +
+      `<a id="viewer-download" href="#" download>Download original</a>` +
+      `<button type="button" id="viewer-close" aria-label="Close the viewer (Esc)">✕</button></span></div>` +
+      `<div class="viewer-stage">` +
+      `<button type="button" id="viewer-prev" class="viewer-nav" aria-label="Previous photo (left arrow)">‹</button>` +
+      `<img id="viewer-img" alt="" sizes="(max-width: 640px) 100vw, 80vw">` +
+      `<button type="button" id="viewer-next" class="viewer-nav" aria-label="Next photo (right arrow)">›</button>` +
+      `</div><dl id="viewer-facts" class="viewer-facts"></dl>`;
+    document.body.appendChild(dialog);
+    $("#viewer-close", dialog).addEventListener("click", () => dialog.close());
+    $("#viewer-prev", dialog).addEventListener("click", () => step(-1));
+    $("#viewer-next", dialog).addEventListener("click", () => step(1));
+    dialog.addEventListener("keydown", (ev) => {
+      if (ev.key === "ArrowLeft") { step(-1); ev.preventDefault(); }
+      else if (ev.key === "ArrowRight") { step(1); ev.preventDefault(); }
+    });
+    let startX = null;
+    dialog.addEventListener("touchstart", (ev) => { startX = ev.touches[0].clientX; }, { passive: true });
+    dialog.addEventListener("touchend", (ev) => {
+      if (startX === null) return;
+      const dx = ev.changedTouches[0].clientX - startX;
+      startX = null;
+      if (Math.abs(dx) > 50) step(dx < 0 ? 1 : -1);
+    });
+    dialog.addEventListener("close", () => {
+      const link = tiles()[viewing];
+      viewing = -1;
+      remember();
+      if (link) { link.focus(); link.scrollIntoView({ block: "nearest" }); }
+    });
+    return dialog;
+  }
+
+  function viewerFacts(meta) {
+    // One <dt>/<dd> per fact; new signals (date, place, text, why) add theirs here.
+    const labels = meta.labels.filter((l) => l.score >= 0.005).slice(0, 5)
+      .map((l) => `${escapeHtml(l.name)} ${(l.score * 100).toFixed(1)}%`).join(", ");
+    const facts = [
+      ["Path", escapeHtml(meta.path)],
+      ["Size", meta.width ? `${meta.width} × ${meta.height} px, ${escapeHtml(meta.format)}` : "file changed or missing"],
+      ["Modified", escapeHtml(meta.modified.replace("T", " ").replace("+00:00", " UTC"))],
+      ["Classes", labels],
+    ];
+    return facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
+  }
+
+  async function showPhoto(index) {
+    const links = tiles();
+    if (index < 0 || index >= links.length) return;
+    viewing = index;
+    const id = links[index].dataset.id;
+    const enc = encodeURIComponent(id);
+    const thumb = `/api/images/${enc}/thumbnail?size=`;
+    const img = $("#viewer-img", viewer);
+    img.src = `${thumb}512`;
+    img.srcset = `${thumb}512 512w, ${thumb}1024 1024w`;
+    img.alt = links[index].querySelector("img").alt;
+    $("#viewer-details", viewer).href = `/images/${enc}`;
+    const mode = current && current.mode ? `&mode=${encodeURIComponent(current.mode)}` : "";
+    $("#viewer-similar", viewer).href = `/?similar=${enc}${mode}`;
+    $("#viewer-download", viewer).href = `/api/images/${enc}/file`;
+    const total = current ? current.total : links.length;
+    const first = current ? current.offset : 0;
+    $("#viewer-pos", viewer).textContent = `${first + index + 1} of ${total}`;
+    $("#viewer-prev", viewer).disabled = index === 0;
+    $("#viewer-next", viewer).disabled = index === links.length - 1 && !(current && current.next < current.total);
+    remember();
+    try {
+      const meta = await api(`/api/images/${enc}`);
+      if (viewing !== index) return;
+      $("#viewer-title", viewer).textContent = meta.path.split("/").pop();
+      $("#viewer-download", viewer).setAttribute("download", meta.path.split("/").pop());
+      $("#viewer-facts", viewer).innerHTML = viewerFacts(meta);
+    } catch (error) {
+      $("#viewer-facts", viewer).innerHTML = `<dt>Error</dt><dd>${errorHtml(error)}</dd>`;
+    }
+  }
+
+  async function step(delta) {
+    if (viewing < 0) return;
+    const target = viewing + delta;
+    if (target >= tiles().length && current && current.next < current.total) await loadMore();
+    showPhoto(target);
+  }
+
+  function openViewer(index) {
+    if (!viewer) viewer = buildViewer();
+    $("#viewer-title", viewer).textContent = "";
+    $("#viewer-facts", viewer).innerHTML = "";
+    if (!viewer.open) viewer.showModal();
+    showPhoto(index);
+    $("#viewer-close", viewer).focus();
+  }
+
+  function setupViewer() {
+    const main = $("#main");
+    if (!main || typeof HTMLDialogElement === "undefined") return;
+    main.addEventListener("click", (ev) => {
+      const link = ev.target.closest("#grid .tile a");
+      if (!link || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+      ev.preventDefault();
+      openViewer(tiles().indexOf(link));
+    });
+    const wanted = new URLSearchParams(location.search).get("view");
+    if (wanted) {
+      const index = tiles().findIndex((a) => a.dataset.id === wanted);
+      if (index >= 0) openViewer(index);
+    }
+  }
+
+  function viewedId() {
+    return viewing >= 0 && tiles()[viewing] ? tiles()[viewing].dataset.id : null;
+  }
+
   // ---- search by a photo -------------------------------------------------------------
   function selectedMode() {
     const checked = document.querySelector("input[name=mode]:checked");
     return checked ? checked.value : "fused";
   }
 
-  async function uploadSearch(offset) {
-    const form = new FormData();
-    form.append("file", current.file, current.file.name || "pasted image");
-    form.append("mode", current.mode);
-    form.append("limit", String(current.size));
-    form.append("offset", String(offset));
-    return api("/api/search/image", { method: "POST", body: form });
+  function resultsSectionHtml(search, body, what, queryHtml) {
+    // Same markup as pages.results_html, for a search made here.
+    const shown = body.results.length;
+    const heading = shown
+      ? `1–${shown} of ${body.total} results ${what} <span class="mode">(${escapeHtml(body.mode)})</span>`
+      : `No results ${what}`;
+    const data = Array.from(searchParams(search)).map(([k, v]) => `data-${k}="${escapeHtml(v)}"`).join(" ");
+    return `<section id="results" class="results" aria-labelledby="results-title" ${data} ` +
+      `data-offset="0" data-next="${shown}" data-total="${body.total}" data-size="${search.size}">` +
+      `<h2 id="results-title" tabindex="-1">${heading}</h2>${queryHtml}` +
+      `<ol class="grid" id="grid" start="1">${body.results.map(tileHtml).join("")}</ol>` +
+      (shown < body.total ? `<p class="more"><a id="more" class="button" href="#">More results</a></p>` : "") +
+      `</section>`;
   }
 
   async function searchByPhoto(file) {
     if (!file) return;
     const size = Number(($("#results") || {}).dataset?.size || 24);
-    const previous = current;
-    current = { kind: "upload", file, mode: selectedMode(), next: 0, total: 0, size };
-    showMessage(`Looking for images like ${escapeHtml(file.name || "the pasted image")}…`, false);
+    const name = escapeHtml(file.name || "the pasted image");
+    const scrolled = window.scrollY; // where the page before this photo's results was
+    showMessage(`Looking for images like ${name}…`, false);
     const main = $("#main");
+    const form = new FormData();
+    form.append("file", file, file.name || "pasted image");
+    form.append("mode", selectedMode());
+    form.append("limit", String(size));
     try {
-      const body = await uploadSearch(0);
-      const preview = URL.createObjectURL(file);
-      const shown = body.results.length;
-      const heading = shown
-        ? `1–${shown} of ${body.total} results like your photo <span class="mode">(${escapeHtml(body.mode)})</span>`
-        : "No results like your photo";
-      main.innerHTML =
-        `<section id="results" class="results" aria-labelledby="results-title" data-size="${size}">` +
-        `<h2 id="results-title">${heading}</h2>` +
-        `<p class="query-image">Looking like: <img src="${preview}" alt="your photo"></p>` +
-        `<ol class="grid" id="grid">${body.results.map(tileHtml).join("")}</ol>` +
-        (shown < body.total ? `<p class="more"><a id="more" class="button" href="#">More results</a></p>` : "") +
-        `</section>`;
-      current.next = shown;
-      current.total = body.total;
+      const body = await api("/api/search/image", { method: "POST", body: form });
+      const search = { kind: "upload", key: body.upload, mode: body.mode, offset: 0, size };
+      const preview = `<p class="query-image">Looking like: <img src="/api/uploads/${encodeURIComponent(body.upload)}/preview" alt="your photo"></p>`;
+      main.innerHTML = resultsSectionHtml(search, body, "like your photo", preview);
+      current = Object.assign(search, { next: body.results.length, total: body.total });
+      // A new history entry: Back returns to what was shown before the photo, where it was.
+      history.replaceState(Object.assign({}, history.state, { scrollY: scrolled }), "");
+      history.pushState({ picfind: true, scrollY: 0 }, "", addressOf(current));
+      rendered = location.search;
+      $("#q").value = "";
       showMessage("", false);
       watchMore();
-      $("#results-title").focus?.();
+      $("#results-title").focus();
     } catch (error) {
-      current = previous; // the results shown are still those of the previous search
-      const name = escapeHtml(file.name || "the pasted image");
+      // Not beside an earlier search's results: they would look like this photo's.
+      main.innerHTML = "";
+      current = null;
       showMessage(`${name}: ${errorHtml(error)}`, true);
     }
   }
@@ -256,14 +468,22 @@
     const zone = $("#dropzone");
     if (!input || !zone) return;
     input.addEventListener("change", () => searchByPhoto(input.files[0]));
-    ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (ev) => {
+    // A photo dropped anywhere on the page is a search (never opened by the browser
+    // in place of the page); the box lights up while one is dragged over the page.
+    const dragging = (ev) => ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes("Files");
+    ["dragenter", "dragover"].forEach((type) => document.addEventListener(type, (ev) => {
+      if (!dragging(ev)) return;
       ev.preventDefault(); zone.classList.add("over");
     }));
-    ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("over")));
-    zone.addEventListener("drop", (ev) => {
-      ev.preventDefault();
+    document.addEventListener("dragleave", (ev) => {
+      if (!ev.relatedTarget) zone.classList.remove("over");
+    });
+    document.addEventListener("drop", (ev) => {
+      zone.classList.remove("over");
       const file = ev.dataTransfer && ev.dataTransfer.files[0];
-      if (file) searchByPhoto(file);
+      if (!file) return;
+      ev.preventDefault();
+      searchByPhoto(file);
     });
     document.addEventListener("paste", (ev) => {
       const items = ev.clipboardData ? Array.from(ev.clipboardData.files) : [];
@@ -271,12 +491,77 @@
       if (image) { ev.preventDefault(); searchByPhoto(image); }
     });
     document.querySelectorAll("input[name=mode]").forEach((radio) => radio.addEventListener("change", () => {
-      if (!current) return;
-      if (current.kind === "upload") searchByPhoto(current.file);
-      else if (current.kind === "similar") {
-        window.location.href = `/?similar=${encodeURIComponent(current.id)}&mode=${selectedMode()}`;
-      }
+      if (!current || current.kind === "words") return;
+      // The same photo compared another way: a new address (Back returns to this one).
+      const search = Object.assign({}, current, { mode: selectedMode(), offset: 0, next: 0 });
+      window.location.assign(addressOf(search));
     }));
+  }
+
+  // ---- selecting results: a zip of the originals, their paths -----------------------
+  // Each tile's checkbox belongs to the "picks" form (GET /api/download?id=…&id=…): the
+  // browser downloads the zip as it streams. Shift-click checks a range.
+  function setupSelection() {
+    const bar = $("#selection");
+    const main = $("#main");
+    if (!bar || !main) return;
+    let last = -1;
+    const picks = () => Array.from(document.querySelectorAll("#grid .pick"));
+    const update = () => {
+      const chosen = picks().filter((c) => c.checked);
+      bar.hidden = chosen.length === 0;
+      $("#selection-count").textContent = `${chosen.length} selected`;
+      $("#copy-paths").hidden = $("#clear-selection").hidden = chosen.length === 0;
+    };
+    main.addEventListener("click", (ev) => {
+      const box = ev.target.closest && ev.target.closest(".pick");
+      if (!box) return;
+      const all = picks();
+      const index = all.indexOf(box);
+      if (ev.shiftKey && last >= 0) {
+        const [a, b] = index < last ? [index, last] : [last, index];
+        all.slice(a, b + 1).forEach((c) => { c.checked = box.checked; });
+      }
+      last = index;
+      update();
+    });
+    main.addEventListener("change", update);
+    $("#clear-selection").addEventListener("click", () => {
+      picks().forEach((c) => { c.checked = false; });
+      last = -1;
+      update();
+    });
+    $("#copy-paths").addEventListener("click", async () => {
+      const paths = picks().filter((c) => c.checked).map((c) => c.dataset.path);
+      try {
+        await navigator.clipboard.writeText(paths.join("\n"));
+        $("#selection-count").textContent = `${paths.length} selected · paths copied`;
+      } catch (_) {
+        $("#selection-count").textContent = "This browser does not allow copying here.";
+      }
+    });
+    update();
+  }
+
+  // ---- the header menu and shortcuts -------------------------------------------------
+  function setupMenu() {
+    const menu = $("#menu");
+    if (menu) {
+      menu.addEventListener("keydown", (ev) => {
+        if (ev.key === "Escape" && menu.open) { menu.open = false; $("summary", menu).focus(); }
+      });
+      document.addEventListener("click", (ev) => {
+        if (menu.open && !menu.contains(ev.target)) menu.open = false;
+      });
+    }
+    // "/" goes to the search box from anywhere but a field being typed in.
+    document.addEventListener("keydown", (ev) => {
+      const typing = ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]");
+      if (ev.key !== "/" || typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (viewer && viewer.open) return;
+      const q = $("#q");
+      if (q) { ev.preventDefault(); q.focus(); q.select(); }
+    });
   }
 
   // ---- indexing jobs -----------------------------------------------------------------
@@ -362,8 +647,12 @@
   document.addEventListener("DOMContentLoaded", () => {
     setupAutocomplete();
     readResults();
+    setupHistory();
+    setupViewer();
+    setupSelection();
     setupUpload();
     setupJobs();
+    setupMenu();
     setupBack();
   });
 })();
