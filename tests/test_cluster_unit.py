@@ -161,6 +161,7 @@ class _FakeBulkStore:
             concrete="picfind-v1",
             layout="picfind",
             refresh=lambda: None,
+            lost_lease=None,
         )
         store = Writer(handle)
         store.calls = []

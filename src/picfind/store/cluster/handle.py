@@ -44,6 +44,8 @@ class IndexHandle:
         self.client: Any = self.engine.client
         self.alias = options.name
         self.meta_index = f"{self.alias}-meta"
+        self.lost_lease: str | None = None
+        """Set when another run took this run's expired lease: writing must stop."""
         try:
             self.meta: dict[str, Any] | None = self.read_meta()
         except BaseException:

@@ -104,8 +104,9 @@ class ClusterStore:
             if not self.writer.failed:  # after a failed write, keep that error
                 raise
 
-    def writer_lock(self) -> AbstractContextManager[None]:
-        return lease.writer_lock(self.handle)
+    def writer_lock(self, roots: Sequence[str] = ()) -> AbstractContextManager[None]:
+        """A lease per root (``lease``): runs on other roots proceed at the same time."""
+        return lease.writer_lock(self.handle, roots)
 
     # -- rows -------------------------------------------------------------------------
     def rows(

@@ -79,6 +79,11 @@ class Writer:
         h = self.handle
         if h.meta is None:
             raise StoreError("the cluster index has no model yet (set_model first)")
+        if h.lost_lease is not None:
+            raise StoreError(
+                f"the lease on {h.lost_lease} expired and another run took it over; "
+                "this run stops (its committed batches are kept)"
+            )
         refuse_non_finite(add)
         index = h.concrete
         actions: list[Action] = []
@@ -226,6 +231,8 @@ class Writer:
         try:
             failures = list(self.bulk(actions()))
         finally:
+            if self.unrefreshed_since is None:  # refresh() and reads must see them
+                self.unrefreshed_since = time.monotonic()
             h.call(
                 settings.put_settings, index=target, body={"index": {"refresh_interval": before}}
             )
