@@ -81,24 +81,42 @@ class IndexHandle:
         return found
 
     def scan(
-        self, query: dict[str, Any], source: Any, page: int = SCAN_PAGE
+        self,
+        query: dict[str, Any],
+        source: Any,
+        page: int = SCAN_PAGE,
+        docvalues: list[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every matching document's source in path order, by ``search_after`` on the
-        unique (path, id) key: no page is skipped or repeated while others write."""
+        unique (path, id) key: no page is skipped or repeated while others write.
+
+        With ``docvalues`` those fields come from doc values and no stored field is read
+        at all (``stored_fields: _none_``, not even ``_id``): a stored field sits in
+        compressed blocks beside the ``_source`` of its neighbours, embeddings
+        included (~25 KB of JSON a document). Measured on 5,000 documents: 16-30 s
+        filtering ``_source``, 6-7 s with doc values, 0.5-1.8 s with doc values and
+        no stored fields (one shared, loaded node)."""
         after: list[Any] | None = None
         while True:
             body: dict[str, Any] = {
                 "query": query,
                 "size": page,
-                "_source": source,
                 "sort": [{"path": "asc"}, {"id": "asc"}],
                 "track_total_hits": False,
             }
+            if docvalues:
+                body["stored_fields"] = "_none_"
+                body["docvalue_fields"] = docvalues
+            else:
+                body["_source"] = source
             if after is not None:
                 body["search_after"] = after
             hits = self.search(body)["hits"]["hits"]
             for h in hits:
-                yield h["_source"]
+                if docvalues:
+                    yield {k: v[0] for k, v in (h.get("fields") or {}).items() if v}
+                else:
+                    yield h["_source"]
             if len(hits) < page:
                 return
             after = hits[-1]["sort"]

@@ -141,7 +141,8 @@ class ClusterStore:
             if terms is None:
                 return iter(())
             query = {"bool": {"filter": filters + terms}} if filters or terms else {"match_all": {}}
-            found += [self._stored(src, features) for src in self.handle.scan(query, source)]
+            scan = self.handle.scan(query, source, docvalues=None if features else FILE_FIELDS)
+            found += [self._stored(src, features) for src in scan]
         if len(chunks) > 1:
             found.sort(key=lambda f: (encode_path(f.path), f.id))
         return iter(found)
