@@ -248,3 +248,40 @@ def test_kill_9_then_take_over_after_the_lease_expires(
     assert set(paths) == {str(p) for p in [*root.iterdir(), *other.iterdir()]}
     hits = _request(f"{meta}/_search", "POST", {"query": {"match_all": {}}, "size": 100})
     assert not [h for h in hits["hits"]["hits"] if h["_source"].get("kind") == "lease"]
+
+
+def test_a_removal_deletes_only_the_version_it_read(
+    opensearch_url: str, index_name: str, tmp_path: Path
+) -> None:
+    """Run A read /a (a file there is gone from disk); meanwhile run B moved that file's
+    row to /b. A's removal must not delete B's row; a row nobody changed is deleted."""
+    import numpy as np
+
+    from picfind.records import Features, ImageRecord, SparseClasses
+    from picfind.store.base import Move
+
+    def record(n: int, path: Path) -> ImageRecord:
+        emb = np.zeros(1280, dtype=np.float32)
+        emb[n] = 1.0
+        classes = SparseClasses(np.array([n], dtype=np.uint16), np.array([0.9], dtype=np.float32))
+        return ImageRecord(
+            f"{n:016x}", str(path), f"h{n}", 1, 2, 3, 4, "JPEG", Features(classes, emb)
+        )
+
+    a, b = _store(opensearch_url, index_name), _store(opensearch_url, index_name)
+    try:
+        a.set_model("efficientnet-lite0")
+        a.write(add=[record(1, tmp_path / "a" / "x.jpg"), record(2, tmp_path / "a" / "y.jpg")])
+        a.refresh()
+        read = {f.path: f.id for f in a.rows(under=str(tmp_path / "a"))}
+        assert len(read) == 2
+        b.write(
+            moves=[Move(read[str(tmp_path / "a" / "x.jpg")], str(tmp_path / "b" / "x.jpg"), 1, 2)]
+        )
+        a.write(remove=list(read.values()))  # both looked gone to A
+        a.refresh()
+        left = {f.path for f in a.rows()}
+        assert left == {str(tmp_path / "b" / "x.jpg")}  # B's move stays; y is removed
+    finally:
+        a.close()
+        b.close()

@@ -162,6 +162,7 @@ class _FakeBulkStore:
             layout="picfind",
             refresh=lambda: None,
             lost_lease=None,
+            exists=lambda: True,
         )
         store = Writer(handle)
         store.calls = []

@@ -94,7 +94,8 @@ class Indexer:
                         run.skip(item)
                     else:
                         run.seen.setdefault(item.path, item)
-            stored = {f.path: f for f in _rows_under(self.store, tops)}
+            before = _rows_under(self.store, tops)
+            stored = {f.path: f for f in before}
             todo: list[Item] = []
             for path, state in run.seen.items():
                 row = stored.get(path)
@@ -111,9 +112,13 @@ class Indexer:
                 progress=progress,
             )
             pipeline.run(todo, total=len(todo), resolve=run.resolve, sink=run.sink)
-            # Only a complete walk can say what is gone.
-            gone = [f.id for f in _rows_under(self.store, [t for t in tops if os.path.isdir(t)])
-                    if run.gone(f.path)]  # fmt: skip
+            # Only a complete walk can say what is gone: of the rows under the folders
+            # walked, as read before the run (its own moves left their old paths), those
+            # whose files are not there. No second read of every row: a cluster store
+            # deletes only the version it read, so what another run changed meanwhile stays.
+            folders = [t.rstrip("/") + "/" for t in tops if os.path.isdir(t)]
+            gone = [f.id for f in before if f.id not in run.moved and run.gone(f.path)
+                    and any(f.path.startswith(d) for d in folders)]  # fmt: skip
             if gone:
                 self.store.write(remove=gone)
                 run.report.removed = len(gone)

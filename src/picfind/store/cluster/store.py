@@ -47,7 +47,9 @@ class ClusterStore:
                 f"no picfind index {self.handle.alias!r} at {url} "
                 f"(run 'picfind index PATH --url {url}' first)"
             )
-        self.writer = Writer(self.handle)
+        self.versions: dict[str, tuple[int, int]] = {}
+        """(primary term, seq_no) of each row last read: a removal deletes only that."""
+        self.writer = Writer(self.handle, self.versions)
         self.queries = Queries(self.handle)
 
     # -- what callers may want to know ----------------------------------------------
@@ -142,7 +144,10 @@ class ClusterStore:
                 return iter(())
             query = {"bool": {"filter": filters + terms}} if filters or terms else {"match_all": {}}
             scan = self.handle.scan(query, source, docvalues=None if features else FILE_FIELDS)
-            found += [self._stored(src, features) for src in scan]
+            for src in scan:
+                if "_version" in src:
+                    self.versions[src["id"]] = src["_version"]
+                found.append(self._stored(src, features))
         if len(chunks) > 1:
             found.sort(key=lambda f: (encode_path(f.path), f.id))
         return iter(found)
