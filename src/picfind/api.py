@@ -283,6 +283,7 @@ def open_index(
 
 
 __all__ = [
+    "ClusterOptions",
     "Index",
     "Prediction",
     "default_index_dir",
