@@ -15,9 +15,19 @@ ratio, top-10 agreement between the layouts, and for picfind's layout also
 ``embedding``/``hybrid`` latency. Latency is end to end from the Python client
 (``ClusterStore.search``), warm, one query at a time.
 
+**Unchanged re-run** (issue 13.1, ``--rerun N``): N small files on disk, N documents
+with their paths, sizes and mtimes bulk-loaded into a cluster index (and the same
+rows written into an embedded index), then ``Index.add`` over the folder, timed: every
+file is unchanged, so the run is the walk plus the store's bulk read of what it
+holds under the root, and nothing is read, inferred or written. Measured at each N
+given (``--rerun 10000 --rerun 30000``), with the per-file cost and the linear
+extrapolation to 100k and 1M; the issue's target is 100k in ≤ 15 s.
+
 Run: ``.venv/bin/python bench/cluster.py [--n 100000] [--url URL]``; without
 ``--url`` (or ``PICFIND_TEST_OPENSEARCH_URL``) a node is started from
 ``tools/opensearch`` and stopped at the end. Results: ``bench/results/cluster.json``.
+``--only rerun --rerun N...`` measures the re-run alone and updates its entry
+(``unchanged_rerun``) in that file, keeping the layout results.
 """
 
 from __future__ import annotations
@@ -59,17 +69,24 @@ def timed(store: ClusterStore, query, repeat: int = 1) -> tuple[float, list[str]
     return best, ids
 
 
-def load(url: str, name: str, layout: str, n: int, seed: int) -> tuple[ClusterStore, float]:
+def fresh(url: str, name: str, layout: str) -> ClusterStore:
+    """A new, empty index (a previous run's is deleted first)."""
     store = ClusterStore(
         url, ClusterOptions(name=name, layout=layout, shards=1, replicas=0), create=True
     )
     if store.model is not None:  # a previous run's index: start again
         for index in list(store.client.indices.get(index=f"{name}-*")):
             store.client.indices.delete(index=index)
+        store.close()
         store = ClusterStore(
             url, ClusterOptions(name=name, layout=layout, shards=1, replicas=0), create=True
         )
     store.set_model(MODEL)
+    return store
+
+
+def load(url: str, name: str, layout: str, n: int, seed: int) -> tuple[ClusterStore, float]:
+    store = fresh(url, name, layout)
     started = time.perf_counter()
     count = store.load(records(n, seed))
     store.refresh()
@@ -139,6 +156,104 @@ def measure(url: str, n: int, n_queries: int, seed: int) -> dict:
     return out
 
 
+def rerun(url: str, n: int, seed: int) -> dict:
+    """An unchanged re-run of n files on the cluster and on the embedded store."""
+    import dataclasses
+    import tempfile
+
+    from picfind.store.embedded import EmbeddedStore
+
+    name = f"bench-rerun-{n}"
+    with tempfile.TemporaryDirectory(prefix="picfind-rerun-") as tmp:
+        folder = Path(tmp) / "photos"
+        started = time.perf_counter()
+        recs = []
+        for rec in records(n, seed):
+            sub = folder / rec.path.split("/")[-2]
+            sub.mkdir(parents=True, exist_ok=True)
+            path = sub / Path(rec.path).name
+            path.write_bytes(rec.id.encode())
+            st = path.stat()
+            recs.append(
+                dataclasses.replace(rec, path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
+            )
+        files_s = time.perf_counter() - started
+        print(f"rerun {n}: files written in {files_s:.1f} s", file=sys.stderr)
+
+        store = fresh(url, name, "picfind")
+        started = time.perf_counter()
+        store.load(iter(recs))
+        store.refresh()
+        load_s = time.perf_counter() - started
+        print(f"rerun {n}: loaded in {load_s:.1f} s", file=sys.stderr)
+        embedded = EmbeddedStore(Path(tmp) / "index", create=True)
+        embedded.set_model(MODEL)
+        for start in range(0, n, 8192):
+            embedded.write(add=recs[start : start + 8192])
+        del recs
+
+        try:
+            return rerun_measure(store, embedded, folder, n)
+        finally:  # the shared node's heap is small: never leave the index behind
+            for index in list(store.client.indices.get(index=f"{name}-*")):
+                store.client.indices.delete(index=index)
+            store.close()
+            embedded.close()
+
+
+def rerun_measure(store: ClusterStore, embedded, folder: Path, n: int) -> dict:
+    """Two timed ``Index.add`` runs over the unchanged folder on each store."""
+    import picfind
+
+    out: dict = {"images": n}
+    for label, s in (("cluster", store), ("embedded", embedded)):
+        idx = picfind.Index(s)
+        times = []
+        for _ in range(2):  # the second run is warm (page cache, node caches)
+            t = time.perf_counter()
+            report = idx.add([folder])
+            times.append(time.perf_counter() - t)
+            assert report.unchanged == n and report.indexed == 0, report
+        t = time.perf_counter()
+        held = sum(1 for _ in s.rows(under=str(folder)))
+        read_s = time.perf_counter() - t
+        assert held == n
+        out[label] = {
+            "seconds_first": round(times[0], 3),
+            "seconds_warm": round(times[1], 3),
+            "bulk_read_seconds": round(read_s, 3),
+            "ms_per_file_warm": round(1000 * times[1] / n, 4),
+        }
+        print(f"rerun {n} {label}: {out[label]}", file=sys.stderr)
+    t = time.perf_counter()
+    walked = sum(1 for _ in walk_files(folder))
+    out["walk_seconds"] = round(time.perf_counter() - t, 3)
+    assert walked == n
+    return out
+
+
+def walk_files(folder: Path):
+    from picfind.walk import walk
+
+    return (item for item in walk(str(folder)) if hasattr(item, "size"))
+
+
+def rerun_summary(points: list[dict]) -> dict:
+    """Per-file cost at the largest N, extrapolated linearly (the read is a scan)."""
+    top = max(points, key=lambda p: p["images"])
+    per_file = top["cluster"]["seconds_warm"] / top["images"]
+    return {
+        "points": points,
+        "extrapolated_seconds_cluster": {
+            "100k": round(per_file * 100_000, 1),
+            "1M": round(per_file * 1_000_000, 1),
+        },
+        "target": "100k unchanged files in <= 15 s (issue 13)",
+        "note": "extrapolated linearly from the largest N measured, on a shared 2-core machine; "
+        "provisional",
+    }
+
+
 def node_module():
     spec = importlib.util.spec_from_file_location("node", REPO / "tools" / "opensearch" / "node.py")
     assert spec and spec.loader
@@ -154,6 +269,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--url", default=os.environ.get("PICFIND_TEST_OPENSEARCH_URL"))
     parser.add_argument("--out", default=str(HERE / "results" / "cluster.json"))
+    parser.add_argument("--rerun", type=int, action="append", default=[], metavar="N")
+    parser.add_argument("--only", choices=["layouts", "rerun"], default=None)
     args = parser.parse_args()
     cluster = None
     url = args.url
@@ -165,7 +282,16 @@ def main() -> int:
         probe = ClusterStore(url, ClusterOptions(name="bench-probe"), create=True)
         engine = f"{probe.engine.distribution} {probe.engine.version}"
         probe.close()
-        result = measure(url, args.n, args.queries, args.seed)
+        previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        if args.only == "rerun":
+            result = {k: v for k, v in previous.items() if k not in ("engine", "node", "machine")}
+        else:
+            result = measure(url, args.n, args.queries, args.seed)
+            if "unchanged_rerun" in previous:
+                result["unchanged_rerun"] = previous["unchanged_rerun"]
+        if args.only != "layouts" and args.rerun:
+            points = [rerun(url, n, args.seed) for n in args.rerun]
+            result["unchanged_rerun"] = rerun_summary(points)
     finally:
         if cluster is not None:
             cluster.close()

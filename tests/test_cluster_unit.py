@@ -178,6 +178,8 @@ class _FakeBulkStore:
             concrete="picfind-v1",
             layout="picfind",
             refresh=lambda: None,
+            lost_lease=None,
+            exists=lambda: True,
         )
         store = Writer(handle)
         store.calls = []

@@ -157,7 +157,7 @@ class Index:
         for p in paths:
             if not os.path.exists(p):
                 raise NotFoundError(f"no such file or folder: {p}")
-        with self.store.writer_lock():
+        with self.store.writer_lock([os.path.abspath(os.fspath(p)) for p in paths]):
             if self.store.model is None:
                 self.store.set_model(self.model_name)
             spec = MODELS[self.model_name]
@@ -189,7 +189,7 @@ class Index:
         batch, without the model unless a stage reads pixels. See ``picfind.passes``."""
         if not paths:
             raise UsageError("give at least one file or folder")
-        with self.store.writer_lock():
+        with self.store.writer_lock([os.path.abspath(os.fspath(p)) for p in paths]):
             return run_pass(
                 self.store,
                 stages,
@@ -391,6 +391,7 @@ def open_index(
 
 
 __all__ = [
+    "ClusterOptions",
     "Index",
     "Prediction",
     "default_index_dir",

@@ -97,12 +97,15 @@ class Indexer:
                         run.skip(item)
                     else:
                         run.seen.setdefault(item.path, item)
-            stored = {f.path: f for f in _rows_under(self.store, tops)}
+            before = _rows_under(self.store, tops)
+            stored = {f.path: f for f in before}
             todo: list[Item] = []
+            unchanged: set[str] = set()
             for path, state in run.seen.items():
                 row = stored.get(path)
                 if row and row.size == state.size and row.mtime_ns == state.mtime_ns:
                     run.report.unchanged += 1
+                    unchanged.add(path)
                 else:
                     todo.append(Item(state, row=row))
             pipeline = Pipeline(
@@ -114,13 +117,22 @@ class Indexer:
                 progress=progress,
             )
             pipeline.run(todo, total=len(todo), resolve=run.resolve, sink=run.sink)
-            after = _rows_under(self.store, tops)
-            # Only a complete walk can say what is gone.
-            dirs = [folder_prefix(t) for t in tops if os.path.isdir(t)]
-            gone = [f.id for f in after if f.path.startswith(tuple(dirs)) and run.gone(f.path)]
-            if self.backfill:  # rows of an older schema: their headers, never the model
-                stale = [f for f in after if f.path in run.seen and needs_backfill(f)]
-                stale = [f for f in stale if not run.gone(f.path)]
+            # Only a complete walk can say what is gone: of the rows under the folders
+            # walked, as read before the run (its own moves left their old paths), those
+            # whose files are not there. No second read of every row: a cluster store
+            # deletes only the version it read, so what another run changed meanwhile stays.
+            folders = tuple(folder_prefix(t) for t in tops if os.path.isdir(t))
+            gone = [
+                f.id
+                for f in before
+                if f.id not in run.moved and f.path.startswith(folders) and run.gone(f.path)
+            ]
+            if self.backfill:  # unchanged rows of an older schema: their headers, never the model
+                stale = [
+                    f
+                    for f in before
+                    if f.path in unchanged and needs_backfill(f) and not run.gone(f.path)
+                ]
                 if stale:
                     done = run_over(
                         self.store,

@@ -1,7 +1,7 @@
 """``picfind reindex``: rebuild a cluster index and swap its alias atomically.
 
 Searches keep answering from the old index until the alias moves in one
-request; an indexing run is kept out by the writer lock meanwhile.
+request; indexing runs are kept out meanwhile (it holds the lease on the whole index).
 """
 
 from __future__ import annotations

@@ -212,8 +212,10 @@ class Store(Protocol):
         """The text read in each of these images that has been read (the OCR pass)."""
         ...
 
-    def writer_lock(self) -> AbstractContextManager[None]:
-        """Held by an indexing run; a second concurrent run fails fast."""
+    def writer_lock(self, roots: Sequence[str] = ()) -> AbstractContextManager[None]:
+        """Held by a run over ``roots`` (none: the whole index); a concurrent run that
+        overlaps fails fast (the embedded store: any second run; the cluster store:
+        one whose roots share files with it — other roots proceed)."""
         ...
 
     def record_run(self, summary: dict[str, object]) -> None:

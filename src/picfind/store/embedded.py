@@ -296,8 +296,9 @@ class EmbeddedStore:
                     texts.write(conn, rec.id, rec.text)
 
     @contextlib.contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """An advisory lock file: two indexers on one index would only race."""
+    def writer_lock(self, roots: Sequence[str] = ()) -> Iterator[None]:
+        """An advisory lock file for the whole index, whatever the roots: SQLite has one
+        writer at a time anyway, and two indexers would only race."""
         self.db.writable()
         try:
             fh = open(self.folder / "index.lock", "a+")  # noqa: SIM115 - closed below

@@ -34,7 +34,6 @@ from picfind.errors import (
     UnknownConceptError,
     UsageError,
 )
-from picfind.store.cluster.connection import ClusterOptions
 from picfind.web.jobs import Jobs, job_env
 from picfind.web.security import Guard
 from picfind.web.service import Service
@@ -54,7 +53,7 @@ class Settings:
     roots: tuple[Path, ...] = ()
     url: str | None = None
     """An OpenSearch/Elasticsearch endpoint instead of ``index_dir`` (``serve --url``)."""
-    cluster: ClusterOptions | None = None
+    cluster: api.ClusterOptions | None = None
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()

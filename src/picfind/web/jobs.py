@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING
 from picfind.errors import JobBusyError, UsageError
 
 if TYPE_CHECKING:
-    from picfind.store.cluster.connection import ClusterOptions
+    from picfind.api import ClusterOptions
 
 KEEP_FINISHED = 20
 """Finished jobs remembered for ``GET /api/jobs``."""

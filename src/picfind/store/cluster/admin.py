@@ -29,18 +29,28 @@ from picfind.store.codec import decode_path
 
 
 def set_model(handle: IndexHandle, name: str) -> None:
-    """Creates the index (the embedding's dimension comes from the model)."""
-    if handle.meta is not None:
-        if handle.meta["model"] != name:
-            raise ModelMismatchError(
-                f"this index was built with {handle.meta['model']}, not {name}"
-            )
+    """Creates the index (the embedding's dimension comes from the model). Another
+    machine may create it at the same moment: then its index is the one."""
+    if handle.exists():
+        _same_model(handle, name)
         return
     spec = MODELS.get(name)
     if spec is None:
         raise ModelMismatchError(f"unknown model {name!r}")
-    create_index(handle, next_name(handle), name, spec.embedding_dim, alias=True)
+    try:
+        create_index(handle, next_name(handle), name, spec.embedding_dim, alias=True)
+    except StoreError:
+        if not handle.exists():
+            raise
+        _same_model(handle, name)
+        return
     handle.meta = handle.read_meta()
+
+
+def _same_model(handle: IndexHandle, name: str) -> None:
+    model = (handle.meta or {}).get("model")
+    if model != name:
+        raise ModelMismatchError(f"this index was built with {model}, not {name}")
 
 
 def create_index(

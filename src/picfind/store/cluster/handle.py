@@ -50,6 +50,8 @@ class IndexHandle:
         self.client: Any = self.engine.client
         self.alias = options.name
         self.meta_index = f"{self.alias}-meta"
+        self.lost_lease: str | None = None
+        """Set when another run took this run's expired lease: writing must stop."""
         try:
             self.meta: dict[str, Any] | None = self.read_meta()
         except BaseException:
@@ -85,24 +87,47 @@ class IndexHandle:
         return found
 
     def scan(
-        self, query: dict[str, Any], source: Any, page: int = SCAN_PAGE
+        self,
+        query: dict[str, Any],
+        source: Any,
+        page: int = SCAN_PAGE,
+        docvalues: list[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every matching document's source in path order, by ``search_after`` on the
-        unique (path, id) key: no page is skipped or repeated while others write."""
+        unique (path, id) key: no page is skipped or repeated while others write.
+
+        With ``docvalues`` those fields come from doc values and no stored field is read
+        at all (``stored_fields: _none_``, not even ``_id``): a stored field sits in
+        compressed blocks beside the ``_source`` of its neighbours, embeddings
+        included (~25 KB of JSON a document). Measured on 5,000 documents: 16-30 s
+        filtering ``_source``, 6-7 s with doc values, 0.5-1.8 s with doc values and
+        no stored fields (one shared, loaded node). Each then carries its ``_version``,
+        (primary term, seq_no), for deletes of exactly the version read."""
         after: list[Any] | None = None
         while True:
             body: dict[str, Any] = {
                 "query": query,
                 "size": page,
-                "_source": source,
                 "sort": [{"path": "asc"}, {"id": "asc"}],
                 "track_total_hits": False,
             }
+            if docvalues:
+                body["stored_fields"] = "_none_"
+                body["docvalue_fields"] = docvalues
+                body["seq_no_primary_term"] = True
+            else:
+                body["_source"] = source
             if after is not None:
                 body["search_after"] = after
             hits = self.search(body)["hits"]["hits"]
             for h in hits:
-                yield h["_source"]
+                if docvalues:
+                    found = {k: v[0] for k, v in (h.get("fields") or {}).items() if v}
+                    if "_seq_no" in h:
+                        found["_version"] = (int(h["_primary_term"]), int(h["_seq_no"]))
+                    yield found
+                else:
+                    yield h["_source"]
             if len(hits) < page:
                 return
             after = hits[-1]["sort"]

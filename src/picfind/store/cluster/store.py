@@ -57,7 +57,9 @@ class ClusterStore:
                 f"no picfind index {self.handle.alias!r} at {url} "
                 f"(run 'picfind index PATH --url {url}' first)"
             )
-        self.writer = Writer(self.handle)
+        self.versions: dict[str, tuple[int, int]] = {}
+        """(primary term, seq_no) of each row last read: a removal deletes only that."""
+        self.writer = Writer(self.handle, self.versions)
         self.queries = Queries(self.handle)
 
     # -- what callers may want to know ----------------------------------------------
@@ -114,8 +116,9 @@ class ClusterStore:
             if not self.writer.failed:  # after a failed write, keep that error
                 raise
 
-    def writer_lock(self) -> AbstractContextManager[None]:
-        return lease.writer_lock(self.handle)
+    def writer_lock(self, roots: Sequence[str] = ()) -> AbstractContextManager[None]:
+        """A lease per root (``lease``): runs on other roots proceed at the same time."""
+        return lease.writer_lock(self.handle, roots)
 
     # -- rows -------------------------------------------------------------------------
     def rows(
@@ -152,9 +155,13 @@ class ClusterStore:
             if terms is None:
                 return iter(())
             query = {"bool": {"filter": filters + terms}} if filters or terms else {"match_all": {}}
-            found += [
-                self._stored(src, features, metadata) for src in self.handle.scan(query, source)
-            ]
+            # Plain file rows come from doc values (no stored source read: far faster).
+            plain = not (features or metadata)
+            scan = self.handle.scan(query, source, docvalues=FILE_FIELDS if plain else None)
+            for src in scan:
+                if "_version" in src:
+                    self.versions[src["id"]] = src["_version"]
+                found.append(self._stored(src, features, metadata))
         if len(chunks) > 1:
             found.sort(key=lambda f: (encode_path(f.path), f.id))
         return iter(found)

@@ -46,8 +46,13 @@ Action = dict[str, Any]
 class Writer:
     """The write side of one cluster index."""
 
-    def __init__(self, handle: IndexHandle) -> None:
+    def __init__(
+        self, handle: IndexHandle, versions: dict[str, tuple[int, int]] | None = None
+    ) -> None:
         self.handle = handle
+        self.versions = versions if versions is not None else {}
+        """(primary term, seq_no) of rows as the store read them: a removal deletes only
+        that version (a 409 means another run moved or rewrote it since: it stays)."""
         self.failed = False
         """Whether a write failed (the run's summary must not hide that error)."""
         self.unrefreshed_since: float | None = None
@@ -77,8 +82,13 @@ class Writer:
         if not (add or moves or touch or remove or update):
             return
         h = self.handle
-        if h.meta is None:
+        if not h.exists() or h.meta is None:
             raise StoreError("the cluster index has no model yet (set_model first)")
+        if h.lost_lease is not None:
+            raise StoreError(
+                f"the lease on {h.lost_lease} expired and another run took it over; "
+                "this run stops (its committed batches are kept)"
+            )
         refuse_non_finite(add)
         index = h.concrete
         actions: list[Action] = []
@@ -90,7 +100,13 @@ class Writer:
                 actions.append({"_op_type": "delete", "_index": index, "_id": other_id})
                 labels[other_id] = path
         for image_id in remove:
-            actions.append({"_op_type": "delete", "_index": index, "_id": image_id})
+            action: Action = {"_op_type": "delete", "_index": index, "_id": image_id}
+            if image_id in self.versions:
+                term, seq = self.versions.pop(image_id)
+                action |= {"if_primary_term": term, "if_seq_no": seq}
+            actions.append(action)
+        for changed in [*(r.id for r in add), *(m.id for m in moves), *(t.id for t in touch)]:
+            self.versions.pop(changed, None)
         for m in moves:
             doc = {"path": encode_path(m.path), "size": m.size, "mtime_ns": m.mtime_ns}
             actions.append(_partial(index, m.id, doc))
@@ -203,7 +219,7 @@ class Writer:
                 op, info = next(iter(item.items()))
                 status = info.get("status")
                 status = status if isinstance(status, int) else 0
-                if op == "delete" and status == 404:
+                if op == "delete" and status in (404, 409):  # gone, or changed since read
                     continue
                 yield str(info.get("_id")), status, _item_reason(info)
         except Exception as exc:  # the stream itself broke (e.g. the node went away)
@@ -241,11 +257,11 @@ class Writer:
         try:
             failures = list(self.bulk(actions()))
         finally:
+            if self.unrefreshed_since is None:  # refresh() and reads must see them
+                self.unrefreshed_since = time.monotonic()
             h.call(
                 settings.put_settings, index=target, body={"index": {"refresh_interval": before}}
             )
-        if count[0] and self.unrefreshed_since is None:
-            self.unrefreshed_since = time.monotonic()  # refresh() must make them searchable
         if failures:
             shown = ", ".join(f"{i} ({r})" for i, _, r in failures[:5])
             raise StoreError(f"{len(failures)} documents not written: {shown}")
