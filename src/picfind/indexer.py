@@ -25,6 +25,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,10 +129,11 @@ class Indexer:
                 if f.id not in run.moved and f.path.startswith(folders) and run.gone(f.path)
             ]
             if self.backfill:  # unchanged rows of an older schema: their headers, never the model
+                # the unchanged rows as read, and the moved ones where they are now
                 stale = [
                     f
-                    for f in before
-                    if f.path in unchanged and needs_backfill(f) and not run.gone(f.path)
+                    for f in [*(f for f in before if f.path in unchanged), *run.moves]
+                    if needs_backfill(f) and not run.gone(f.path)
                 ]
                 if stale:
                     done = run_over(
@@ -183,6 +185,7 @@ class _Run:
         self.kept: set[str] = set()  # paths (files or folders) whose rows stay: read failures
         self.refused: set[str] = set()  # files whose content cannot be indexed any more
         self.moved: set[str] = set()  # ids moved in this run
+        self.moves: list[StoredFile] = []  # their rows as read, at their new paths
         self.failed = False
 
     def skip(self, skipped: Skipped) -> None:
@@ -222,6 +225,8 @@ class _Run:
             elif gone is not None:
                 item.outcome, item.target, item.finished = "moved", gone.id, True
                 self.moved.add(gone.id)
+                st = item.file  # the row where it is now
+                self.moves.append(replace(gone, path=st.path, size=st.size, mtime_ns=st.mtime_ns))
             else:
                 item.outcome, item.target, item.known = "copied", rows[0].id, True
                 copies.append(item)
