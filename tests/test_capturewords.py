@@ -31,7 +31,8 @@ def matchers(text: str) -> list[list[object]]:
 
 def test_default_readers_register_place_date_camera_after_concepts() -> None:
     signals = [r.signal for r in default_readers()]
-    assert signals == ["concept", "place", "date", "camera"]
+    # read text comes last: the fallback for words no other signal reads
+    assert signals == ["concept", "place", "date", "camera", "text"]
 
 
 def test_places_multiword_and_everywhere() -> None:
