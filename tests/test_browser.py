@@ -661,3 +661,71 @@ def axe_states(pg, server: str, phone: bool) -> dict[str, list[str]]:
 def tile_ids_of(pg, server: str) -> str:
     """The id of the first result for "dog" (from the API)."""
     return pg.request.get(server + "/api/search?q=dog&limit=1").json()["results"][0]["id"]
+
+
+@pytest.fixture(scope="module")
+def tagged_server(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A server on 12 real photos with EXIF (tests/exifphotos.TAGGED), one with text read."""
+    from exifphotos import tagged_index
+
+    index, ids = tagged_index(catsdogs, tmp_path_factory.mktemp("tagged"))
+    with serve_process(index) as url:
+        yield url, ids
+
+
+def tile_labels(pg) -> list[str]:
+    return pg.eval_on_selector_all("#grid .tile .labels", "els => els.map(e => e.textContent)")
+
+
+def test_why_filters_and_capture_facts(browser, tagged_server) -> None:
+    server, ids = tagged_server
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A words search: each tile says why, the matched label highlighted.
+    page.goto(server + "/?q=cat")
+    page.wait_for_selector("#grid .tile")
+    why = page.request.get("/api/search?q=cat&limit=24").json()["results"]
+    labels = tile_labels(page)
+    assert len(labels) == len(why) and not any("0.00" in x for x in labels)
+    marks = page.eval_on_selector_all(
+        "#grid .tile .labels", "els => els.map(e => e.querySelector('mark')?.textContent)"
+    )
+    assert marks == [r["why"][0]["via"] for r in why]
+    assert labels[0] == f"cat ← {why[0]['why'][0]['via']} {why[0]['why'][0]['score']:.2f}"
+    # The filter row: a place (Enter), then an order (applies at once); both in the address.
+    page.fill("#f-place", "paris")
+    page.press("#f-place", "Enter")
+    page.wait_for_url("**/?q=cat&place=paris")
+    assert page.locator("#grid .tile").count() == 2
+    page.select_option("#f-sort", "date")
+    page.wait_for_url("**/?q=cat&place=paris&sort=date")
+    newest = [page.request.get(f"/api/images/{i}").json()["path"] for i in tile_ids(page)]
+    assert [Path(p).stem for p in newest] == ["cat.1", "cat.0"]  # 2020-12, then 2019-07
+    shot(page, "30-filters-why")
+    page.reload()
+    assert page.input_value("#f-place") == "paris" and page.input_value("#f-sort") == "date"
+    page.go_back()
+    page.wait_for_url("**/?q=cat&place=paris")
+    assert page.input_value("#f-sort") == "relevance"
+    # The viewer: when (and what said so), where, which camera, the text read.
+    page.click(f"#grid .tile a[data-id='{ids['cat.1']}']")
+    page.wait_for_function(
+        "() => document.querySelector('#viewer-facts').textContent.includes('Taken')"
+    )
+    facts = page.text_content("#viewer-facts")
+    for fact in ("2020-12-25 11:00:00 (UTC+01:00)", "Paris", "Canon EOS R5", "BEWARE OF THE CAT"):
+        assert fact in facts, facts
+    shot(page, "31-viewer-capture")
+    # By image: tiles keep their top classes (nothing to explain); the filter row refines it.
+    page.goto(server + f"/?similar={ids['cat.0']}&mode=fused")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile .labels mark").count() == 0
+    page.fill("#f-camera", "iphone")
+    page.press("#f-camera", "Enter")
+    page.wait_for_url(f"**/?similar={ids['cat.0']}&mode=fused&camera=iphone")
+    stems = {Path(page.request.get(f"/api/images/{i}").json()["path"]).stem for i in tile_ids(page)}
+    assert stems == {"cat.2", "cat.4", "dog.2"}
+    context.close()
+    assert not errors, errors
