@@ -695,6 +695,8 @@ def test_why_filters_and_capture_facts(browser, tagged_server) -> None:
     assert marks == [r["why"][0]["via"] for r in why]
     assert labels[0] == f"cat ← {why[0]['why'][0]['via']} {why[0]['why'][0]['score']:.2f}"
     # The filter row: a place (Enter), then an order (applies at once); both in the address.
+    assert not page.is_visible("#f-place")  # folded until wanted: results come first
+    page.click("#filter-box summary")
     page.fill("#f-place", "paris")
     page.press("#f-place", "Enter")
     page.wait_for_url("**/?q=cat&place=paris")
@@ -722,6 +724,7 @@ def test_why_filters_and_capture_facts(browser, tagged_server) -> None:
     page.goto(server + f"/?similar={ids['cat.0']}&mode=fused")
     page.wait_for_selector("#grid .tile")
     assert page.locator("#grid .tile .labels mark").count() == 0
+    page.click("#filter-box summary")
     page.fill("#f-camera", "iphone")
     page.press("#f-camera", "Enter")
     page.wait_for_url(f"**/?similar={ids['cat.0']}&mode=fused&camera=iphone")

@@ -148,7 +148,8 @@ def home(
 
 
 def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None) -> str:
-    """The filter row of the search form: capture dates, place, camera, folder, sort.
+    """The filter row of the search form: capture dates, place, camera, folder, sort
+    (folded under "Filters" unless one is set: the phone's first screen stays results).
 
     Part of the search's address (``after=``, ``before=``, ``place=``, ``camera=``,
     ``folder=``, ``sort=date``); on a search by image it carries that search
@@ -167,7 +168,9 @@ def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None)
         f'<input type="hidden" name="{e(k)}" value="{e(v)}">' for k, v in (by_image or {}).items()
     )
     return (
-        f'<fieldset class="filters" id="filters"><legend class="visually-hidden">Filters</legend>'
+        f'<details class="filter-box" id="filter-box"{" open" if chosen else ""}>'
+        "<summary>Filters</summary>"
+        '<fieldset class="filters" id="filters"><legend class="visually-hidden">Filters</legend>'
         f"{hidden}"
         + field("after", "Taken from", "date", "")
         + field("before", "Before", "date", "")
@@ -177,7 +180,7 @@ def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None)
         + '<label for="f-sort">Sort<select id="f-sort" name="sort" autocomplete="off">'
         f'<option value="relevance"{"" if by_date else " selected"}>best match</option>'
         f'<option value="date"{" selected" if by_date else ""}>newest first</option>'
-        "</select></label></fieldset>"
+        "</select></label></fieldset></details>"
     )
 
 
