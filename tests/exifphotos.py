@@ -154,6 +154,12 @@ SIGN = ("BEWARE OF THE CAT", "since 2019")
 """The text lines ``tagged_index`` gives cat.1, as if the OCR pass had read them."""
 
 
+def sign_box(line: int) -> list[list[float]]:
+    """Where ``tagged_index`` says line ``line`` of ``SIGN`` was read (0–1 corners)."""
+    top = 0.1 + 0.2 * line
+    return [[0.1, top], [0.9, top], [0.9, top + 0.1], [0.1, top + 0.1]]
+
+
 def tagged_index(catsdogs: Path, root: Path) -> tuple[Path, dict[str, str]]:
     """An embedded index of ``TAGGED`` under ``root`` (photos in ``root/photos``), with
     ``SIGN`` read in cat.1 (written to the store as the OCR pass writes it); the index
@@ -166,8 +172,10 @@ def tagged_index(catsdogs: Path, root: Path) -> tuple[Path, dict[str, str]]:
     with picfind.open_index(root / "index", create=True) as idx:
         assert idx.add([root / "photos"]).indexed == len(shots)
         ids = {Path(f.path).stem: f.id for f in idx.store.rows()}
-        box = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.1], [0.0, 0.1]]
-        lines = [{"text": t, "confidence": 0.97, "box": box, "words": []} for t in SIGN]
+        lines = [
+            {"text": t, "confidence": 0.97, "box": sign_box(i), "words": []}
+            for i, t in enumerate(SIGN)
+        ]
         record = {"width": 500, "height": 375, "lines": lines}
         read = ImageText("test-reader/1", "\n".join(SIGN), record)
         idx.store.write(update=[Update(ids["cat.1"], Fields(text=read))])

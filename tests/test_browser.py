@@ -720,6 +720,21 @@ def test_why_filters_and_capture_facts(browser, tagged_server) -> None:
     for fact in ("2020-12-25 11:00:00 (UTC+01:00)", "Paris", "Canon EOS R5", "BEWARE OF THE CAT"):
         assert fact in facts, facts
     shot(page, "31-viewer-capture")
+    # Its page: the same facts, and the lines read outlined where they were read.
+    page.goto(server + f"/images/{ids['cat.1']}")
+    page.wait_for_function("() => document.querySelector('.large img').naturalWidth > 0")
+    assert "BEWARE OF THE CAT" in page.text_content(".facts")
+    img = page.locator(".large img").bounding_box()
+    boxes = [b.bounding_box() for b in page.locator(".text-box").all()]
+    assert len(boxes) == 2
+    for i, box in enumerate(boxes):  # sign_box(i): x 0.1–0.9, y 0.1+0.2i, 0.1 high
+        # Centres exact; sizes within the stroke Chromium counts in an SVG element's box.
+        centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        assert abs(centre_x - (img["x"] + 0.5 * img["width"])) < 2, (box, img)
+        assert abs(centre_y - (img["y"] + (0.15 + 0.2 * i) * img["height"])) < 2, (box, img)
+        assert abs(box["width"] - 0.8 * img["width"]) < 10
+        assert abs(box["height"] - 0.1 * img["height"]) < 10
+    shot(page, "32-image-page-text")
     # By image: tiles keep their top classes (nothing to explain); the filter row refines it.
     page.goto(server + f"/?similar={ids['cat.0']}&mode=fused")
     page.wait_for_selector("#grid .tile")

@@ -836,6 +836,9 @@ def test_pages_show_why_filters_and_capture(tagged) -> None:
     for fact in ("<dt>Taken</dt>", "2020-12-25 11:00:00 (UTC+01:00)", "<dt>Place</dt>",
                  "<dt>Camera</dt><dd>Canon EOS R5", "<li>BEWARE OF THE CAT</li>"):  # fmt: skip
         assert fact in detail, fact
+    assert detail.count('<polygon class="text-box"') == 2  # the lines read, outlined
+    assert 'points="0.1000,0.3000 0.9000,0.3000 0.9000,0.4000 0.1000,0.4000"' in detail
+    assert "<svg" not in client.get(f"/images/{ids['cat.0']}").text  # nothing read there
     similar = client.get("/", params={"similar": ids["cat.0"], "place": "paris"}).text
     assert f'name="similar" value="{ids["cat.0"]}"' in similar  # the filter row refines it
     assert similar.count('class="tile"') == 2

@@ -222,6 +222,7 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
         ),
         labels=rows,
         capture="".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in capture_facts(meta)),
+        boxes=text_boxes_svg(meta.get("text")),
     )
     return _page(f"{name} – picfind", body, service, jobs)
 
@@ -231,6 +232,28 @@ def _offset_text(minutes: object) -> str:
         return ""
     sign = "+" if minutes >= 0 else "-"
     return f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+
+
+def _points(box: list[list[float]]) -> str:
+    return " ".join(f"{float(x):.4f},{float(y):.4f}" for x, y in box)
+
+
+def text_boxes_svg(text: object) -> str:
+    """The lines of text read in the photo outlined over it: one polygon per line, in
+    the 0–1 corners the reader stored (of the upright image, as the thumbnail is)."""
+    lines = text.get("lines") if isinstance(text, dict) else None
+    if not isinstance(lines, list) or not lines:
+        return ""
+    shapes = "".join(
+        f'<polygon class="text-box" points="{e(_points(line["box"]))}">'
+        f"<title>{e(line['text'])}</title></polygon>"
+        for line in lines
+        if isinstance(line.get("box"), list)
+    )
+    return (
+        '<svg class="text-boxes" viewBox="0 0 1 1" preserveAspectRatio="none" '
+        f'aria-hidden="true">{shapes}</svg>'
+    )
 
 
 def capture_facts(meta: dict[str, object]) -> list[tuple[str, str]]:
