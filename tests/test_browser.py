@@ -677,7 +677,7 @@ def tile_labels(pg) -> list[str]:
     return pg.eval_on_selector_all("#grid .tile .labels", "els => els.map(e => e.textContent)")
 
 
-def test_why_filters_and_capture_facts(browser, tagged_server) -> None:
+def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -> None:
     server, ids = tagged_server
     context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
     page = context.new_page()
@@ -745,5 +745,15 @@ def test_why_filters_and_capture_facts(browser, tagged_server) -> None:
     page.wait_for_url(f"**/?similar={ids['cat.0']}&mode=fused&camera=iphone")
     stems = {Path(page.request.get(f"/api/images/{i}").json()["path"]).stem for i in tile_ids(page)}
     assert stems == {"cat.2", "cat.4", "dog.2"}
+    # A photo chosen while a filter is set is searched with it, and the row then refines it.
+    page.fill("#f-camera", "canon")
+    page.set_input_files("#file", str(catsdogs / "cat.9.jpg"))
+    page.wait_for_url("**/?upload=*&mode=fused&camera=canon")
+    assert {Path(result_names(page)[i]).stem for i in range(2)} == {"cat.1", "dog.1"}
+    assert page.locator("#grid .tile").count() == 2
+    page.fill("#f-camera", "sony")
+    page.press("#f-camera", "Enter")
+    page.wait_for_url("**/?upload=*&mode=fused&camera=sony")
+    assert [Path(n).stem for n in result_names(page)] == ["dog.4"]
     context.close()
     assert not errors, errors

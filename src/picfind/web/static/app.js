@@ -537,6 +537,13 @@
       history.pushState({ picfind: true, scrollY: 0 }, "", addressOf(current));
       rendered = location.search;
       $("#q").value = "";
+      // The filter row now refines this photo's search (as pages.filters_html renders it).
+      const row = $("#filters");
+      if (row) {
+        row.querySelectorAll("input[type=hidden]").forEach((h) => h.remove());
+        row.insertAdjacentHTML("afterbegin", `<input type="hidden" name="upload" value="${escapeHtml(body.upload)}">` +
+          `<input type="hidden" name="mode" value="${escapeHtml(body.mode)}">`);
+      }
       showMessage("", false);
       watchMore();
       $("#results-title").focus();
