@@ -137,8 +137,11 @@ def home(
         results = _start_html(service, jobs)
     except PicfindError as exc:
         message = _exception_html(exc)
+    # On a search by image the mode radios belong to the search form too: the filter
+    # row refines that search in the mode shown.
+    own = ' form="search-form"' if by_image else ""
     modes = "".join(
-        f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}>'
+        f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}{own}>'
         f' {e(MODE_HELP[m][0])}<span class="wide-only"> ({e(MODE_HELP[m][1])})</span></label>'
         for m in MODES
     )
@@ -164,8 +167,10 @@ def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None)
         )
 
     by_date = chosen.get("sort") == "date"
-    hidden = "".join(
-        f'<input type="hidden" name="{e(k)}" value="{e(v)}">' for k, v in (by_image or {}).items()
+    hidden = "".join(  # the mode: the radios of the page (``form="search-form"``)
+        f'<input type="hidden" name="{e(k)}" value="{e(v)}">'
+        for k, v in (by_image or {}).items()
+        if k != "mode"
     )
     return (
         f'<details class="filter-box" id="filter-box"{" open" if chosen else ""}>'

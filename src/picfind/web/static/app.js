@@ -541,8 +541,8 @@
       const row = $("#filters");
       if (row) {
         row.querySelectorAll("input[type=hidden]").forEach((h) => h.remove());
-        row.insertAdjacentHTML("afterbegin", `<input type="hidden" name="upload" value="${escapeHtml(body.upload)}">` +
-          `<input type="hidden" name="mode" value="${escapeHtml(body.mode)}">`);
+        row.insertAdjacentHTML("afterbegin", `<input type="hidden" name="upload" value="${escapeHtml(body.upload)}">`);
+        document.querySelectorAll("input[name=mode]").forEach((r) => r.setAttribute("form", "search-form"));
       }
       showMessage("", false);
       watchMore();
