@@ -167,7 +167,7 @@
   // `count` says how many results were loaded on scroll, and history.state keeps the
   // scroll position, so Back, Forward and reload show the same results at the same place.
   let current = null; // {kind: "words"|"similar"|"upload", offset, next, total, size, ...}
-  let loading = false;
+  let loading = null; // the page being fetched (a Promise), if any
   let observer = null;
   let rendered = location.search; // the address the results on screen belong to
 
@@ -260,9 +260,15 @@
     return `/api/uploads/${encodeURIComponent(current.key)}/similar?mode=${current.mode}&${page}`;
   }
 
-  async function loadMore() {
-    if (!current || loading || current.next >= current.total) return;
-    loading = true;
+  function loadMore() {
+    // One page at a time; a caller that comes while one loads (the viewer's "next"
+    // while scrolling fetched it) waits for that page instead of returning at once.
+    if (!loading) loading = fetchMore().finally(() => { loading = null; });
+    return loading;
+  }
+
+  async function fetchMore() {
+    if (!current || current.next >= current.total) return;
     const failed = $("#more-error");
     if (failed) failed.remove();
     try {
@@ -275,8 +281,6 @@
       if (more) more.parentElement.insertAdjacentHTML("beforebegin", box);
       else showMessage(errorHtml(error), true);
       if (observer) observer.disconnect(); // no retry loop while scrolling: on request only
-    } finally {
-      loading = false;
     }
   }
 
