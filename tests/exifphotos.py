@@ -148,3 +148,35 @@ def write_tagged(catsdogs: Path, folder: Path) -> dict[str, Shot]:
     for stem, shot in TAGGED:
         tag_photo(catsdogs / f"{stem}.jpg", shot, folder / f"{stem}.jpg")
     return dict(TAGGED)
+
+
+SIGN = ("BEWARE OF THE CAT", "since 2019")
+"""The text lines ``tagged_index`` gives cat.1, as if the OCR pass had read them."""
+
+
+def sign_box(line: int) -> list[list[float]]:
+    """Where ``tagged_index`` says line ``line`` of ``SIGN`` was read (0–1 corners)."""
+    top = 0.1 + 0.2 * line
+    return [[0.1, top], [0.9, top], [0.9, top + 0.1], [0.1, top + 0.1]]
+
+
+def tagged_index(catsdogs: Path, root: Path) -> tuple[Path, dict[str, str]]:
+    """An embedded index of ``TAGGED`` under ``root`` (photos in ``root/photos``), with
+    ``SIGN`` read in cat.1 (written to the store as the OCR pass writes it); the index
+    folder and file stem → id."""
+    import picfind
+    from picfind.records import Fields, ImageText
+    from picfind.store.base import Update
+
+    shots = write_tagged(catsdogs, root / "photos")
+    with picfind.open_index(root / "index", create=True) as idx:
+        assert idx.add([root / "photos"]).indexed == len(shots)
+        ids = {Path(f.path).stem: f.id for f in idx.store.rows()}
+        lines = [
+            {"text": t, "confidence": 0.97, "box": sign_box(i), "words": []}
+            for i, t in enumerate(SIGN)
+        ]
+        record = {"width": 500, "height": 375, "lines": lines}
+        read = ImageText("test-reader/1", "\n".join(SIGN), record)
+        idx.store.write(update=[Update(ids["cat.1"], Fields(text=read))])
+    return root / "index", ids

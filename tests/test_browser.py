@@ -661,3 +661,107 @@ def axe_states(pg, server: str, phone: bool) -> dict[str, list[str]]:
 def tile_ids_of(pg, server: str) -> str:
     """The id of the first result for "dog" (from the API)."""
     return pg.request.get(server + "/api/search?q=dog&limit=1").json()["results"][0]["id"]
+
+
+@pytest.fixture(scope="module")
+def tagged_server(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A server on 12 real photos with EXIF (tests/exifphotos.TAGGED), one with text read."""
+    from exifphotos import tagged_index
+
+    index, ids = tagged_index(catsdogs, tmp_path_factory.mktemp("tagged"))
+    with serve_process(index) as url:
+        yield url, ids
+
+
+def wait_for_params(pg, **expected: str) -> None:
+    """Until the address carries exactly these parameters (in any order)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    pg.wait_for_url(lambda url: dict(parse_qsl(urlsplit(url).query)) == expected)
+
+
+def tile_labels(pg) -> list[str]:
+    return pg.eval_on_selector_all("#grid .tile .labels", "els => els.map(e => e.textContent)")
+
+
+def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -> None:
+    server, ids = tagged_server
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A words search: each tile says why, the matched label highlighted.
+    page.goto(server + "/?q=cat")
+    page.wait_for_selector("#grid .tile")
+    why = page.request.get("/api/search?q=cat&limit=24").json()["results"]
+    labels = tile_labels(page)
+    assert len(labels) == len(why) and not any("0.00" in x for x in labels)
+    marks = page.eval_on_selector_all(
+        "#grid .tile .labels", "els => els.map(e => e.querySelector('mark')?.textContent)"
+    )
+    assert marks == [r["why"][0]["via"] for r in why]
+    assert labels[0] == f"cat ← {why[0]['why'][0]['via']} {why[0]['why'][0]['score']:.2f}"
+    # The filter row: a place (Enter), then an order (applies at once); both in the address.
+    assert not page.is_visible("#f-place")  # folded until wanted: results come first
+    page.click("#filter-box summary")
+    page.fill("#f-place", "paris")
+    page.press("#f-place", "Enter")
+    page.wait_for_url("**/?q=cat&place=paris")
+    assert page.locator("#grid .tile").count() == 2
+    page.select_option("#f-sort", "date")
+    page.wait_for_url("**/?q=cat&place=paris&sort=date")
+    newest = [page.request.get(f"/api/images/{i}").json()["path"] for i in tile_ids(page)]
+    assert [Path(p).stem for p in newest] == ["cat.1", "cat.0"]  # 2020-12, then 2019-07
+    shot(page, "30-filters-why")
+    page.reload()
+    assert page.input_value("#f-place") == "paris" and page.input_value("#f-sort") == "date"
+    page.go_back()
+    page.wait_for_url("**/?q=cat&place=paris")
+    assert page.input_value("#f-sort") == "relevance"
+    # The viewer: when (and what said so), where, which camera, the text read.
+    page.click(f"#grid .tile a[data-id='{ids['cat.1']}']")
+    page.wait_for_function(
+        "() => document.querySelector('#viewer-facts').textContent.includes('Taken')"
+    )
+    facts = page.text_content("#viewer-facts")
+    for fact in ("2020-12-25 11:00:00 (UTC+01:00)", "Paris", "Canon EOS R5", "BEWARE OF THE CAT"):
+        assert fact in facts, facts
+    shot(page, "31-viewer-capture")
+    # Its page: the same facts, and the lines read outlined where they were read.
+    page.goto(server + f"/images/{ids['cat.1']}")
+    page.wait_for_function("() => document.querySelector('.large img').naturalWidth > 0")
+    assert "BEWARE OF THE CAT" in page.text_content(".facts")
+    img = page.locator(".large img").bounding_box()
+    boxes = [b.bounding_box() for b in page.locator(".text-box").all()]
+    assert len(boxes) == 2
+    for i, box in enumerate(boxes):  # sign_box(i): x 0.1–0.9, y 0.1+0.2i, 0.1 high
+        # Centres exact; sizes within the stroke Chromium counts in an SVG element's box.
+        centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        assert abs(centre_x - (img["x"] + 0.5 * img["width"])) < 2, (box, img)
+        assert abs(centre_y - (img["y"] + (0.15 + 0.2 * i) * img["height"])) < 2, (box, img)
+        assert abs(box["width"] - 0.8 * img["width"]) < 10
+        assert abs(box["height"] - 0.1 * img["height"]) < 10
+    shot(page, "32-image-page-text")
+    # By image: tiles keep their top classes (nothing to explain); the filter row refines it.
+    page.goto(server + f"/?similar={ids['cat.0']}&mode=fused")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile .labels mark").count() == 0
+    page.click("#filter-box summary")
+    page.fill("#f-camera", "iphone")
+    page.press("#f-camera", "Enter")
+    wait_for_params(page, similar=ids["cat.0"], mode="fused", camera="iphone")
+    stems = {Path(page.request.get(f"/api/images/{i}").json()["path"]).stem for i in tile_ids(page)}
+    assert stems == {"cat.2", "cat.4", "dog.2"}
+    # A photo chosen while a filter is set is searched with it, and the row then refines it.
+    page.fill("#f-camera", "canon")
+    page.set_input_files("#file", str(catsdogs / "cat.9.jpg"))
+    page.wait_for_url("**/?upload=*&mode=fused&camera=canon")
+    key = page.get_attribute("#results", "data-upload")
+    assert {Path(result_names(page)[i]).stem for i in range(2)} == {"cat.1", "dog.1"}
+    assert page.locator("#grid .tile").count() == 2
+    page.fill("#f-camera", "sony")
+    page.press("#f-camera", "Enter")
+    wait_for_params(page, upload=key, mode="fused", camera="sony")
+    assert [Path(n).stem for n in result_names(page)] == ["dog.4"]
+    context.close()
+    assert not errors, errors

@@ -728,3 +728,117 @@ def test_upload_inference_does_not_block_other_requests(index_copy: Path, small_
             assert httpx.get(url + "/api/stats", timeout=10).status_code == 200
         t.join(60)
         assert answers == [200]
+
+
+# --- why on tiles, capture filters, capture facts (issues 10, 11, 12: the web part) -------
+
+
+@pytest.fixture(scope="module")
+def tagged(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """12 real cats and dogs with a phone's or a camera's EXIF (tests/exifphotos.TAGGED),
+    one with text read in it."""
+    from exifphotos import tagged_index
+
+    index, ids = tagged_index(catsdogs, tmp_path_factory.mktemp("tagged"))
+    with make_client(index) as c:
+        yield c, index, ids
+
+
+def stems(body: dict) -> list[str]:
+    return [Path(r["path"]).stem for r in body["results"]]
+
+
+def test_filters_match_the_cli(tagged, pf) -> None:
+    client, index, _ = tagged
+    for params, flags in (
+        ({"place": "paris"}, ["--place", "paris"]),
+        ({"after": "2020-01-01"}, ["--after", "2020-01-01"]),
+        ({"after": "2019-01-01", "before": "2020-01-01"},
+         ["--after", "2019-01-01", "--before", "2020-01-01"]),
+        ({"camera": "iphone"}, ["--camera", "iphone"]),
+        ({"sort": "date"}, ["--sort", "date"]),
+    ):  # fmt: skip
+        body = client.get("/api/search", params={"q": "cat OR dog", "limit": 50, **params}).json()
+        cli = pf("search", "cat", "OR", "dog", "--index", index, "--json", "-n", 50, *flags).json
+        assert body["results"] == cli["results"] and body["total"] == cli["total"], params
+    paris = stems(client.get("/api/search", params={"q": "cat", "place": "paris"}).json())
+    assert sorted(paris) == ["cat.0", "cat.1"]
+    iphone = client.get("/api/search", params={"q": "cat OR dog", "camera": "iphone"}).json()
+    assert sorted(stems(iphone)) == ["cat.0", "cat.2", "cat.4", "dog.2"]
+    newest = stems(client.get("/api/search", params={"q": "cat", "sort": "date"}).json())
+    assert newest[:4] == ["cat.3", "cat.1", "cat.2", "cat.0"]  # 2021, 2020-12, 2019-12, 2019-07
+    assert newest[-1] == "cat.5"  # undated last
+
+
+def test_filters_on_searches_by_image(tagged, catsdogs: Path) -> None:
+    client, _, ids = tagged
+    like = client.get(f"/api/images/{ids['cat.0']}/similar", params={"place": "paris"}).json()
+    assert sorted(stems(like)) == ["cat.1", "dog.0"]  # itself left out; the other Paris photos
+    with (catsdogs / "cat.9.jpg").open("rb") as fh:
+        up = client.post(
+            "/api/search/image", params={"camera": "canon"}, files={"file": ("c.jpg", fh)}
+        ).json()
+    assert sorted(stems(up)) == ["cat.1", "dog.1"]
+    later = {"camera": "canon", "after": "2020-07-01"}  # dog.1: June 2020
+    again = client.get(f"/api/uploads/{up['upload']}/similar", params=later)
+    assert stems(again.json()) == ["cat.1"]
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"after": "last tuesday"}, "last tuesday"),
+        ({"after": "2021-01-01", "before": "2020-01-01"}, "empty date range"),
+        ({"place": "xyzzyqv"}, "unknown place"),
+        ({"camera": "!!"}, "not a camera"),
+        ({"sort": "size"}, "unknown sort"),
+    ],
+)
+def test_bad_filters_are_400_with_one_line(tagged, params, words: str) -> None:
+    client, _, ids = tagged
+    body = check_error(client.get("/api/search", params={"q": "cat", **params}), 400, "bad_request")
+    assert words in body["error"] and "\n" not in body["error"]
+    other = client.get(f"/api/images/{ids['cat.0']}/similar", params=params)
+    assert other.json()["error"] == body["error"]
+
+
+def test_sort_by_date_is_for_words_only(tagged) -> None:
+    client, _, ids = tagged
+    r = client.get(f"/api/images/{ids['cat.0']}/similar", params={"sort": "date"})
+    assert "ranks by likeness" in check_error(r, 400, "bad_request")["error"]
+
+
+def test_image_metadata_has_capture_and_text(tagged, pf) -> None:
+    client, index, ids = tagged
+    meta = client.get(f"/api/images/{ids['cat.1']}").json()
+    shown = pf("show", ids["cat.1"], "--index", index, "--json").json
+    assert {k: meta[k] for k in ("taken", "place", "camera", "text")} == {
+        k: shown[k] for k in ("taken", "place", "camera", "text")
+    }
+    assert meta["taken"]["local"].startswith("2020-12-25") and meta["taken"]["source"]
+    assert meta["place"]["country_code"] == "FR" and "Paris" in meta["place"]["label"]
+    assert meta["camera"]["name"] == "Canon EOS R5"
+    assert [x["text"] for x in meta["text"]["lines"]] == ["BEWARE OF THE CAT", "since 2019"]
+    plain = client.get(f"/api/images/{ids['cat.5']}").json()
+    assert plain["taken"] is plain["place"] is plain["camera"] is plain["text"] is None
+
+
+def test_pages_show_why_filters_and_capture(tagged) -> None:
+    client, _, ids = tagged
+    page = client.get("/", params={"q": "cat", "place": "paris", "sort": "relevance"}).text
+    assert page.count('class="tile"') == 2
+    assert 'class="why"' in page and "cat ← <mark>" in page and "0.00" not in page
+    assert 'id="f-place" name="place" type="text" value="paris"' in page
+    assert 'data-place="paris"' in page and "data-sort" not in page  # the default: no parameter
+    bad = client.get("/", params={"q": "cat", "place": "xyzzyqv"}).text
+    assert 'class="error"' in bad and "unknown place" in bad
+    detail = client.get(f"/images/{ids['cat.1']}").text
+    for fact in ("<dt>Taken</dt>", "2020-12-25 11:00:00 (UTC+01:00)", "<dt>Place</dt>",
+                 "<dt>Camera</dt><dd>Canon EOS R5", "<li>BEWARE OF THE CAT</li>"):  # fmt: skip
+        assert fact in detail, fact
+    assert detail.count('<polygon class="text-box"') == 2  # the lines read, outlined
+    assert 'points="0.1000,0.3000 0.9000,0.3000 0.9000,0.4000 0.1000,0.4000"' in detail
+    assert "<svg" not in client.get(f"/images/{ids['cat.0']}").text  # nothing read there
+    similar = client.get("/", params={"similar": ids["cat.0"], "place": "paris"}).text
+    assert f'name="similar" value="{ids["cat.0"]}"' in similar  # the filter row refines it
+    assert similar.count('class="tile"') == 2

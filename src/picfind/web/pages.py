@@ -25,7 +25,7 @@ from picfind.records import SearchResults
 from picfind.search import DEFAULT_MODE, MODES
 from picfind.web.app import error_body
 from picfind.web.jobs import Jobs
-from picfind.web.service import Service
+from picfind.web.service import FILTERS, Service, search_filter
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,10 +59,20 @@ def e(value: object) -> str:
 
 
 def _page(
-    title: str, body: str, service: Service, jobs: Jobs, q: str = "", status: int = 200
+    title: str,
+    body: str,
+    service: Service,
+    jobs: Jobs,
+    q: str = "",
+    status: int = 200,
+    filters: str = "",
 ) -> HTMLResponse:
     text = _template("layout.html").substitute(
-        title=e(title), q=e(q), body=body, stats=_stats_html(service, jobs)
+        title=e(title),
+        q=e(q),
+        body=body,
+        stats=_stats_html(service, jobs),
+        filters=filters or filters_html({}),
     )
     return HTMLResponse(
         text,
@@ -99,18 +109,26 @@ def home(
     offset = max(0, min(offset, 100_000))
     message, results = "", ""
     q = q.strip()[:500]
+    chosen = {k: v.strip()[:1000] for k in FILTERS if (v := request.query_params.get(k, ""))}
+    chosen = {k: v for k, v in chosen.items() if v and not (k == "sort" and v == "relevance")}
+    by_image = {"similar": similar, "mode": mode} if similar and not q else {}
+    if upload and not q and not similar:
+        by_image = {"upload": upload, "mode": mode}
     try:
+        where = search_filter(dict(chosen))
         if q:
-            found = service.search_words(q, limit, offset)
-            results = results_html(found, {"q": q}, offset, size, f"for {found.query or q}")
+            found = service.search_words(q, limit, offset, where=where)
+            results = results_html(
+                found, {"q": q, **chosen}, offset, size, f"for {found.query or q}"
+            )
         elif similar:
-            found = service.search_similar(similar, mode, limit, offset)
-            params = {"similar": similar, "mode": mode}
+            found = service.search_similar(similar, mode, limit, offset, where)
+            params = {"similar": similar, "mode": mode, **chosen}
             query = _query_image(f"/images/{similar}", f"/api/images/{similar}/thumbnail?size=128")
             results = results_html(found, params, offset, size, "like this image", query)
         elif upload:
-            found = service.search_uploaded(upload, mode, limit, offset)
-            params = {"upload": upload, "mode": mode}
+            found = service.search_uploaded(upload, mode, limit, offset, where)
+            params = {"upload": upload, "mode": mode, **chosen}
             query = _query_image("", f"/api/uploads/{upload}/preview", "your photo")
             results = results_html(found, params, offset, size, "like your photo", query)
         else:
@@ -119,14 +137,56 @@ def home(
         results = _start_html(service, jobs)
     except PicfindError as exc:
         message = _exception_html(exc)
+    # On a search by image the mode radios belong to the search form too: the filter
+    # row refines that search in the mode shown.
+    own = ' form="search-form"' if by_image else ""
     modes = "".join(
-        f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}>'
+        f'<label><input type="radio" name="mode" value="{m}"{" checked" if m == mode else ""}{own}>'
         f' {e(MODE_HELP[m][0])}<span class="wide-only"> ({e(MODE_HELP[m][1])})</span></label>'
         for m in MODES
     )
     body = _template("home.html").substitute(modes=modes, message=message, results=results)
     title = f"{q} – picfind" if q else "picfind"
-    return _page(title, body, service, jobs, q)
+    return _page(title, body, service, jobs, q, filters=filters_html(chosen, by_image))
+
+
+def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None) -> str:
+    """The filter row of the search form: capture dates, place, camera, folder, sort
+    (folded under "Filters" unless one is set: the phone's first screen stays results).
+
+    Part of the search's address (``after=``, ``before=``, ``place=``, ``camera=``,
+    ``folder=``, ``sort=date``); on a search by image it carries that search
+    (``similar``/``upload`` and ``mode``), so applying a filter refines what is shown.
+    """
+
+    def field(name: str, label: str, kind: str, hint: str) -> str:
+        value = e(chosen.get(name, ""))
+        return (
+            f'<label for="f-{name}">{e(label)}<input id="f-{name}" name="{name}" '
+            f'type="{kind}" value="{value}" placeholder="{e(hint)}" autocomplete="off"></label>'
+        )
+
+    by_date = chosen.get("sort") == "date"
+    hidden = "".join(  # the mode: the radios of the page (``form="search-form"``)
+        f'<input type="hidden" name="{e(k)}" value="{e(v)}">'
+        for k, v in (by_image or {}).items()
+        if k != "mode"
+    )
+    return (
+        f'<details class="filter-box" id="filter-box"{" open" if chosen else ""}>'
+        "<summary>Filters</summary>"
+        '<fieldset class="filters" id="filters"><legend class="visually-hidden">Filters</legend>'
+        f"{hidden}"
+        + field("after", "Taken from", "date", "")
+        + field("before", "Before", "date", "")
+        + field("place", "Place", "text", "paris, japan")
+        + field("camera", "Camera", "text", "iphone")
+        + field("folder", "Folder", "text", "/photos/2019")
+        + '<label for="f-sort">Sort<select id="f-sort" name="sort" autocomplete="off">'
+        f'<option value="relevance"{"" if by_date else " selected"}>best match</option>'
+        f'<option value="date"{" selected" if by_date else ""}>newest first</option>'
+        "</select></label></fieldset></details>"
+    )
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
@@ -166,8 +226,73 @@ def image_page(request: Request, image_id: str) -> HTMLResponse:
             for m in MODES
         ),
         labels=rows,
+        capture="".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in capture_facts(meta)),
+        boxes=text_boxes_svg(meta.get("text")),
     )
     return _page(f"{name} – picfind", body, service, jobs)
+
+
+def _offset_text(minutes: object) -> str:
+    if not isinstance(minutes, int):
+        return ""
+    sign = "+" if minutes >= 0 else "-"
+    return f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+
+
+def _points(box: list[list[float]]) -> str:
+    return " ".join(f"{float(x):.4f},{float(y):.4f}" for x, y in box)
+
+
+def text_boxes_svg(text: object) -> str:
+    """The lines of text read in the photo outlined over it: one polygon per line, in
+    the 0–1 corners the reader stored (of the upright image, as the thumbnail is)."""
+    lines = text.get("lines") if isinstance(text, dict) else None
+    if not isinstance(lines, list) or not lines:
+        return ""
+    shapes = "".join(
+        f'<polygon class="text-box" points="{e(_points(line["box"]))}">'
+        f"<title>{e(line['text'])}</title></polygon>"
+        for line in lines
+        if isinstance(line.get("box"), list)
+    )
+    return (
+        '<svg class="text-boxes" viewBox="0 0 1 1" preserveAspectRatio="none" '
+        f'aria-hidden="true">{shapes}</svg>'
+    )
+
+
+def capture_facts(meta: dict[str, object]) -> list[tuple[str, str]]:
+    """The facts of an image's capture, as (term, HTML) pairs: when it was taken (and
+    what said so), where, with what camera, and the text read in it. Only those that
+    are known; ``captureFacts`` in app.js shows the same in the viewer."""
+    facts: list[tuple[str, str]] = []
+    taken, place, camera, text = (meta.get(k) for k in ("taken", "place", "camera", "text"))
+    if isinstance(taken, dict) and taken.get("local"):
+        when = str(taken["local"]).replace("T", " ")
+        source = (
+            f' <span class="source">from {e(taken["source"])}</span>' if taken.get("source") else ""
+        )
+        facts.append(
+            ("Taken", f"{e(when)}{e(_offset_text(taken.get('utc_offset_minutes')))}{source}")
+        )
+    if isinstance(place, dict):
+        label = place.get("label")
+        if not label and place.get("lat") is not None:
+            label = f"{float(place['lat']):.4f}, {float(place['lon']):.4f}"
+        if label:
+            facts.append(("Place", e(label)))
+    if isinstance(camera, dict):
+        parts = [str(camera[k]) for k in ("name", "lens") if camera.get(k)]
+        if parts:
+            facts.append(("Camera", e(" · ".join(parts))))
+    if isinstance(text, dict):
+        lines = text.get("lines")
+        if isinstance(lines, list) and lines:
+            items = "".join(f"<li>{e(line['text'])}</li>" for line in lines)
+            facts.append(("Text read", f'<ol class="text-lines">{items}</ol>'))
+        elif text.get("failure"):
+            facts.append(("Text read", f"could not be read: {e(text['failure'])}"))
+    return facts
 
 
 def results_html(
@@ -230,9 +355,14 @@ def tile_html(r: dict[str, object]) -> str:
     """
     labels = r["labels"]
     assert isinstance(labels, list)
-    names = ", ".join(
-        f"{lab['name']} {lab['score']:.2f}" for lab in labels if lab["score"] >= MIN_LABEL
+    names = e(
+        ", ".join(
+            f"{lab['name']} {lab['score']:.2f}" for lab in labels if lab["score"] >= MIN_LABEL
+        )
     )
+    why = r.get("why")
+    if isinstance(why, list) and why:
+        names = reasons_html(why)
     alt = labels[0]["name"] if labels else "image"
     rid = e(r["id"])
     thumb = f"/api/images/{rid}/thumbnail?size="
@@ -243,10 +373,23 @@ def tile_html(r: dict[str, object]) -> str:
         f'alt="{e(alt)}" loading="lazy" width="256" height="256">'
         f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
         f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]
-        f'<span class="labels">{e(names)}</span></a>'
+        f'<span class="labels">{names}</span></a>'
         f'<input type="checkbox" class="pick" name="id" value="{rid}" form="picks" '
         f'aria-label="Select {e(os.path.basename(str(r["path"])))}" data-path="{e(r["path"])}">'
         "</li>"
+    )
+
+
+def reasons_html(why: list[dict[str, object]]) -> str:
+    """A words search's tile: the best reason of each term ("dog ← boxer 0.91"), the
+    matched label highlighted, instead of the top classes (``whyHtml`` in app.js)."""
+    best: dict[object, dict[str, object]] = {}
+    for w in why:  # best reason of each term first: keep the first of each term
+        best.setdefault(w["term"], w)
+    return " · ".join(
+        f'<span class="why" data-signal="{e(w["signal"])}">{e(w["term"])} ← '
+        f"<mark>{e(w['via'])}</mark> {float(w['score']):.2f}</span>"  # type: ignore[arg-type]
+        for w in best.values()
     )
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from PIL import Image
 
 from picfind.errors import NotFoundError, UsageError
 from picfind.search import DEFAULT_MODE, Mode
+from picfind.store.base import Filter
 from picfind.web import download, schemas
 from picfind.web.jobs import Jobs
-from picfind.web.service import Service
+from picfind.web.service import Service, search_filter
 from picfind.web.thumbs import SIZES, Thumbnails
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -44,6 +45,34 @@ def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
+def capture(
+    after: Annotated[
+        str | None, Query(max_length=40, description="taken on or after (ISO date: 2019-07-01)")
+    ] = None,
+    before: Annotated[
+        str | None, Query(max_length=40, description="taken before (ISO date: 2020-01-01)")
+    ] = None,
+    place: Annotated[
+        str | None, Query(max_length=100, description="a city, region or country (or its code)")
+    ] = None,
+    camera: Annotated[
+        str | None, Query(max_length=100, description="a camera or its maker: iphone, canon")
+    ] = None,
+    folder: Annotated[
+        str | None, Query(max_length=1000, description="only photos under this folder")
+    ] = None,
+    sort: Annotated[
+        str | None, Query(max_length=20, description="relevance (default) or date (words)")
+    ] = None,
+) -> Filter | None:
+    """The capture filters, validated as the CLI does (a bad one: 400 and one line)."""
+    given = {"after": after, "before": before, "place": place, "camera": camera}
+    return search_filter({**given, "folder": folder, "sort": sort})
+
+
+Where = Annotated[Filter | None, Depends(capture)]
+
+
 @router.get(
     "/search", response_model=schemas.SearchOut, response_model_exclude_none=True, responses=ERRORS
 )
@@ -55,9 +84,12 @@ def search_words(
     min_score: Annotated[
         float | None, Query(gt=0, le=1, description="the mass each word must reach")
     ] = None,
+    where: Where = None,
 ) -> dict[str, object]:
-    """Search by words: the same query language and results as `picfind search WORDS`."""
-    results = _service(request).search_words(q, limit, offset, min_score)
+    """Search by words: the same query language and results as `picfind search WORDS`,
+    optionally only photos taken in a date range, a place, with a camera, under a folder,
+    newest first with `sort=date`."""
+    results = _service(request).search_words(q, limit, offset, min_score, where)
     return {**results.to_json(), "query": results.query, "parsed": results.parsed}
 
 
@@ -73,13 +105,14 @@ async def search_upload(
     mode: Annotated[Mode, Form()] = DEFAULT_MODE,
     limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
+    where: Where = None,
 ) -> dict[str, object]:
     """Search by an uploaded image (more like this). Its features and a small preview are
     kept in memory by content hash (`upload` in the answer), never its bytes."""
     name = os.path.basename(file.filename or "upload")
     # The spooled file, not its bytes: they are read when a decode slot is free.
     key, results = await run_in_threadpool(
-        _service(request).search_upload, file.file, name, mode, limit, offset
+        _service(request).search_upload, file.file, name, mode, limit, offset, where
     )
     return {**results.to_json(), "upload": key}
 
@@ -96,10 +129,11 @@ def search_uploaded(
     mode: Mode = DEFAULT_MODE,
     limit: Limit = 20,
     offset: Offset = 0,
+    where: Where = None,
 ) -> dict[str, object]:
     """More like a photo uploaded earlier (its `upload` key); 404 `upload_expired` once
     the server no longer keeps it."""
-    results = _service(request).search_uploaded(key, mode, limit, offset)
+    results = _service(request).search_uploaded(key, mode, limit, offset, where)
     return {**results.to_json(), "upload": key}
 
 
@@ -126,9 +160,10 @@ def search_similar(
     mode: Mode = DEFAULT_MODE,
     limit: Limit = 20,
     offset: Offset = 0,
+    where: Where = None,
 ) -> dict[str, object]:
     """More like an indexed image (the image itself is left out)."""
-    return _service(request).search_similar(image_id, mode, limit, offset).to_json()
+    return _service(request).search_similar(image_id, mode, limit, offset, where).to_json()
 
 
 @router.get("/images/{image_id}", response_model=schemas.ImageOut, responses=ERRORS)

@@ -61,6 +61,16 @@ class ImageOut(BaseModel):
     format: str | None = Field(examples=["JPEG"])
     available: bool = Field(description="the file is still there, as it was indexed")
     labels: list[LabelOut] = Field(description="top 10 classes with probabilities")
+    taken: dict[str, object] | None = Field(
+        None, description="capture time: {local, utc_offset_minutes, source} (picfind show)"
+    )
+    place: dict[str, object] | None = Field(
+        None, description="where: {label, city, region, country, country_code, lat, lon, keys}"
+    )
+    camera: dict[str, object] | None = Field(None, description="{name, make, model, lens, keys}")
+    text: dict[str, object] | None = Field(
+        None, description="text read in the photo: {text, lines, width, height, version, failure}"
+    )
 
 
 class ConceptsOut(BaseModel):

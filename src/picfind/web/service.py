@@ -24,7 +24,7 @@ import re
 import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO
 
@@ -38,10 +38,11 @@ from picfind.errors import (
     NotFoundError,
 )
 from picfind.reading import MAX_FILE_BYTES, content_hash
-from picfind.records import Features, SearchResults, StoredFile
-from picfind.search import Mode, Searcher, labels_of
+from picfind.records import Features, ImageDetails, SearchResults, StoredFile
+from picfind.search import Mode, Searcher, capture_filter, labels_of
 from picfind.search import check_mode as _check_mode
 from picfind.stages.model import NOT_FINITE, features_of
+from picfind.store.base import Filter
 from picfind.vocabulary import Vocabulary
 from picfind.web.uploads import Upload, Uploads, preview_jpeg
 
@@ -85,22 +86,42 @@ class Service:
 
     # -- searching -----------------------------------------------------------------
     def search_words(
-        self, words: str, limit: int, offset: int, min_score: float | None = None
+        self,
+        words: str,
+        limit: int,
+        offset: int,
+        min_score: float | None = None,
+        where: Filter | None = None,
     ) -> SearchResults:
-        results = self.searcher.by_words(words, limit=limit, offset=offset, min_score=min_score)
+        results = self.searcher.by_words(
+            words,
+            limit=limit,
+            offset=offset,
+            min_score=min_score,
+            where=where,
+            under=where.under if where else None,
+        )
         return self._not_empty(results)
 
-    def search_similar(self, image_id: str, mode: Mode, limit: int, offset: int) -> SearchResults:
+    def search_similar(
+        self, image_id: str, mode: Mode, limit: int, offset: int, where: Filter | None = None
+    ) -> SearchResults:
         """More like an indexed image: by id only (never a path, unlike the CLI)."""
         check_mode(mode)
         row = next(self.index.store.rows(ids=[check_id(image_id)], features=True), None)
         features = row.features if row is not None else None
         if features is None:
             raise NotFoundError(f"no indexed image with id {image_id}")
-        return self._by_features(features, mode, limit, offset, exclude=[image_id])
+        return self._by_features(features, mode, limit, offset, [image_id], where)
 
     def search_upload(
-        self, upload: bytes | IO[bytes], name: str, mode: Mode, limit: int, offset: int
+        self,
+        upload: bytes | IO[bytes],
+        name: str,
+        mode: Mode,
+        limit: int,
+        offset: int,
+        where: Filter | None = None,
     ) -> tuple[str, SearchResults]:
         """More like an uploaded image, with a pixel bound and a bound on decodes at once.
 
@@ -124,12 +145,15 @@ class Service:
                 raise ImageError(name, NOT_FINITE)
             preview = preview_jpeg(loaded.pixels, loaded.width, loaded.height)
             self.uploads.put(Upload(key, name, features, preview))
-        return key, self.search_uploaded(key, mode, limit, offset)
+        return key, self.search_uploaded(key, mode, limit, offset, where)
 
-    def search_uploaded(self, key: str, mode: Mode, limit: int, offset: int) -> SearchResults:
+    def search_uploaded(
+        self, key: str, mode: Mode, limit: int, offset: int, where: Filter | None = None
+    ) -> SearchResults:
         """More like a photo uploaded earlier, by its key (404 once it is no longer kept)."""
         check_mode(mode)
-        return self._by_features(self.uploads.get(key).features, mode, limit, offset, exclude=[])
+        features = self.uploads.get(key).features
+        return self._by_features(features, mode, limit, offset, [], where)
 
     def _decode(
         self, upload: bytes | IO[bytes], name: str, size: int
@@ -147,11 +171,24 @@ class Service:
         self.index.close()
 
     def _by_features(
-        self, features: Features, mode: Mode, limit: int, offset: int, exclude: list[str]
+        self,
+        features: Features,
+        mode: Mode,
+        limit: int,
+        offset: int,
+        exclude: list[str],
+        where: Filter | None = None,
     ) -> SearchResults:
+        under = where.under if where else None
         with self._image_lock:
             results = self.searcher.by_features(
-                features, mode, exclude=exclude, limit=limit, offset=offset
+                features,
+                mode,
+                exclude=exclude,
+                limit=limit,
+                offset=offset,
+                where=where,
+                under=under,
             )
         return self._not_empty(results)
 
@@ -179,7 +216,11 @@ class Service:
         summary = self.index.store.summaries([check_id(image_id)]).get(image_id)
         if summary is None:
             raise NotFoundError(f"no indexed image with id {image_id}")
-        stored = self.stored(image_id)
+        stored = next(self.index.store.rows(ids=[image_id], metadata=True), None)
+        if stored is None:
+            raise NotFoundError(f"no indexed image with id {image_id}")
+        text = self.index.store.texts([image_id]).get(image_id)
+        captured = ImageDetails(replace(stored, text=text), []).to_json()
         ids, probs = summary.class_ids[:DETAIL_LABELS], summary.class_probs[:DETAIL_LABELS]
         labels = labels_of(ids.tolist(), probs.tolist(), self.vocab)
         fmt = width = height = None
@@ -202,6 +243,8 @@ class Service:
             "format": fmt,
             "available": available,
             "labels": [label.to_json() for label in labels],
+            # What ``picfind show --json`` says of its capture and the text read in it.
+            **{k: captured[k] for k in ("taken", "place", "camera", "text")},
         }
 
     def original(self, image_id: str) -> ImageFile:
@@ -219,6 +262,28 @@ class Service:
 
     def stats(self) -> dict[str, object]:
         return self.index.stats().to_json()
+
+
+FILTERS = ("after", "before", "place", "camera", "folder", "sort")
+"""The capture filters of a search, named as in its address and the REST API."""
+
+
+def search_filter(params: dict[str, str | None]) -> Filter | None:
+    """The store ``Filter`` of a search's filter parameters (blank ones are absent), with
+    the CLI's validation (``search.capture_filter``: one-line ``UsageError``); ``folder``
+    is a path prefix (the CLI's ``--under``). None when nothing restricts."""
+    given = {k: v.strip() for k, v in params.items() if k in FILTERS and v and v.strip()}
+    if not given:
+        return None
+    where = capture_filter(
+        after=given.get("after"),
+        before=given.get("before"),
+        place=given.get("place"),
+        camera=given.get("camera"),
+        sort=given.get("sort", "relevance"),
+    )
+    folder = given.get("folder")
+    return replace(where, under=os.path.abspath(folder) if folder else None)
 
 
 def check_id(image_id: str) -> str:
@@ -261,4 +326,4 @@ def thumbnail_source(stored: StoredFile) -> bytes:
     return _read_verified(stored)
 
 
-__all__ = ["ImageFile", "Service", "check_id"]
+__all__ = ["FILTERS", "ImageFile", "Service", "check_id", "search_filter"]

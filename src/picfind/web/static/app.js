@@ -54,11 +54,21 @@
     return escapeHtml(error.message);
   }
 
+  // A words search's tile: the best reason of each term, the matched label highlighted
+  // (pages.reasons_html).
+  function whyHtml(why) {
+    const best = new Map();
+    why.forEach((w) => { if (!best.has(w.term)) best.set(w.term, w); });
+    return Array.from(best.values()).map((w) =>
+      `<span class="why" data-signal="${escapeHtml(w.signal)}">${escapeHtml(w.term)} ← ` +
+      `<mark>${escapeHtml(w.via)}</mark> ${w.score.toFixed(2)}</span>`).join(" · ");
+  }
+
   // Same markup as pages.tile_html (TILE_SIZES, MIN_LABEL).
   const TILE_SIZES = "(max-width: 640px) calc(50vw - 14px), 190px";
   function tileHtml(r) {
-    const names = r.labels.filter((l) => l.score >= 0.005)
-      .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", ");
+    const names = r.why && r.why.length ? whyHtml(r.why) : escapeHtml(r.labels.filter((l) => l.score >= 0.005)
+      .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", "));
     const alt = r.labels.length ? r.labels[0].name : "image";
     const id = encodeURIComponent(r.id);
     const thumb = `/api/images/${id}/thumbnail?size=`;
@@ -66,7 +76,7 @@
       `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}384 384w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
       `alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
       `<span class="meta"><span class="rank">#${r.rank}</span> <span class="score" title="score">${r.score.toFixed(3)}</span></span>` +
-      `<span class="labels">${escapeHtml(names)}</span></a>` +
+      `<span class="labels">${names}</span></a>` +
       `<input type="checkbox" class="pick" name="id" value="${escapeHtml(r.id)}" form="picks" ` +
       `aria-label="Select ${escapeHtml(r.path.split("/").pop())}" data-path="${escapeHtml(r.path)}"></li>`;
   }
@@ -157,7 +167,7 @@
   // `count` says how many results were loaded on scroll, and history.state keeps the
   // scroll position, so Back, Forward and reload show the same results at the same place.
   let current = null; // {kind: "words"|"similar"|"upload", offset, next, total, size, ...}
-  let loading = false;
+  let loading = null; // the page being fetched (a Promise), if any
   let observer = null;
   let rendered = location.search; // the address the results on screen belong to
 
@@ -169,6 +179,8 @@
     else if (d.similar) current = { kind: "similar", id: d.similar, mode: d.mode };
     else if (d.upload) current = { kind: "upload", key: d.upload, mode: d.mode };
     else return;
+    current.filters = {};
+    FILTERS.forEach((k) => { if (d[k]) current.filters[k] = d[k]; });
     current.offset = Number(d.offset || 0);
     current.next = Number(d.next);
     current.total = Number(d.total);
@@ -176,12 +188,50 @@
     watchMore();
   }
 
+  // The capture filters (pages.filters_html): one parameter each in the address and the API.
+  const FILTERS = ["after", "before", "place", "camera", "folder", "sort"];
+
   function searchParams(search) {
     const params = new URLSearchParams();
     if (search.kind === "words") params.set("q", search.q);
     else if (search.kind === "similar") { params.set("similar", search.id); params.set("mode", search.mode); }
     else { params.set("upload", search.key); params.set("mode", search.mode); }
+    Object.entries(search.filters || {}).forEach(([k, v]) => params.set(k, v));
     return params;
+  }
+
+  function filterQuery(search) {
+    const params = new URLSearchParams(search.filters || {});
+    return params.toString() ? `&${params}` : "";
+  }
+
+  function chosenFilters() {
+    // What the filter row says now (blank ones and the default order left out).
+    const filters = {};
+    FILTERS.forEach((k) => {
+      const field = document.getElementById(`f-${k}`);
+      const value = field ? field.value.trim() : "";
+      if (value && !(k === "sort" && value === "relevance")) filters[k] = value;
+    });
+    return filters;
+  }
+
+  function setupFilters() {
+    // A clean address: blank filters are not sent (nor the default order).
+    const form = $("form.search");
+    if (!form) return;
+    form.addEventListener("submit", () => {
+      form.querySelectorAll("#q, #filters input, #filters select").forEach((field) => {
+        const blank = !field.value.trim() || (field.name === "sort" && field.value === "relevance");
+        if (blank) field.disabled = true;
+      });
+      setTimeout(() => form.querySelectorAll("#q, #filters [disabled]").forEach((f) => { f.disabled = false; }), 0);
+    });
+    // Changing a filter applies it at once (a select or date has no Enter).
+    form.querySelectorAll("#filters select, #filters input[type=date]").forEach((field) =>
+      field.addEventListener("change", () => {
+        if ($("#q").value.trim() || form.querySelector("#filters input[type=hidden]")) form.requestSubmit();
+      }));
   }
 
   function addressOf(search) {
@@ -202,7 +252,7 @@
   }
 
   function moreUrl() {
-    const page = `limit=${current.size}&offset=${current.next}`;
+    const page = `limit=${current.size}&offset=${current.next}${filterQuery(current)}`;
     if (current.kind === "words") return `/api/search?q=${encodeURIComponent(current.q)}&${page}`;
     if (current.kind === "similar") {
       return `/api/images/${encodeURIComponent(current.id)}/similar?mode=${current.mode}&${page}`;
@@ -210,9 +260,15 @@
     return `/api/uploads/${encodeURIComponent(current.key)}/similar?mode=${current.mode}&${page}`;
   }
 
-  async function loadMore() {
-    if (!current || loading || current.next >= current.total) return;
-    loading = true;
+  function loadMore() {
+    // One page at a time; a caller that comes while one loads (the viewer's "next"
+    // while scrolling fetched it) waits for that page instead of returning at once.
+    if (!loading) loading = fetchMore().finally(() => { loading = null; });
+    return loading;
+  }
+
+  async function fetchMore() {
+    if (!current || current.next >= current.total) return;
     const failed = $("#more-error");
     if (failed) failed.remove();
     try {
@@ -225,8 +281,6 @@
       if (more) more.parentElement.insertAdjacentHTML("beforebegin", box);
       else showMessage(errorHtml(error), true);
       if (observer) observer.disconnect(); // no retry loop while scrolling: on request only
-    } finally {
-      loading = false;
     }
   }
 
@@ -328,6 +382,37 @@
     return dialog;
   }
 
+  function offsetText(minutes) {
+    if (typeof minutes !== "number") return "";
+    const a = Math.abs(minutes);
+    const two = (n) => String(n).padStart(2, "0");
+    return ` (UTC${minutes >= 0 ? "+" : "-"}${two(Math.floor(a / 60))}:${two(a % 60)})`;
+  }
+
+  function captureFacts(meta) {
+    // Same as pages.capture_facts: taken (and what said so), place, camera, text read.
+    const facts = [];
+    const { taken, place, camera, text } = meta;
+    if (taken && taken.local) {
+      const source = taken.source ? ` <span class="source">from ${escapeHtml(taken.source)}</span>` : "";
+      facts.push(["Taken", escapeHtml(taken.local.replace("T", " ") + offsetText(taken.utc_offset_minutes)) + source]);
+    }
+    if (place) {
+      const label = place.label || (place.lat != null ? `${place.lat.toFixed(4)}, ${place.lon.toFixed(4)}` : "");
+      if (label) facts.push(["Place", escapeHtml(label)]);
+    }
+    if (camera) {
+      const parts = [camera.name, camera.lens].filter(Boolean);
+      if (parts.length) facts.push(["Camera", escapeHtml(parts.join(" · "))]);
+    }
+    if (text && text.lines && text.lines.length) {
+      facts.push(["Text read", `<ol class="text-lines">${text.lines.map((l) => `<li>${escapeHtml(l.text)}</li>`).join("")}</ol>`]);
+    } else if (text && text.failure) {
+      facts.push(["Text read", `could not be read: ${escapeHtml(text.failure)}`]);
+    }
+    return facts;
+  }
+
   function viewerFacts(meta) {
     // One <dt>/<dd> per fact; new signals (date, place, text, why) add theirs here.
     const labels = meta.labels.filter((l) => l.score >= 0.005).slice(0, 5)
@@ -336,6 +421,7 @@
       ["Path", escapeHtml(meta.path)],
       ["Size", meta.width ? `${meta.width} × ${meta.height} px, ${escapeHtml(meta.format)}` : "file changed or missing"],
       ["Modified", escapeHtml(meta.modified.replace("T", " ").replace("+00:00", " UTC"))],
+      ...captureFacts(meta),
       ["Classes", labels],
     ];
     return facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
@@ -441,9 +527,12 @@
     form.append("file", file, file.name || "pasted image");
     form.append("mode", selectedMode());
     form.append("limit", String(size));
+    const filters = chosenFilters();
+    delete filters.sort; // a search by image ranks by likeness
     try {
-      const body = await api("/api/search/image", { method: "POST", body: form });
-      const search = { kind: "upload", key: body.upload, mode: body.mode, offset: 0, size };
+      const query = new URLSearchParams(filters).toString();
+      const body = await api(`/api/search/image${query ? `?${query}` : ""}`, { method: "POST", body: form });
+      const search = { kind: "upload", key: body.upload, mode: body.mode, offset: 0, size, filters };
       const preview = `<p class="query-image">Looking like: <img src="/api/uploads/${encodeURIComponent(body.upload)}/preview" alt="your photo"></p>`;
       main.innerHTML = resultsSectionHtml(search, body, "like your photo", preview);
       current = Object.assign(search, { next: body.results.length, total: body.total });
@@ -452,6 +541,13 @@
       history.pushState({ picfind: true, scrollY: 0 }, "", addressOf(current));
       rendered = location.search;
       $("#q").value = "";
+      // The filter row now refines this photo's search (as pages.filters_html renders it).
+      const row = $("#filters");
+      if (row) {
+        row.querySelectorAll("input[type=hidden]").forEach((h) => h.remove());
+        row.insertAdjacentHTML("afterbegin", `<input type="hidden" name="upload" value="${escapeHtml(body.upload)}">`);
+        document.querySelectorAll("input[name=mode]").forEach((r) => r.setAttribute("form", "search-form"));
+      }
       showMessage("", false);
       watchMore();
       $("#results-title").focus();
@@ -648,6 +744,7 @@
     setupAutocomplete();
     readResults();
     setupHistory();
+    setupFilters();
     setupViewer();
     setupSelection();
     setupUpload();
