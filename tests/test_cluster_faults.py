@@ -35,7 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _count(url: str, name: str) -> int:
+    """Documents written so far (refreshed first: a run refreshes only at its end)."""
     try:
+        refresh = urllib.request.Request(f"{url}/{name}/_refresh", method="POST")
+        urllib.request.urlopen(refresh, timeout=5).close()
         with urllib.request.urlopen(f"{url}/{name}/_count", timeout=5) as r:
             return int(json.load(r)["count"])
     except OSError:
