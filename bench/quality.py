@@ -30,7 +30,8 @@ from picfind.vocabulary import Vocabulary
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("PICFIND_SHARED", HERE.parents[1] / "shared"))
-CACHE = HERE / ".cache"
+CACHE = Path(os.environ.get("PICFIND_BENCH_CACHE", HERE / ".cache"))
+"""Where measured features are kept (``PICFIND_BENCH_CACHE``: outside the repo on a shared box)."""
 
 
 def label_of(set_name: str, path: Path) -> str:

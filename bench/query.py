@@ -1,13 +1,20 @@
 """Query latency and memory on synthetic indexes of 10k, 100k and 1M images.
 
-For each size: build the index (once; kept under bench/.cache), then in a fresh
-process open it, run every query kind, and report p50/p99 per mode, recall@10
-of embedding and hybrid against exact brute force, and resident memory per
-image. The by-image modes are timed interleaved (each query in every mode in
-turn), so a load that changes during the run weighs on all of them alike;
+For each size: build the index (once; cached under ``--cache``, by default
+``$PICFIND_BENCH_CACHE`` or bench/.cache — keep it outside the repo on a shared
+machine), then in a fresh process open it, run every query kind, and report
+p50/p99 per mode of wall time and of CPU time (``time.process_time``: what a quiet
+machine would take), recall@10 of embedding and hybrid against exact brute force,
+resident memory per image and the load average. The by-image modes are timed
+interleaved (each query in every mode in turn, the order reversed every other
+query), so a load that changes during the run weighs on all of them alike;
 ``fused_over_hybrid_p50`` is the cost of the fused mode against hybrid (issue 16:
-at most 1.2 at 1M images). Run:
-``.venv/bin/python bench/query.py [--sizes 10000,100000,1000000] [--out FILE]``.
+at most 1.2 at 1M images). Results are merged into ``--out`` by size. Run::
+
+    PICFIND_BENCH_CACHE=/work/bench-cache/p3query \
+        .venv/bin/python bench/query.py [--sizes 10000,100000,1000000] [--out FILE]
+
+A 1M-image index builds in a few minutes (``synthetic.build``: bulk inserts).
 """
 
 from __future__ import annotations
@@ -47,11 +54,22 @@ def rss_kb() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
-def percentiles(ms: list[float]) -> dict[str, float]:
-    return {
+def percentiles(ms: list[float], cpu: list[float] | None = None) -> dict[str, float]:
+    out = {
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
     }
+    if cpu is not None:
+        out["cpu_p50_ms"] = round(float(np.percentile(cpu, 50)), 2)
+        out["cpu_p99_ms"] = round(float(np.percentile(cpu, 99)), 2)
+    return out
+
+
+def timed(run: object) -> tuple[float, float]:
+    """(wall ms, CPU ms of this process, every thread) of one call."""
+    t, c = time.perf_counter(), time.process_time()
+    run()  # type: ignore[operator]
+    return (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
 
 
 def exact_top10(folder: Path, queries: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -110,23 +128,28 @@ def measure(folder: Path, n_queries: int) -> dict:
         for mode in modes:
             idx.search_image(qids[0], mode=mode)
     times: dict[str, list[float]] = {mode: [] for mode in modes}
-    for q in qids:  # interleaved: every mode sees the same load
-        for mode in modes:
-            t = time.perf_counter()
-            idx.search_image(q, mode=mode, limit=10)
-            times[mode].append((time.perf_counter() - t) * 1000)
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    for i, q in enumerate(qids):  # interleaved: every mode sees the same load
+        for mode in modes if i % 2 == 0 else modes[::-1]:
+            wall, used = timed(lambda q=q, mode=mode: idx.search_image(q, mode=mode, limit=10))
+            times[mode].append(wall)
+            cpu[mode].append(used)
     for mode in modes:
-        out[mode] = percentiles(times[mode])
+        out[mode] = percentiles(times[mode], cpu[mode])
     out["fused_over_hybrid_p50"] = round(out["fused"]["p50_ms"] / out["hybrid"]["p50_ms"], 3)
     out["fused_over_hybrid_p99"] = round(out["fused"]["p99_ms"] / out["hybrid"]["p99_ms"], 3)
-    out["load_average"] = os.getloadavg()[0]
-    ms = []
+    out["fused_over_hybrid_cpu_p50"] = round(
+        out["fused"]["cpu_p50_ms"] / out["hybrid"]["cpu_p50_ms"], 3
+    )
+    ms, cpu_ms = [], []
     for _ in range(max(1, n_queries // len(WORDS))):
         for w in WORDS:
-            t = time.perf_counter()
-            idx.search_words(w, limit=10)
-            ms.append((time.perf_counter() - t) * 1000)
-    out["keyword"] = percentiles(ms)
+            wall, used = timed(lambda w=w: idx.search_words(w, limit=10))
+            ms.append(wall)
+            cpu_ms.append(used)
+    out["keyword"] = percentiles(ms, cpu_ms)
+    out["load_average"] = os.getloadavg()[0]
+    out["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     rss, hwm = rss_kb()
     out["rss_mb"] = rss / 1024
     out["peak_rss_mb"] = hwm / 1024
@@ -170,21 +193,24 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--out", default=str(HERE / "results" / "query.json"))
+    parser.add_argument(
+        "--cache", default=os.environ.get("PICFIND_BENCH_CACHE", str(HERE / ".cache"))
+    )
     parser.add_argument("--measure", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(Path(args.measure), args.queries)))
         return 0
-    from synthetic import build
+    from synthetic import cached
 
-    results = {}
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
     for n in [int(s) for s in args.sizes.split(",")]:
-        folder = HERE / ".cache" / f"synthetic-{n}"
-        built = None
-        if not (folder / "picfind.db").exists():
-            built = build(folder, n)
+        folder, built = cached(Path(args.cache), n)
         # The first process builds the NumPy cache; the second measures a steady state.
+        first = None
         for queries in (2, args.queries):
+            started = time.perf_counter()
             proc = subprocess.run(
                 [sys.executable, __file__, "--measure", str(folder), "--queries", str(queries)],
                 capture_output=True,
@@ -194,13 +220,15 @@ def main() -> int:
             if proc.returncode != 0:
                 print(proc.stderr, file=sys.stderr)
                 return 1
+            first = time.perf_counter() - started if first is None else first
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         if built is not None:
-            res["build_seconds"] = built
-        results[str(n)] = res
+            res["build_seconds"] = round(built, 1)
+        res["first_process_seconds"] = round(first or 0.0, 1)
+        results[str(n)] = {**results.get(str(n), {}), **res}
         print(f"{n}: {json.dumps(res)}", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
