@@ -97,15 +97,21 @@ class NounTable:
         blocks = text.removesuffix("\n").split("\n\n")
         if len(blocks) != 5:
             raise ValueError(f"{DATA_NAME}: expected 5 blocks, found {len(blocks)}")
-        header, keys, values, self._synset_block, self._exception_block = blocks
+        header, keys, self._value_block, self._synset_block, self._exception_block = blocks
         if not header.startswith(f"# {FORMAT}"):
             raise ValueError(f"{DATA_NAME}: not a {FORMAT} table")
         self._keys = keys.split("\n")
-        self._values = values.split("\n")
-        if len(self._keys) != len(self._values):
-            raise ValueError(f"{DATA_NAME}: {len(self._keys)} keys, {len(self._values)} values")
+        values = self._value_block.count("\n") + 1
+        if len(self._keys) != values:
+            raise ValueError(f"{DATA_NAME}: {len(self._keys)} keys, {values} values")
         words = re.search(r"^# max_words (\d+)$", header, re.M)
         self.max_phrase_words = int(words[1]) if words else 1
+
+    @cached_property
+    def _values(self) -> list[str]:
+        """One value per key, split on first lookup: a search whose words the core
+        vocabulary answers reads only the keys (phrase prefixes)."""
+        return self._value_block.split("\n")
 
     @cached_property
     def _synsets(self) -> dict[str, tuple[str, str]]:

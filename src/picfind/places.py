@@ -34,12 +34,13 @@ Thread safety: the data is loaded once, under a lock; lookups only read.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -97,8 +98,11 @@ _SEPARATORS = re.compile(r"[\W_]+")
 
 def place_key(text: str) -> str:
     """Fold a place name or a typed phrase to its search key ("São Paulo" → "sao paulo")."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():  # most names and every typed word: nothing to decompose or strip
+        stripped = text
+    else:
+        decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
+        stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     folded = _DROPPED.sub("", stripped.casefold())
     return " ".join(_SEPARATORS.sub(" ", folded).split())
 
@@ -182,14 +186,41 @@ def explain(lat: float, lon: float, label: str) -> str:
     return f"GPS {lat:.2f}, {lon:.2f}, {label}" if label else f"GPS {lat:.2f}, {lon:.2f}"
 
 
+class _LazyArrays(Mapping[str, np.ndarray]):
+    """The arrays of an ``.npz``, each decompressed on first use: a words search reads
+    the gazetteer's keys, never the 155,000 cities' coordinates and names it does not
+    ask for (half the file, and half of a first search's loading time)."""
+
+    def __init__(self, blob: bytes) -> None:
+        self._npz = np.load(io.BytesIO(blob), allow_pickle=False)
+        self._names = tuple(self._npz.files)
+        self._loaded: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        found = self._loaded.get(name)
+        if found is None:
+            with self._lock:  # one zip member read at a time
+                found = self._loaded.get(name)
+                if found is None:
+                    found = self._npz[name]
+                    self._loaded[name] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class PlaceData:
     """The arrays of ``places.npz``, read once; names are decoded on first use (a race at
     first use only decodes twice: the values are the same)."""
 
     def __init__(self) -> None:
-        with resources.files("picfind").joinpath("data", DATA_NAME).open("rb") as fh:
-            npz = np.load(fh, allow_pickle=False)
-            self.arrays = {name: npz[name] for name in npz.files}
+        blob = resources.files("picfind").joinpath("data", DATA_NAME).read_bytes()
+        self.arrays: Mapping[str, np.ndarray] = _LazyArrays(blob)
 
     @cached_property
     def _city_blob(self) -> tuple[bytes, list[int]]:
