@@ -21,8 +21,10 @@ input) holds:
   (``@``) and instance-hypernym (``@i``) pointers, all paths, sorted by wnid:
   ``{"wnid", "lemmas", "ranks", "gloss", "parents"}`` where ``ranks[i]`` is the
   WordNet sense number of ``lemmas[i]`` for this synset (1 = most frequent) and
-  ``parents`` lists the direct hypernym wnids; the library derives the classes
-  under each concept from ``parents``, so they are not stored twice;
+  ``parents`` lists the direct hypernym wnids;
+* ``index``: what ``picfind.vocabulary.derive_index`` computes from the above (the
+  classes under each concept, each key's concepts and display text), stored so that
+  loading reads it instead of walking the graph and folding every lemma again;
 * ``exceptions``: irregular plurals from ``noun.exc`` whose base form is a
   vocabulary lemma (``{"geese": ["goose"]}``);
 * ``license``/``source``: where the WordNet licence notice is.
@@ -165,6 +167,8 @@ def build(
     classes: list[tuple[int, str, str]],
 ) -> dict[str, object]:
     """Assemble the vocabulary document (pure; no I/O)."""
+    from picfind.vocabulary import derive_index
+
     wanted: set[int] = set()
     stack = []
     for _, wnid, _ in classes:
@@ -203,7 +207,7 @@ def build(
         for form, bases in sorted(exceptions.items())
         if any(b.lower() in lemma_keys for b in bases)
     }
-    return {
+    document: dict[str, object] = {
         "format": FORMAT_VERSION,
         "source": "WordNet 3.0, Princeton University (Debian wordnet-base)",
         "license": LICENSE_NAME,
@@ -214,6 +218,8 @@ def build(
         "concepts": concepts,
         "exceptions": kept_exceptions,
     }
+    document["index"] = derive_index(document)  # what loading would compute, read instead
+    return document
 
 
 def encode(document: dict[str, object]) -> bytes:

@@ -150,6 +150,50 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
+def derive_index(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What a vocabulary computes from its document, as JSON: the sorted classes under
+    each concept (every path of multiple inheritance), each key's concepts (most frequent
+    sense first) and its display text.
+
+    ``scripts/build_vocabulary.py`` stores it in the document (``"index"``) so that
+    loading reads it instead of walking WordNet's graph and folding every lemma again;
+    a document without it (a test's) is derived here, by the same function.
+    """
+    classes = document["classes"]
+    raw = {c["wnid"]: c for c in document["concepts"]}
+    ancestors: dict[str, frozenset[str]] = {}
+
+    def above(wnid: str) -> frozenset[str]:
+        """The concept and every concept above it, all paths (memoised)."""
+        found = ancestors.get(wnid)
+        if found is None:
+            found = frozenset({wnid}).union(*(above(p) for p in raw[wnid]["parents"]))
+            ancestors[wnid] = found
+        return found
+
+    under: dict[str, set[int]] = {wnid: set() for wnid in raw}
+    for index, wnid, _, _ in classes:
+        for concept in above(wnid):
+            under[concept].add(int(index))
+    ranked: dict[str, list[tuple[int, str]]] = {}
+    display: dict[str, tuple[int, str]] = {}
+    for wnid, c in raw.items():
+        for lemma, rank in zip(c["lemmas"], c["ranks"], strict=True):
+            key = normalize(lemma)
+            ranked.setdefault(key, []).append((rank or 999, wnid))
+            display[key] = min(display.get(key, (999, lemma)), (rank or 999, lemma))
+    for _, wnid, name, _ in classes:  # display names are searchable even if not lemmas
+        key = normalize(name)
+        if all(w != wnid for _, w in ranked.get(key, [])):
+            ranked.setdefault(key, []).append((999, wnid))
+            display.setdefault(key, (999, name))
+    return {
+        "under": {wnid: sorted(under[wnid]) for wnid in sorted(raw)},
+        "keys": {key: [w for _, w in sorted(set(pairs))] for key, pairs in sorted(ranked.items())},
+        "display": {key: display[key][1] for key in sorted(display)},
+    }
+
+
 class Vocabulary:
     """Classes, concepts and the term index; build with :meth:`load` (cached)."""
 
@@ -160,64 +204,35 @@ class Vocabulary:
         ]
         self._index_of: dict[str, int] = {c.wnid: c.index for c in self.classes}
         raw = {c["wnid"]: c for c in document["concepts"]}
-        ancestors: dict[str, frozenset[str]] = {}
-
-        def above(wnid: str) -> frozenset[str]:
-            """The concept and every concept above it, all paths (memoised)."""
-            found = ancestors.get(wnid)
-            if found is None:
-                found = frozenset({wnid}).union(*(above(p) for p in raw[wnid]["parents"]))
-                ancestors[wnid] = found
-            return found
-
-        under: dict[str, set[int]] = {wnid: set() for wnid in raw}
-        for info in self.classes:
-            for wnid in above(info.wnid):
-                under[wnid].add(info.index)
+        index = document.get("index") or derive_index(document)
+        under: dict[str, list[int]] = index["under"]
         self.concepts: dict[str, Concept] = {}
         for wnid, c in sorted(raw.items()):
-            index = self._index_of.get(wnid)
-            name = self.classes[index].name if index is not None else c["lemmas"][0]
+            at = self._index_of.get(wnid)
+            name = self.classes[at].name if at is not None else c["lemmas"][0]
             self.concepts[wnid] = Concept(
                 wnid=wnid,
                 name=name,
                 lemmas=tuple(c["lemmas"]),
                 gloss=c["gloss"],
-                classes=np.array(sorted(under[wnid]), dtype=np.int64),
-                class_index=index,
+                classes=np.array(under[wnid], dtype=np.int64),
+                class_index=at,
             )
         self._parents: dict[str, tuple[str, ...]] = {w: tuple(c["parents"]) for w, c in raw.items()}
-        self._build_index(raw)
-        self._exceptions: dict[str, tuple[str, ...]] = {
-            normalize(form): tuple(normalize(b) for b in bases)
-            for form, bases in document["exceptions"].items()
-        }
-
-    def _build_index(self, raw: dict[str, dict[str, Any]]) -> None:
-        """Key → concepts (sense order), display text per key, and phrase prefixes."""
-        ranked: dict[str, list[tuple[int, str]]] = {}
-        display: dict[str, tuple[int, str]] = {}
-        for wnid, c in raw.items():
-            for lemma, rank in zip(c["lemmas"], c["ranks"], strict=True):
-                key = normalize(lemma)
-                ranked.setdefault(key, []).append((rank or 999, wnid))
-                display[key] = min(display.get(key, (999, lemma)), (rank or 999, lemma))
-        for info in self.classes:  # display names are searchable even if not lemmas
-            key = normalize(info.name)
-            if all(w != info.wnid for _, w in ranked.get(key, [])):
-                ranked.setdefault(key, []).append((999, info.wnid))
-                display.setdefault(key, (999, info.name))
         self._keys: dict[str, tuple[Concept, ...]] = {
-            key: tuple(self.concepts[w] for _, w in sorted(set(pairs)))
-            for key, pairs in sorted(ranked.items())
+            key: tuple(self.concepts[w] for w in wnids) for key, wnids in index["keys"].items()
         }
-        self._display: dict[str, str] = {k: v[1] for k, v in display.items()}
+        self._display: dict[str, str] = dict(index["display"])
         self._prefixes: set[tuple[str, ...]] = set()
         for key in self._keys:
             words = tuple(key.split())
             for n in range(1, len(words) + 1):
                 self._prefixes.add(words[:n])
         self.max_phrase_words: int = max(len(k.split()) for k in self._keys)
+        self._exceptions: dict[str, tuple[str, ...]] = {
+            normalize(form): tuple(normalize(b) for b in bases)
+            for form, bases in document["exceptions"].items()
+        }
 
     def depth(self, wnid: str) -> int:
         """Fewest hypernym steps from a concept up to WordNet's root (entity: 0)."""
