@@ -52,7 +52,13 @@ from picfind.store.codec import (
     under_prefix,
     updated_fields,
 )
-from picfind.store.ranking import capture_matchers, membership, score_query, text_matchers
+from picfind.store.ranking import (
+    capture_matchers,
+    membership,
+    newest_first,
+    score_query,
+    text_matchers,
+)
 from picfind.store.schema import version_of
 from picfind.store.sqlite import DB_NAME, Database, transaction, translated
 from picfind.textsearch import TEXT_SCORE
@@ -415,8 +421,8 @@ class EmbeddedStore:
         return out
 
     def _newest_first(self, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
-        """Scored rows by local capture time, newest first; undated rows last, by score
-        (the order is stable, so ties keep the score order)."""
+        """Scored rows (best first) by local capture time, newest first; undated rows
+        last, by score (``ranking.newest_first``)."""
         taken: dict[int, str] = {}
         rowids = [r for _, r in found]
         for start in range(0, len(rowids), _CHUNK):
@@ -429,8 +435,7 @@ class EmbeddedStore:
                     chunk,
                 ).fetchall()
             )
-        dated = sorted((t for t in found if t[1] in taken), key=lambda t: taken[t[1]], reverse=True)
-        return dated + [t for t in found if t[1] not in taken]
+        return newest_first((taken.get(rowid), score, rowid) for score, rowid in found)
 
     def _capture_rowids(self, matcher: CaptureMatch) -> npt.NDArray[np.int64]:
         return self._rowids(*_capture_sql(matcher))

@@ -10,8 +10,9 @@ say) is never a match: it cannot take a place in a page, nor empty it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +112,20 @@ def score_query(
         total += count
         found.extend(zip(scores.tolist(), seg.rowids[positions].tolist(), strict=True))
     return total, _best(found, want)
+
+
+K = TypeVar("K")
+
+
+def newest_first(rows: Iterable[tuple[str | None, float, K]]) -> list[tuple[float, K]]:
+    """(taken, score, key) rows as (score, key): by local capture time, newest first, then
+    by score; undated rows last, by score. Both stores order a ``sort="date"`` page with
+    it. The sorts are stable: rows tied on both keep the order they came in (best first,
+    ties by the store's own order)."""
+    listed = list(rows)
+    dated = sorted((r for r in listed if r[0]), key=lambda r: (r[0], r[1]), reverse=True)
+    undated = sorted((r for r in listed if not r[0]), key=lambda r: -r[1])
+    return [(score, key) for _, score, key in dated + undated]
 
 
 def _best(found: Ranked, want: int) -> Ranked:

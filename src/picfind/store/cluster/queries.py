@@ -74,6 +74,7 @@ from picfind.store.cluster.bodies import FEATURE_ERROR
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import source_classes
 from picfind.store.codec import dense_weights
+from picfind.store.ranking import newest_first
 from picfind.textsearch import TEXT_SCORE, matches
 
 KNN_K = 100
@@ -213,9 +214,7 @@ class Queries:
             for h, s in zip(hits, scores, strict=True)
             if s > -np.inf  # -inf: not an exact match
         ]
-        dated = sorted((r for r in rows if r[0]), key=lambda r: (r[0], r[1]), reverse=True)
-        undated = sorted((r for r in rows if not r[0]), key=lambda r: -r[1])
-        return int(res["hits"]["total"]["value"]), [(s, i) for _, s, i in dated + undated]
+        return int(res["hits"]["total"]["value"]), newest_first(rows)
 
     def _band_misses(
         self,
