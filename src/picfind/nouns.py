@@ -115,13 +115,12 @@ class NounTable:
 
     @cached_property
     def _synsets(self) -> dict[str, tuple[str, str]]:
-        """wnid → (lemma, gloss), parsed on first use: only explanations need it (but the
-        first word answered through WordNet does: so one split, not one per line)."""
-        block = self._synset_block.strip("\n")  # one of "\n\n"-separated blocks: no empty line
-        fields = block.replace("\n", "\t").split("\t") if block else []
-        if len(fields) != 3 * (block.count("\n") + 1 if block else 0):
-            raise ValueError(f"{DATA_NAME}: a synset line without 3 fields")
-        return dict(zip(fields[0::3], zip(fields[1::3], fields[2::3], strict=True), strict=True))
+        """wnid → (lemma, gloss), parsed on first use: only explanations need it."""
+        table: dict[str, tuple[str, str]] = {}
+        for line in filter(None, self._synset_block.split("\n")):
+            wnid, name, gloss = line.split("\t")
+            table[wnid] = (name, gloss)
+        return table
 
     @cached_property
     def exceptions(self) -> dict[str, tuple[str, ...]]:
