@@ -408,6 +408,10 @@ class EmbeddedStore:
                     else np.intersect1d(candidates, pos, assume_unique=True)
                 )
             if candidates is None:
+                if np.count_nonzero(mask) > SUBSET_FRACTION * seg.n:  # (cheaper: no list)
+                    out_segments.append(seg)
+                    out_masks.append(mask)
+                    continue
                 candidates = np.flatnonzero(mask)
             if candidates.shape[0] > SUBSET_FRACTION * seg.n:
                 out_segments.append(seg)
