@@ -1,6 +1,7 @@
 """Capture metadata in the index (issue 11): migration, backfill, filter latency.
 
     .venv/bin/python bench/capture.py [--rows 100000] [--files 1000] [--queries 30]
+    .venv/bin/python bench/capture.py --big 1000000 [--queries 100]
 
 writes ``bench/results/capture.json``:
 
@@ -12,8 +13,16 @@ writes ``bench/results/capture.json``:
   what it needs (``backfill_cold``: the first 100 files of a fresh process, imports and
   the geocoder's data included);
 * ``latency``: on the migrated index with synthetic capture fields (a day in 2010–2024,
-  one of 20 cities' keys, one of 6 cameras), p50/p95 ms of a concept words query alone
-  and combined with a place filter, a year filter, a place word and a date word.
+  one of 20 cities' keys, one of 6 cameras), p50/p95/p99 ms of wall and CPU time per
+  query (the cases alternating round by round) of a concept words query alone and
+  combined with a place, camera or year filter, a place word, a date word and both.
+
+``--big N`` measures only the latency, on the N-row index of ``bench/bigindex.py`` (built
+once, cached under /work/bench-cache/p3capture/), in a fresh process: the cases in
+alternating rounds, p50/p99 of wall and CPU time per query, and the first search
+(loading the cache and the capture facts), and each filtered case again with every row
+scored ("(whole segment)", no candidate subset) in the same rounds; written under
+``latency_<N>`` beside the other keys.
 
 Figures taken on the shared 2-core machine are provisional (the lead re-runs them).
 """
@@ -25,7 +34,6 @@ import io
 import json
 import os
 import sqlite3
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +44,7 @@ from PIL import Image
 import picfind
 from picfind import exif
 from picfind.matchers import Clause, ConceptMatch, DateMatch, PlaceMatch, WordsQuery
+from picfind.store import embedded
 from picfind.store.base import Filter
 from picfind.store.embedded import EmbeddedStore
 from picfind.store.schema import _MIGRATIONS
@@ -180,41 +189,71 @@ def backfill(folder: Path, files: int) -> dict[str, float]:
     }
 
 
-def latency(folder: Path, n_queries: int) -> dict[str, dict[str, float]]:
+def _cases() -> dict[str, tuple[WordsQuery, Filter]]:
     vocab = Vocabulary.load()
-    dog = ConceptMatch(tuple(vocab.concepts["n02084071"].classes))  # dog.n.01: 118 breeds
-    concept = Clause((dog,))
-    cases = {
-        "dog": (WordsQuery((concept,)), Filter()),
-        "dog --place paris": (WordsQuery((concept,)), Filter(places=("paris",))),
+    dog = Clause((ConceptMatch(tuple(vocab.concepts["n02084071"].classes)),))
+    year = DateMatch(days=((20190101, 20200101),))
+    return {
+        "dog": (WordsQuery((dog,)), Filter()),
+        "dog --place paris": (WordsQuery((dog,)), Filter(places=("paris",))),
+        "dog --camera canon": (WordsQuery((dog,)), Filter(cameras=("canon",))),
         "dog --after 2019 --before 2020": (
-            WordsQuery((concept,)),
+            WordsQuery((dog,)),
             Filter(after_day=20190101, before_day=20200101),
         ),
-        "dog paris (word)": (WordsQuery((concept, Clause((PlaceMatch(("paris",)),)))), Filter()),
-        "dog 2019 (word)": (
-            WordsQuery((concept, Clause((DateMatch(days=((20190101, 20200101),)),)))),
+        "dog paris (word)": (WordsQuery((dog, Clause((PlaceMatch(("paris",)),)))), Filter()),
+        "dog 2019 (word)": (WordsQuery((dog, Clause((year,)))), Filter()),
+        "dog paris 2019 (words)": (
+            WordsQuery((dog, Clause((PlaceMatch(("paris",)),)), Clause((year,)))),
             Filter(),
         ),
     }
-    store = EmbeddedStore(folder)  # writable: the search cache (main segment) is built
-    out: dict[str, dict[str, float]] = {}
+
+
+def latency(folder: Path, n_queries: int, whole_segment: bool = False) -> dict[str, object]:
+    """p50/p99 wall and CPU ms per case, the cases alternating round by round."""
+    cases = _cases()
+    store = EmbeddedStore(folder)
+    wall, cpu = time.perf_counter(), time.process_time()
+    store.search(*cases["dog --place paris"][:1], 10, 0, cases["dog --place paris"][1])
+    first = {
+        "wall_ms": round((time.perf_counter() - wall) * 1000, 1),
+        "cpu_ms": round((time.process_time() - cpu) * 1000, 1),
+    }
+    # "(whole segment)": the same case with every row scored (no candidate subset,
+    # embedded.SUBSET_FRACTION = 0), alternating with it: the subset's gain in one run
+    variants = [(name, 0.0) for name in cases if name != "dog"] if whole_segment else []
+    runs = [(name, embedded.SUBSET_FRACTION) for name in cases] + variants
+    times: dict[str, list[tuple[float, float]]] = {}
+    totals: dict[str, int] = {}
+    default = embedded.SUBSET_FRACTION
     try:
-        store.search(cases["dog"][0], 10)  # builds / loads the segments
-        for name, (query, where) in cases.items():
-            ms = []
-            for _ in range(n_queries):
-                t = time.perf_counter()
+        for _ in range(n_queries):
+            for name, fraction in runs:
+                query, where = cases[name]
+                key = name if fraction == default else f"{name} (whole segment)"
+                embedded.SUBSET_FRACTION = fraction
+                wall, cpu = time.perf_counter(), time.process_time()
                 total, _ = store.search(query, 10, 0, where)
-                ms.append((time.perf_counter() - t) * 1000)
-            ms.sort()
-            out[name] = {
-                "p50_ms": round(statistics.median(ms), 2),
-                "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2),
-                "matches": total,
-            }
+                times.setdefault(key, []).append(
+                    ((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
+                )
+                totals[key] = total
     finally:
+        embedded.SUBSET_FRACTION = default
         store.close()
+    out: dict[str, object] = {"first_search": first}
+    for name, pairs in times.items():
+        w = np.array([p[0] for p in pairs])
+        c = np.array([p[1] for p in pairs])
+        out[name] = {
+            "p50_ms": round(float(np.percentile(w, 50)), 2),
+            "p95_ms": round(float(np.percentile(w, 95)), 2),
+            "p99_ms": round(float(np.percentile(w, 99)), 2),
+            "cpu_p50_ms": round(float(np.percentile(c, 50)), 2),
+            "cpu_p99_ms": round(float(np.percentile(c, 99)), 2),
+            "matches": totals[name],
+        }
     return out
 
 
@@ -223,7 +262,10 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--big", type=int, help="only the latency, on bench/bigindex.py's index")
     args = ap.parse_args()
+    if args.big:
+        return run_big(args.big, args.queries)
     result: dict[str, object] = {"rows": args.rows, "provisional": True}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "v1"
@@ -239,8 +281,31 @@ def main() -> int:
         result["backfill"] = backfill(Path(tmp), args.files)
     result["load_average"] = os.getloadavg()[0]
     out = HERE / "results" / "capture.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    big = {k: v for k, v in kept.items() if k.startswith("latency_") and k not in result}
+    out.write_text(json.dumps({**result, **big}, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def run_big(rows: int, n_queries: int) -> int:
+    import bigindex
+
+    folder = bigindex.build(bigindex.folder_for(rows, 0.2), rows)
+    load = os.getloadavg()
+    found = latency(folder, n_queries, whole_segment=True)
+    out = HERE / "results" / "capture.json"
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result[f"latency_{rows}"] = {
+        "rows": rows,
+        "queries_per_case": n_queries,
+        "command": f"bench/capture.py --big {rows} --queries {n_queries}",
+        "load_average_before": list(load),
+        "load_average_after": list(os.getloadavg()),
+        **found,
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result[f"latency_{rows}"], indent=2))
     return 0
 
 

@@ -16,7 +16,10 @@ bench/results/ocr_search.json:
   bench/.cache; then p50/p99 of ``Store.search`` in a fresh process for: one of
   the 5 commonest words (the worst case: each is in several % of all images), a
   typical word (ranks 50–2,000), a rare word, a phrase, a 3-letter prefix, and
-  text AND a concept.
+  text AND a concept. ``--big``: the 1M-image index of bench/bigindex.py instead of
+  building one here (the same Zipf law and text fraction, made with NumPy and
+  ``executemany`` in one transaction, cached under /work/bench-cache/p3capture/);
+  each query's CPU time is given beside its wall time.
 
 Numbers taken on a loaded machine are provisional; CPU seconds are given beside
 wall-clock rates because they are less disturbed by other load.
@@ -172,8 +175,11 @@ def build(size: int, fraction: float) -> Path:
 def measure(folder: Path, n_queries: int) -> dict[str, Any]:
     """In this (fresh) process: p50/p99 of each kind of text query."""
     from picfind.matchers import Clause, ConceptMatch, WordsQuery
+    from picfind.store import embedded
     from picfind.store.embedded import EmbeddedStore
     from picfind.textsearch import text_match
+
+    whole = "text_and_concept (whole segment)"
 
     store = EmbeddedStore(folder, read_only=True)
     rng = np.random.default_rng(1)
@@ -196,35 +202,63 @@ def measure(folder: Path, n_queries: int) -> dict[str, Any]:
         ),
     }
     store.search(kinds["common_word"](), 10)  # warm: the segment cache
-    out: dict[str, Any] = {}
-    for name, make in kinds.items():
-        ms, totals = [], []
-        for _ in range(n_queries):
+    ms: dict[str, list[float]] = {name: [] for name in kinds}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in kinds}
+    totals: dict[str, list[int]] = {name: [] for name in kinds}
+    # text AND concept again with every row scored (no candidate subset), in the same
+    # rounds: what intersecting the text rows with the concept scoring gains
+    kinds["text_and_concept (whole segment)"] = kinds["text_and_concept"]
+    ms[whole] = []
+    cpu_ms[whole] = []
+    totals[whole] = []
+    default = embedded.SUBSET_FRACTION
+    for _ in range(n_queries):  # the kinds alternate, round by round
+        for name, make in kinds.items():
             q = make()
-            t = time.perf_counter()
+            embedded.SUBSET_FRACTION = 0.0 if name == whole else default
+            t, c = time.perf_counter(), time.process_time()
             total, _ = store.search(q, 10)
-            ms.append((time.perf_counter() - t) * 1000)
-            totals.append(total)
+            ms[name].append((time.perf_counter() - t) * 1000)
+            cpu_ms[name].append((time.process_time() - c) * 1000)
+            totals[name].append(total)
+    out: dict[str, Any] = {}
+    for name in kinds:
         out[name] = {
-            "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "mean_matches": round(float(np.mean(totals)), 1),
+            "p50_ms": round(float(np.percentile(ms[name], 50)), 2),
+            "p99_ms": round(float(np.percentile(ms[name], 99)), 2),
+            "cpu_p50_ms": round(float(np.percentile(cpu_ms[name], 50)), 2),
+            "cpu_p99_ms": round(float(np.percentile(cpu_ms[name], 99)), 2),
+            "mean_matches": round(float(np.mean(totals[name])), 1),
         }
+    embedded.SUBSET_FRACTION = default
     store.close()
     return out
 
 
-def run_search(sizes: list[int], n_queries: int, fraction: float) -> dict[str, Any]:
+def run_search(
+    sizes: list[int], n_queries: int, fraction: float, big: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"load_average": os.getloadavg(), "text_fraction": fraction}
     for size in sizes:
         started = time.perf_counter()
-        folder = build(size, fraction)
+        if big:
+            import bigindex
+
+            folder = bigindex.build(bigindex.folder_for(size, fraction), size, fraction)
+        else:
+            folder = build(size, fraction)
         built = time.perf_counter() - started
         done = subprocess.run(
             [sys.executable, __file__, "_measure", str(folder), str(n_queries)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        out[str(size)] = {"build_seconds": round(built, 1), **json.loads(done.stdout)}
+        out[str(size)] = {
+            "build_seconds": round(built, 1),
+            # the big index is built once and cached: the seconds its build took
+            **({"cached_build_seconds": float((folder / "done").read_text())} if big else {}),
+            "load_average_after": os.getloadavg(),
+            **json.loads(done.stdout),
+        }
         print(size, out[str(size)], flush=True)
     return out
 
@@ -241,6 +275,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--text-fraction", type=float, default=0.2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--big", action="store_true", help="bench/bigindex.py's indexes")
     args = parser.parse_args()
     parts = args.parts or ["pass", "search"]
     for part in parts:
@@ -248,7 +283,9 @@ def main() -> None:
             result = run_pass(args.plain, args.rendered)
         elif part == "search":
             sizes = [int(s) for s in args.sizes.split(",")]
-            result = run_search(sizes, args.queries, args.text_fraction)
+            result = run_search(sizes, args.queries, args.text_fraction, args.big)
+            if args.big:  # beside the other sizes' figures, never in their place
+                part = "search_big"
         else:
             parser.error(f"unknown part {part!r}")
         result["args"] = {k: str(v) for k, v in vars(args).items()}

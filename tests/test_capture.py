@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from exifphotos import SHOTS, write_shots
+from sandbox import PICFIND, unprivileged
 
 import picfind
 from picfind import api
 from picfind.cli import run
+from picfind.errors import StoreError
 from picfind.records import METADATA_FIELDS, StoredFile
 from picfind.stages.metadata import META_VERSION
+from picfind.store import sqlite as sqlite_store
 from picfind.store.embedded import EmbeddedStore
-from picfind.store.schema import SCHEMA_VERSION
+from picfind.store.schema import _MIGRATIONS, SCHEMA_VERSION
 
 V1 = Path(__file__).parent / "data" / "index-v1"
 
@@ -131,7 +135,9 @@ def test_opening_a_v1_index_migrates_it_in_place_keeping_rows_and_features(
     rows = list(store.rows(features=True, metadata=True))
     store.close()
     conn = sqlite3.connect(index / "picfind.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3  # + texts
+    assert (
+        conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    )  # + texts, changes
     conn.close()
     after = _v1_rows(index / "picfind.db")
     assert after == before  # every row, every feature byte
@@ -292,3 +298,66 @@ def test_a_re_read_replaces_the_whole_capture_record(tmp_path: Path) -> None:
         assert allowed(Filter()) == len(SHOTS)
     finally:
         store.close()
+
+
+def _old_schema_copy(tmp_path: Path, version: int, name: str) -> Path:
+    """The committed v1 index, brought to ``version`` by the steps up to it only."""
+    index = tmp_path / name
+    shutil.copytree(V1 / "index", index)
+    conn = sqlite3.connect(index / "picfind.db", isolation_level=None)
+    for step in range(2, version + 1):
+        conn.executescript(f"BEGIN; {_MIGRATIONS[step]} PRAGMA user_version = {step}; COMMIT;")
+    conn.close()
+    return index
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_attack_read_only_index_of_an_older_schema_answers_searches(
+    tmp_path: Path, version: int
+) -> None:
+    """A read-only index made by an older picfind cannot be migrated in place: searches
+    answer from a copy migrated in memory, the same as after a real migration, and the
+    file is left exactly as it was (same bytes, no cache, no WAL)."""
+    writable = _old_schema_copy(tmp_path, version, "writable")
+    want = json.loads(
+        subprocess.run(
+            [*PICFIND, "search", "screen", "--index", writable, "--json"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert want["total"] > 0
+    index = _old_schema_copy(tmp_path, version, "read-only")
+    before = {p.name: p.read_bytes() for p in index.iterdir()}
+    modes = {p: p.stat().st_mode for p in [index, *index.rglob("*")]}
+    for p in modes:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        found = unprivileged([*PICFIND, "search", "screen", "--index", index, "--json"])
+        stats = unprivileged([*PICFIND, "stats", "--index", index, "--json"])
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert found.returncode == 0, found.stderr
+    got = json.loads(found.stdout)
+    assert got["total"] == want["total"]
+    assert [(r["id"], r["score"]) for r in got["results"]] == [
+        (r["id"], r["score"]) for r in want["results"]
+    ]
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["schema"] == version  # the file's, not the copy's
+    assert {p.name: p.read_bytes() for p in index.iterdir()} == before
+
+
+def test_read_only_older_index_too_large_to_copy_says_how_to_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _old_schema_copy(tmp_path, 1, "index")
+    monkeypatch.setattr(sqlite_store, "MEMORY_COPY_LIMIT", 1000)
+    with pytest.raises(StoreError) as caught:
+        EmbeddedStore(index, read_only=True)
+    message = str(caught.value)
+    assert "\n" not in message and "schema version 1" in message
+    assert f"picfind stats --index {index}" in message
+    conn = sqlite3.connect(index / "picfind.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()

@@ -47,6 +47,7 @@ _EXPORTS = {
     "UnknownModelError": "picfind.errors",
     "UsageError": "picfind.errors",
     # records
+    "Capture": "picfind.records",
     "Features": "picfind.records",
     "Fields": "picfind.records",
     "FileState": "picfind.records",
@@ -111,6 +112,7 @@ _EXPORTS = {
 __all__ = [
     "BusyError",
     "CameraMatch",
+    "Capture",
     "ChangedFileError",
     "ClassesQuery",
     "Clause",
@@ -247,6 +249,7 @@ if TYPE_CHECKING:
     from picfind.passes import PassReport
     from picfind.pipeline import Item, Source, Stage
     from picfind.records import (
+        Capture,
         Features,
         Fields,
         FileState,

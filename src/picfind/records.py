@@ -78,7 +78,7 @@ class StoredFile:
     features: Features | None = None
     meta_version: int = 0
     """Which metadata reader filled the row's capture fields (0: none yet, a v1 row)."""
-    metadata: Fields | None = None
+    metadata: Capture | None = None
     """The capture metadata fields, only when asked for (``rows(metadata=True)``)."""
     text_version: str | None = None
     """The reader version of the text stored for this row (None: no text read yet)."""
@@ -86,28 +86,16 @@ class StoredFile:
     """The text read in the image, only when attached (``Store.texts``; the "why")."""
 
 
-METADATA_FIELDS = (
-    "taken", "taken_day", "taken_md", "utc_offset", "taken_source",
-    "lat", "lon", "city", "region", "country", "country_code", "place_label",
-    "place_keys", "make", "camera_model", "lens", "camera", "camera_keys", "meta_version",
-)  # fmt: skip
-"""The fields of capture metadata (``stages.metadata`` writes them; both stores keep them)."""
+@dataclass(kw_only=True)
+class Capture:
+    """When, where and with what a photo was taken (``stages.metadata`` reads it from the
+    file's header; docs/metadata.md); None where the file says nothing.
 
-
-@dataclass
-class Fields:
-    """Document fields the pipeline's stages write; None means "not written".
-
-    Each stage declares which of these it writes. Every field here is also a field
-    of :class:`ImageRecord` (``tests/test_pipeline.py`` checks), so a new signal
-    adds its fields to both, and its columns to the stores.
+    The one declaration of the capture fields: :class:`Fields` (what the stages wrote)
+    and :class:`ImageRecord` (what a store keeps) are both a ``Capture``, so the fields
+    keep their flat names (``record.taken_day``) in the records, the stores and the JSON.
     """
 
-    format: str | None = None
-    width: int | None = None
-    height: int | None = None
-    features: Features | None = None
-    # capture metadata (stages/metadata.py; docs/metadata.md)
     taken: str | None = None
     """Local wall-clock capture time as written, ISO: "2019-07-14T12:34:56"."""
     taken_day: int | None = None
@@ -135,6 +123,30 @@ class Fields:
     """Folded camera names ("apple", "apple iphone 12", "iphone 12", "iphone")."""
     meta_version: int | None = None
     """The metadata reader's version that filled these (always written by the stage)."""
+
+    def metadata(self) -> dict[str, object]:
+        """The capture fields by name (None where the file said nothing)."""
+        return {name: getattr(self, name) for name in METADATA_FIELDS}
+
+
+METADATA_FIELDS = tuple(f.name for f in dataclasses.fields(Capture))
+"""The fields of capture metadata (``stages.metadata`` writes them; both stores keep them)."""
+
+
+@dataclass
+class Fields(Capture):
+    """Document fields the pipeline's stages write; None means "not written".
+
+    Each stage declares which of these it writes. Every field here is also a field
+    of :class:`ImageRecord` (``tests/test_pipeline.py`` checks), so a new signal
+    adds its fields to both, and its columns to the stores.
+    """
+
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    features: Features | None = None
+    # and the capture fields of ``Capture``
     text: ImageText | None = None
 
     def written(self) -> dict[str, object]:
@@ -146,9 +158,12 @@ class Fields:
         }
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    """One indexed image: a file, its metadata and its features."""
+@dataclass
+class ImageRecord(Capture):
+    """One indexed image: a file, its capture metadata and its features.
+
+    Not frozen only because ``Capture`` is shared with the mutable ``Fields`` (a dataclass
+    cannot mix both); nothing changes a record once built."""
 
     id: str
     path: str
@@ -159,30 +174,8 @@ class ImageRecord:
     height: int
     format: str
     features: Features
-    taken: str | None = None
-    taken_day: int | None = None
-    taken_md: int | None = None
-    utc_offset: int | None = None
-    taken_source: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    city: str | None = None
-    region: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    place_label: str | None = None
-    place_keys: tuple[str, ...] | None = None
-    make: str | None = None
-    camera_model: str | None = None
-    lens: str | None = None
-    camera: str | None = None
-    camera_keys: tuple[str, ...] | None = None
-    meta_version: int | None = None
+    # … and the capture fields of ``Capture``
     text: ImageText | None = None
-
-    def metadata(self) -> dict[str, object]:
-        """The capture metadata fields by name (None where the file said nothing)."""
-        return {name: getattr(self, name) for name in METADATA_FIELDS}
 
     @classmethod
     def build(
@@ -431,7 +424,7 @@ class ImageDetails:
 
     def to_json(self) -> dict[str, object]:
         """``picfind show --json``: the file, its top classes, capture time, place, camera."""
-        r, m = self.row, self.row.metadata or Fields()
+        r, m = self.row, self.row.metadata or Capture()
         taken = None
         if m.taken is not None:
             taken = {"local": m.taken, "utc_offset_minutes": m.utc_offset, "source": m.taken_source}

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.scoring import STORED_CLASSES
-from picfind.store import vectors
+from picfind.store import facts, vectors
 from picfind.store.codec import concept_columns
 from picfind.store.sqlite import INDEX_ID, Database
 
@@ -39,12 +39,21 @@ class SegmentCache:
         self._main: vectors.MainSegment | None = None
         self._dim: int | None = None
         self._cannot_build = False
+        self._facts: facts.CaptureFacts | None = None
+        self._placed: (
+            tuple[list[vectors.Segment], facts.CaptureFacts, npt.NDArray[np.int64]] | None
+        ) = None
+        """(the segments, the facts, ``placed``'s answer for them) for reuse."""
+        self._facts_saved = (-1, 0)
+        """(``seq``, ``upto``) of the facts last saved (or loaded) in ``cache/``."""
 
     def close(self) -> None:
         if self._main is not None:
             self._main.close()
             self._main = None
         self._snapshot = None
+        self._facts = None
+        self._placed = None
 
     def segments(self) -> list[vectors.Segment]:
         """Segments reflecting the committed state (one read snapshot for all of it)."""
@@ -63,6 +72,75 @@ class SegmentCache:
             conn.execute("COMMIT")
         self._snapshot = (state, segments)
         return segments
+
+    def capture_facts(self) -> facts.CaptureFacts:
+        """The capture facts of every row the last ``segments`` cover (at least), current
+        for changes in place: read once, extended by new rows, read again after a change
+        (``capture_changes``), loaded from ``cache/`` by a fresh process."""
+        upto = self._snapshot[0][0] if self._snapshot is not None else 0
+        conn = self.db.conn
+        conn.execute("BEGIN")
+        try:
+            seq = facts.change_seq(conn)
+            known = self._facts
+            if known is None or known.seq != seq:
+                known = self._loaded(seq)
+            if known is not None and known.seq == seq and known.upto >= upto:
+                self._facts = known
+                return known
+            if known is not None and known.seq == seq:
+                found = facts.extended(known, facts.read(conn, known.upto, upto, seq))
+            else:
+                found = facts.read(conn, 0, upto, seq)
+        finally:
+            conn.execute("COMMIT")
+        self._facts = found
+        if found.rowids.shape[0] >= vectors.MIN_MAIN and self._stale_facts(found):
+            self._save_facts(found)
+        return found
+
+    def placed(
+        self, segments: list[vectors.Segment], found: facts.CaptureFacts
+    ) -> npt.NDArray[np.int64]:
+        """Per row of the facts, its position among the rows of ``segments`` taken in
+        order (-1: in none, a row removed since): facts then become rows of segments by
+        indexing, with no search per query. Computed once per snapshot of both."""
+        known = self._placed
+        if known is not None and known[0] is segments and known[1] is found:
+            return known[2]
+        out = np.full(found.rowids.shape[0], -1, dtype=np.int64)
+        start = 0
+        for seg in segments:
+            pos = np.searchsorted(found.rowids, seg.rowids)
+            inside = pos < found.rowids.shape[0]
+            inside[inside] = found.rowids[pos[inside]] == seg.rowids[inside]
+            out[pos[inside]] = start + np.flatnonzero(inside)
+            start += seg.n
+        self._placed = (segments, found, out)
+        return out
+
+    def _loaded(self, seq: int) -> facts.CaptureFacts | None:
+        saved = facts.load(self.dir, self.db.meta(INDEX_ID))
+        if saved is None or saved.seq != seq:
+            return None
+        self._facts_saved = (saved.seq, saved.upto)
+        return saved
+
+    def _stale_facts(self, found: facts.CaptureFacts) -> bool:
+        """Whether the saved copy lags far enough behind to be written again."""
+        seq, upto = self._facts_saved
+        lag = found.rowids.shape[0] - int(np.searchsorted(found.rowids, upto, "right"))
+        return seq != found.seq or lag > vectors.REBUILD_FRACTION * found.rowids.shape[0]
+
+    def _save_facts(self, found: facts.CaptureFacts) -> None:
+        if self.db.read_only or self._cannot_build:
+            return
+        try:
+            facts.save(found, self.dir, self.db.meta(INDEX_ID))
+            self._facts_saved = (found.seq, found.upto)
+        except OSError as exc:  # optional, like the segments
+            log.warning("cannot write the capture facts in %s (%s)", self.dir, exc)
+            self._cannot_build = True
 
     def _build(self, max_rowid: int, removed_seq: int) -> list[vectors.Segment]:
         dim = self._embedding_dim()

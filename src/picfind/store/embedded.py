@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,18 @@ import numpy as np
 import numpy.typing as npt
 
 from picfind.errors import StoreError, UsageError
-from picfind.matchers import CameraMatch, CaptureMatch, DateMatch, PlaceMatch, TextMatch, WordsQuery
+from picfind.matchers import (
+    CameraMatch,
+    CaptureMatch,
+    DateMatch,
+    Matcher,
+    PlaceMatch,
+    TextMatch,
+    WordsQuery,
+)
 from picfind.records import (
+    Capture,
     Features,
-    Fields,
     Hit,
     ImageRecord,
     ImageText,
@@ -72,6 +80,9 @@ _FILE_COLUMNS = (
 _FEATURE_COLUMNS = ", class_ids, class_probs, embedding"
 _META_SELECT = ", rowid, " + ", ".join(META_COLUMNS)
 _INSERT_MARKS = ", ".join("?" * (13 + len(META_COLUMNS)))
+SUBSET_FRACTION = 0.25
+"""A words query scores only its candidate rows when they are at most this fraction of a
+segment (a selective filter, place, date or read text); otherwise the whole segment."""
 _CHUNK = 500
 """Values per ``IN (…)`` list: far below SQLite's variable limit."""
 
@@ -168,7 +179,7 @@ class EmbeddedStore:
                 keys.setdefault((int(rowid), str(kind)), []).append(str(key))
         out = []
         for row, rowid in zip(found, rowids, strict=True):
-            meta = row.metadata or Fields()
+            meta = row.metadata or Capture()
             for name, kind in KEY_FIELDS.items():
                 got = keys.get((rowid, kind))
                 setattr(meta, name, tuple(got) if got else None)
@@ -211,8 +222,9 @@ class EmbeddedStore:
             self.model or "",
             size,
             json.loads(last) if last else None,
-            schema=version_of(self.db.conn),
-            migrated=json.loads(migrated) if migrated else None,
+            # a read-only index of an older schema: its file's version, not the copy's
+            schema=self.db.copied_from or version_of(self.db.conn),
+            migrated=json.loads(migrated) if migrated and self.db.copied_from is None else None,
             metadata=coverage,
             texts=int(self.db.conn.execute("SELECT count(*) FROM text_fts").fetchone()[0]),
         )
@@ -355,19 +367,99 @@ class EmbeddedStore:
                 continue
             by_date = w.sort == "date"
             facts: dict[CaptureMatch | TextMatch, npt.NDArray[np.int64]] = {}
+            scored, scored_masks = segments, query_masks
             if isinstance(query, WordsQuery):
                 facts = {m: self._capture_rowids(m) for m in capture_matchers(query)}
                 facts |= {m: texts.matching_rowids(self.db.conn, m) for m in text_matchers(query)}
+                scored, scored_masks = self._candidates(segments, query_masks, query, facts)
             # by date: every match, then the newest first
-            top = sum(seg.n for seg in segments) if by_date else want
+            top = sum(seg.n for seg in scored) if by_date else want
             total, found = score_query(
-                segments, query_masks, query, top, self._classes_of_rowids, facts
+                scored, scored_masks, query, top, self._classes_of_rowids, facts
             )
             if by_date:
                 found = self._newest_first(found)
             pages.append((total, found[:want]))
         ids = self._ids_of_rowids([r for _, page in pages for _, r in page])
         return [(total, [Hit(ids[r], s) for s, r in page if r in ids]) for total, page in pages]
+
+    def _candidates(
+        self,
+        segments: list[vectors.Segment],
+        masks: list[Mask],
+        query: WordsQuery,
+        facts: Mapping[CaptureMatch | TextMatch, npt.NDArray[np.int64]],
+    ) -> tuple[list[vectors.Segment], list[Mask]]:
+        """The segments a words query scores: where the filter, or a clause of capture or
+        text matchers only (which every match must satisfy), leaves few rows, just those
+        rows (``vectors.RowSubset``), so the concept scores are computed for them alone;
+        elsewhere the whole segment. The same matches and scores either way."""
+        narrowing = [
+            c.matchers
+            for c in query.positive
+            if all(
+                isinstance(m, PlaceMatch | DateMatch | CameraMatch | TextMatch) for m in c.matchers
+            )
+        ]
+        by_clause = [self._clause_positions(segments, matchers, facts) for matchers in narrowing]
+        out_segments: list[vectors.Segment] = []
+        out_masks: list[Mask] = []
+        for i, (seg, mask) in enumerate(zip(segments, masks, strict=True)):
+            candidates: npt.NDArray[np.int64] | None = None
+            for per_segment in by_clause:
+                pos = per_segment[i]
+                candidates = (
+                    pos[mask[pos]]
+                    if candidates is None
+                    else np.intersect1d(candidates, pos, assume_unique=True)
+                )
+            if candidates is None:
+                if np.count_nonzero(mask) > SUBSET_FRACTION * seg.n:  # (cheaper: no list)
+                    out_segments.append(seg)
+                    out_masks.append(mask)
+                    continue
+                candidates = np.flatnonzero(mask)
+            if candidates.shape[0] > SUBSET_FRACTION * seg.n:
+                out_segments.append(seg)
+                out_masks.append(mask)
+                continue
+            out_segments.append(vectors.RowSubset(seg, candidates))
+            out_masks.append(np.ones(candidates.shape[0], dtype=bool))
+        return out_segments, out_masks
+
+    def _clause_positions(
+        self,
+        segments: list[vectors.Segment],
+        matchers: tuple[Matcher, ...],
+        facts: Mapping[CaptureMatch | TextMatch, npt.NDArray[np.int64]],
+    ) -> list[npt.NDArray[np.int64]]:
+        """Per segment, the positions of the rows any of these capture or text matchers
+        matches (ascending, each once)."""
+        parts: list[list[npt.NDArray[np.int64]]] = []
+        for m in matchers:
+            if isinstance(m, TextMatch):
+                parts.append([seg.positions_of(facts[m]) for seg in segments])
+            elif isinstance(m, PlaceMatch | DateMatch | CameraMatch):
+                parts.append(self._capture_positions(segments, m))
+        if len(parts) == 1:
+            return parts[0]
+        return [np.unique(np.concatenate(per)) for per in zip(*parts, strict=True)]
+
+    def _capture_positions(
+        self, segments: list[vectors.Segment], matcher: CaptureMatch
+    ) -> list[npt.NDArray[np.int64]]:
+        """Per segment, the positions (ascending) of the rows a capture matcher matches:
+        the facts' rows placed among the segments' (``SegmentCache.placed``)."""
+        found = self._cache.capture_facts()
+        placed = self._cache.placed(segments, found)[found.positions(matcher)]
+        placed = placed[placed >= 0]
+        out = []
+        start = 0
+        for seg in segments:
+            lo, hi = np.searchsorted(placed, [start, start + seg.n])
+            out.append(placed[lo:hi] - start)
+            start += seg.n
+        return out
 
     def _text_only(
         self, query: StoreQuery, where: Filter, want: int
@@ -408,9 +500,11 @@ class EmbeddedStore:
                 for mask, allowed in zip(masks, inside[w.under], strict=True):
                     mask &= allowed
             for matcher in _filter_matchers(w):
-                rowids = self._capture_rowids(matcher)
-                for seg, mask in zip(segments, masks, strict=True):
-                    mask &= membership(seg, rowids)
+                positions = self._capture_positions(segments, matcher)
+                for seg, mask, pos in zip(segments, masks, positions, strict=True):
+                    allowed = np.zeros(seg.n, dtype=bool)
+                    allowed[pos] = True
+                    mask &= allowed
             if w.exclude:
                 drop = np.sort(
                     np.array([excluded[i] for i in w.exclude if i in excluded], dtype=np.int64)
@@ -438,7 +532,9 @@ class EmbeddedStore:
         return newest_first((taken.get(rowid), score, rowid) for score, rowid in found)
 
     def _capture_rowids(self, matcher: CaptureMatch) -> npt.NDArray[np.int64]:
-        return self._rowids(*_capture_sql(matcher))
+        """Sorted rowids the matcher matches, from the NumPy copy of the capture facts
+        (``store/facts.py``); rows removed meanwhile may be among them (masks drop them)."""
+        return self._cache.capture_facts().matching(matcher)
 
     def _classes_of_rowids(self, rowids: list[int]) -> dict[int, SparseClasses]:
         """Stored top classes of a few rows (the fused mode's expansion: five rows)."""
@@ -489,29 +585,6 @@ def _filter_matchers(w: Filter) -> list[CaptureMatch]:
     return out
 
 
-def _capture_sql(matcher: CaptureMatch) -> tuple[str, list[object]]:
-    """The rowids a capture matcher matches, as one SQL query on indexed columns."""
-    if isinstance(matcher, PlaceMatch | CameraMatch):
-        kind = "place" if isinstance(matcher, PlaceMatch) else "camera"
-        marks = ",".join("?" * len(matcher.keys))
-        sql = f"SELECT DISTINCT image_rowid FROM image_keys WHERE kind = ? AND key IN ({marks})"
-        return sql, [kind, *matcher.keys]
-    if matcher.south_days is None and matcher.south_yearly is None:
-        hemispheres = [(matcher.ranges(False), "1")]
-    else:
-        hemispheres = [(matcher.ranges(False), "(lat IS NULL OR lat >= 0)")]
-        hemispheres.append((matcher.ranges(True), "lat < 0"))
-    parts: list[str] = []
-    params: list[object] = []
-    for (days, yearly), where in hemispheres:
-        any_of = ["(taken_day >= ? AND taken_day < ?)"] * len(days)
-        any_of += ["(taken_md BETWEEN ? AND ?)"] * len(yearly)
-        parts.append(f"({where} AND ({' OR '.join(any_of) or '0'}))")
-        params += [v for pair in (*days, *yearly) for v in pair]
-    sql = f"SELECT rowid FROM images WHERE taken_day IS NOT NULL AND ({' OR '.join(parts)})"
-    return sql, params
-
-
 def _write_keys(conn: sqlite3.Connection, rowid: int, fields: dict[str, object]) -> None:
     """Replace the row's place or camera keys with those in ``fields`` (when present)."""
     for name, kind in KEY_FIELDS.items():
@@ -552,7 +625,7 @@ def _stored(r: Sequence[Any], features: bool) -> StoredFile:
     )
     at = 14 if features else 11  # after the rowid
     meta = (
-        Fields(**{name: r[at + k] for k, name in enumerate(META_COLUMNS)}) if len(r) > at else None
+        Capture(**{name: r[at + k] for k, name in enumerate(META_COLUMNS)}) if len(r) > at else None
     )
     return StoredFile(
         str(r[0]), decode_path(str(r[1])), int(r[2]), int(r[3]), str(r[4]),

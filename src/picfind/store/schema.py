@@ -13,6 +13,11 @@ from version 1 keep every feature and have ``meta_version`` NULL until the next
 
 Version 3 (read text, docs/ocr.md) adds ``texts`` and its FTS5 index ``text_fts``
 (``TEXTS_STEP``); rows have no text until the OCR pass reads them.
+
+Version 4 (``CAPTURE_STEP``) adds ``capture_changes``, one counter that triggers bump
+whenever the capture facts of a stored row change in place (a backfill, a re-read), so
+the NumPy copy of those facts (``store/facts.py``) knows when it is stale; rows added
+after it was made are read on their own, and removed rows are masked by the segments.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 
 from picfind.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TEXTS_STEP = """
     -- Text read in photos (the OCR pass, docs/ocr.md). Keyed by the image's rowid:
@@ -54,6 +59,35 @@ TEXTS_STEP = """
 """
 """The step that adds read text (independent of any other step: it only creates its own
 tables and triggers, ``IF NOT EXISTS``, so it may be renumbered among others)."""
+
+CAPTURE_STEP = """
+    CREATE TABLE IF NOT EXISTS capture_changes (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO capture_changes (id, seq) VALUES (1, 0);
+    -- An in-place update of what date and hemisphere filters read (every metadata update
+    -- writes meta_version with the whole record).
+    CREATE TRIGGER IF NOT EXISTS images_capture_changed
+    AFTER UPDATE OF taken_day, taken_md, lat, meta_version ON images
+    BEGIN
+        UPDATE capture_changes SET seq = seq + 1;
+    END;
+    -- Place or camera keys of a row still stored (not the cascade of its removal) …
+    CREATE TRIGGER IF NOT EXISTS image_keys_removed_changed AFTER DELETE ON image_keys
+    WHEN EXISTS (SELECT 1 FROM images WHERE rowid = old.image_rowid)
+    BEGIN
+        UPDATE capture_changes SET seq = seq + 1;
+    END;
+    -- … or added to a row older than the newest (the newest row's keys arrive with it,
+    -- and rows added since the copy was made are read anyway).
+    CREATE TRIGGER IF NOT EXISTS image_keys_added_changed AFTER INSERT ON image_keys
+    WHEN new.image_rowid < (SELECT max(rowid) FROM images)
+    BEGIN
+        UPDATE capture_changes SET seq = seq + 1;
+    END;
+"""
+"""The step that lets a copy of the capture facts tell it is stale (``store/facts.py``)."""
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -113,6 +147,7 @@ _MIGRATIONS: dict[int, str] = {
     END;
     """,
     3: TEXTS_STEP,
+    4: CAPTURE_STEP,
 }
 
 

@@ -5,6 +5,9 @@
 * An index that cannot be written (read-only files or mount) is opened read-only
   (``mode=ro``, or ``immutable=1`` when SQLite cannot even create its ``-shm``
   file there), so searches still work; writes then fail with one clear line.
+* A read-only index of an older schema is never written: it is copied into memory
+  and migrated there (up to ``MEMORY_COPY_LIMIT`` bytes; a larger one gets one line
+  saying how to upgrade it), so it answers searches as of the moment it was opened.
 * Every ``sqlite3`` failure leaves here as a :class:`~picfind.errors.StoreError`
   naming the index and SQLite's own reason ("database or disk is full"), never
   as an internal error.
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from picfind.errors import NotFoundError, StoreError
-from picfind.store.schema import migrate
+from picfind.store.schema import SCHEMA_VERSION, migrate, version_of
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ DB_NAME = "picfind.db"
 INDEX_ID = "index_id"
 """Meta key of the index's random id; derived caches record it and are rebuilt on a
 mismatch, so a recreated database never reads another database's cache."""
+
+MEMORY_COPY_LIMIT = 512 * 2**20
+"""Largest read-only index of an older schema migrated into memory to be searched."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,9 +64,15 @@ class Database:
         self._lock = threading.Lock()
         self.read_only = read_only and not create
         self.immutable = False
+        self._memory: str | None = None
+        """URI of the migrated in-memory copy of a read-only index of an older schema."""
+        self._anchor: sqlite3.Connection | None = None
+        """A connection that keeps that copy alive while the index is open."""
+        self.copied_from: int | None = None
+        """The schema version of the file, when searches read a migrated copy of it."""
         if self.read_only:
             try:
-                migrate(self.conn)
+                self._open_read_only()
             except sqlite3.Error as exc:
                 raise self.error("open", exc) from exc
             return
@@ -74,11 +86,46 @@ class Database:
             self.close()
             self.read_only = True  # searches still work; writes say why they cannot
             try:
-                migrate(self.conn)
+                self._open_read_only()
             except sqlite3.Error as again:
                 raise self.error("open", again) from again
         except sqlite3.DatabaseError as exc:
             raise self.error("open", exc) from exc
+
+    def _open_read_only(self) -> None:
+        """Check the schema of an index opened read-only; an older one is migrated in a
+        copy in memory, never in its file."""
+        conn = self.conn
+        version = version_of(conn)
+        if version >= SCHEMA_VERSION:
+            migrate(conn)  # nothing to do, or refuses a newer schema in one line
+            return
+        size = sum(
+            p.stat().st_size
+            for p in (self.path, self.path.with_name(DB_NAME + "-wal"))
+            if p.exists()
+        )
+        if size > MEMORY_COPY_LIMIT:
+            raise StoreError(
+                f"the index at {self.folder} has schema version {version}, older than this "
+                f"picfind's {SCHEMA_VERSION}, and cannot be written: open it once where it "
+                f"can be (e.g. 'picfind stats --index {self.folder}') to upgrade it"
+            )
+        uri = f"file:picfind-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        anchor = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.backup(anchor)
+            migrate(anchor)
+        except BaseException:
+            anchor.close()
+            raise
+        log.info(
+            "the index at %s is read-only and of schema %d: searching a copy migrated in memory",
+            self.folder,
+            version,
+        )
+        self.close()
+        self._memory, self._anchor, self.copied_from = uri, anchor, version
 
     # -- connections ---------------------------------------------------------------
     @property
@@ -93,6 +140,10 @@ class Database:
         return conn
 
     def _connect(self) -> sqlite3.Connection:
+        if self._memory is not None:
+            return sqlite3.connect(
+                self._memory, uri=True, isolation_level=None, check_same_thread=False
+            )
         if not self.read_only:
             # Each thread queries through its own connection only; another thread may
             # close it (``close``), hence check_same_thread=False.
@@ -126,6 +177,10 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+        anchor, self._anchor = self._anchor, None
+        if anchor is not None:  # the in-memory copy of an older read-only index goes too
+            with contextlib.suppress(sqlite3.Error):
+                anchor.close()
 
     # -- errors --------------------------------------------------------------------
     def error(self, doing: str, exc: sqlite3.Error) -> StoreError:

@@ -52,6 +52,10 @@ PCA_SAMPLE = 20000
 MIN_MAIN = 2000
 """Below this many rows everything stays in the delta: no cache files at all."""
 REBUILD_FRACTION = 0.25
+LOOKUP_MIN = 4096
+"""From this many rows a segment finds rowids through a lookup table (``positions_of``)."""
+LOOKUP_SPAN = 4
+"""… when its rowids span at most this many times its rows (4 bytes per rowid spanned)."""
 MAX_DELTA = 100_000
 """Rows scored densely at most: past this, main is rebuilt whatever its size."""
 
@@ -96,11 +100,32 @@ class Segment:
         """Positions of those of the given rowids that are in this segment."""
         if self.n == 0 or rowids.size == 0:
             return np.zeros(0, dtype=np.int64)
+        table = self._lookup()
+        if table is not None:  # one gather instead of a binary search per rowid
+            first = int(self.rowids[0])
+            rowids = rowids[(rowids >= first) & (rowids < first + table.shape[0])]
+            found = table[rowids - first]
+            out_: np.ndarray = found[found >= 0].astype(np.int64)
+            return out_
         pos = np.searchsorted(self.rowids, rowids)
         inside = pos < self.n
         pos, rowids = pos[inside], rowids[inside]
         out: np.ndarray = pos[self.rowids[pos] == rowids]
         return out
+
+    def _lookup(self) -> np.ndarray | None:
+        """Position by rowid − first rowid (−1: none) for a large segment whose rowids are
+        dense enough (a span of at most ``LOOKUP_SPAN`` times its rows); made once."""
+        table: np.ndarray | None = getattr(self, "_table", None)
+        if table is not None or self.n < LOOKUP_MIN:
+            return table
+        span = int(self.rowids[-1] - self.rowids[0]) + 1
+        if span > LOOKUP_SPAN * self.n:
+            return None
+        table = np.full(span, -1, dtype=np.int32)
+        table[self.rowids - self.rowids[0]] = np.arange(self.n, dtype=np.int32)
+        self._table = table
+        return table
 
 
 class DeltaSegment(Segment):
@@ -212,6 +237,42 @@ class MainSegment(Segment):
 
     def class_dot_rows(self, weights: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return self.postings.dot_rows(weights, positions)
+
+
+class RowSubset(Segment):
+    """Some rows of another segment (the candidates a selective filter, place, date or
+    read text leaves): scored on their own, a query costs what its candidates do, not
+    what the whole segment does. Scores are those of the same rows in ``base``, summed
+    in the same order."""
+
+    def __init__(self, base: Segment, positions: np.ndarray) -> None:
+        super().__init__(base.rowids[positions], np.ones(positions.shape[0], dtype=bool))
+        self.base = base
+        self.positions = positions
+        self.approximate = base.approximate
+
+    def class_dot(self, weights: np.ndarray) -> np.ndarray:
+        return self.base.class_dot_rows(weights, self.positions)
+
+    def concept_mass(self, classes: tuple[int, ...]) -> np.ndarray:
+        base = self.base
+        if not isinstance(base, MainSegment):
+            return base.class_dot_rows(indicator(classes), self.positions)
+        columns, rest = base.columns.cover(classes)
+        mass = base.postings.dot_rows(indicator(rest), self.positions) if rest else np.zeros(self.n)
+        for j in columns:
+            mass += base.concepts[j][self.positions]
+        return mass
+
+    def coarse_cosine(self, vector: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.base.coarse_cosine(vector)[self.positions]
+        return out
+
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        return self.base.vectors(self.positions[positions])
+
+    def class_dot_rows(self, weights: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return self.base.class_dot_rows(weights, self.positions[positions])
 
 
 # --- building and loading ------------------------------------------------------------
