@@ -41,6 +41,18 @@ def test_calibration_images_are_deterministic_and_varied() -> None:
     assert 0.6 < same < 0.99
 
 
+def test_weight_bits_follow_the_cpus_int8_kernels() -> None:
+    vnni = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n"
+    assert quantize.full_range_weights(vnni, "x86_64")
+    assert quantize.full_range_weights("flags : avx2 avx_vnni\n", "x86_64")
+    assert not quantize.full_range_weights(avx2, "x86_64")  # 16-bit pair sums saturate
+    assert not quantize.full_range_weights("", "x86_64")  # unknown: the safe 7 bits
+    assert quantize.full_range_weights("", "aarch64")
+    assert quantize.recipe_tag(True) != quantize.recipe_tag(False)  # separate cache files
+    assert quantize.recipe_tag(True).startswith(str(quantize.RECIPE_VERSION))
+
+
 def test_int8_is_registered_and_resolved() -> None:
     assert MODELS[INT8].int8 and not MODELS[FLOAT].int8
     assert MODELS[INT8].input_size == MODELS[FLOAT].input_size
@@ -51,7 +63,7 @@ def test_int8_is_registered_and_resolved() -> None:
 def test_int8_graph_is_quantised_and_cached(int8: Model) -> None:
     path = int8.onnx_path
     assert path.name.startswith(f"{INT8}-") and path.name.endswith(
-        f"-q{quantize.RECIPE_VERSION}.onnx"
+        f"-q{quantize.recipe_tag()}.onnx"
     )
     graph = onnx.load(path)
     ops = {n.op_type for n in graph.graph.node}
