@@ -1,11 +1,13 @@
 """EfficientNet-Lite0 int8 against float32, in one run: speed, search quality, agreement.
 
-Usage: ``.venv/bin/python bench/int8.py [--rounds N] [--no-calibration-study]``
+Usage: ``.venv/bin/python bench/int8.py [--rounds N] [--no-calibration-study | --full-study]``
 (needs ../shared, or $PICFIND_SHARED). Writes bench/results/int8.json:
 
 * ``model_alone``: images/s of each model alone (batch 32, 2 threads), rounds
-  alternated between the models so both see the same machine load;
-* ``index``: ``picfind index ../shared/data/catsdogs --json`` images/s, alternated;
+  alternated between the models so both see the same machine load, with CPU ms
+  per image (process time: what load does not change);
+* ``index``: ``picfind index ../shared/data/catsdogs --json`` images/s, alternated,
+  with the child's CPU ms per indexed image;
 * ``eval``: ``picfind eval FOLDER --label-pattern … --model NAME --json`` on
   catsdogs (label: prefix before the first ``.``) and pets (label: the file
   name before its last ``_``): leave-one-out P@10 for classes/embedding/hybrid,
@@ -15,8 +17,10 @@ Usage: ``.venv/bin/python bench/int8.py [--rounds N] [--no-calibration-study]``
 * ``agreement``: int8 against float32 on every readable photo of both sets:
   top-1 agreement, cosine of the embeddings (mean, 1st percentile, min);
 * ``calibration_study``: the same agreement on pets for int8 graphs calibrated
-  on the shipped dead-leaves images, on uniform noise, and on 64 shared catsdogs
-  photos (which cannot ship: research licence) — how much calibration data matters;
+  on the shipped dead-leaves images with this CPU's weight bits and with the
+  other choice (8 vs 7 bits: quantize.full_range_weights); with ``--full-study``
+  also on uniform noise and on 64 shared catsdogs photos (which cannot ship:
+  research licence) — how much calibration data and weight bits matter;
 * ``decision``: the largest quality loss over all figures, and whether it is
   within 0.005 (the rule for making int8 the default).
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,35 +59,54 @@ MODES = ("classes", "embedding", "hybrid")
 THRESHOLD = 0.005
 
 
-def model_rates(models: dict[str, Model], rounds: int, batch: int = 32) -> dict[str, float]:
-    """Median images/s per model over ``rounds`` alternated rounds of 4 batches."""
+def model_rates(
+    models: dict[str, Model], rounds: int, batch: int = 32
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median images/s and CPU ms per image of each model over ``rounds`` alternated
+    rounds of 4 batches."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)
     for m in models.values():
         m.run(x)  # warm-up
     rates: dict[str, list[float]] = {name: [] for name in models}
+    cpus: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, m in models.items():
-            start = time.perf_counter()
+            cpu, start = time.process_time(), time.perf_counter()
             for _ in range(4):
                 m.run(x)
             rates[name].append(4 * batch / (time.perf_counter() - start))
-    return {name: round(statistics.median(r), 1) for name, r in rates.items()}
+            cpus[name].append(1000 * (time.process_time() - cpu) / (4 * batch))
+    return (
+        {name: round(statistics.median(r), 1) for name, r in rates.items()},
+        {name: round(statistics.median(c), 1) for name, c in cpus.items()},
+    )
 
 
-def index_rates(folder: Path, rounds: int) -> dict[str, float]:
+def index_rates(folder: Path, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """``picfind index`` images/s and the child's CPU ms per indexed image (start-up
+    and model load included), medians over alternated rounds."""
     rates: dict[str, list[float]] = {FLOAT: [], INT8: []}
+    cpus: dict[str, list[float]] = {FLOAT: [], INT8: []}
     for _ in range(rounds):
         for name in rates:
             with tempfile.TemporaryDirectory() as tmp:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 out = subprocess.run(
                     [*PICFIND, "index", str(folder), "--index", tmp, "--model", name, "--json"],
                     check=True,
                     capture_output=True,
                     text=True,
                 ).stdout
-            rates[name].append(json.loads(out)["images_per_second"])
-    return {name: round(statistics.median(r), 1) for name, r in rates.items()}
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            report = json.loads(out)
+            rates[name].append(report["images_per_second"])
+            used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            cpus[name].append(1000 * used / max(1, report["indexed"]))
+    return (
+        {name: round(statistics.median(r), 1) for name, r in rates.items()},
+        {name: round(statistics.median(c), 1) for name, c in cpus.items()},
+    )
 
 
 def evaluate(name: str, set_name: str) -> dict[str, float]:
@@ -143,14 +167,16 @@ def agreement(reference: tuple[np.ndarray, np.ndarray], other: Model, pixels: np
     }
 
 
-def quantized_with(images: np.ndarray, cache: Path, label: str) -> Model:
-    """Lite0 quantised with the shipped recipe but other calibration images."""
+def quantized_with(
+    images: np.ndarray, cache: Path, label: str, full_range: bool | None = None
+) -> Model:
+    """Lite0 quantised with the shipped recipe but other calibration images or weight bits."""
     import onnxruntime as ort
 
     spec = MODELS[FLOAT]
     float_graph = build_onnx(FLOAT, load_state_dict(_weights_path(spec)))
     batches = (preprocess(images[i : i + 16]) for i in range(0, len(images), 16))
-    graph = quantize.quantize_model(float_graph, batches)
+    graph = quantize.quantize_model(float_graph, batches, full_range=full_range)
     path = cache / f"{label}.onnx"
     path.write_bytes(graph.SerializeToString())
     so = ort.SessionOptions()
@@ -160,23 +186,35 @@ def quantized_with(images: np.ndarray, cache: Path, label: str) -> Model:
     return Model(MODELS[INT8], session, path)
 
 
-def calibration_study(float_ref: tuple[np.ndarray, np.ndarray], pixels: np.ndarray) -> Any:
+def calibration_study(
+    float_ref: tuple[np.ndarray, np.ndarray], pixels: np.ndarray, full: bool
+) -> Any:
     n = quantize.CALIBRATION_IMAGES
     rng = np.random.default_rng(0)
     catsdogs = sorted(SETS["catsdogs"][0].iterdir())
     chosen = [catsdogs[i] for i in np.linspace(0, len(catsdogs) - 1, n).astype(int)]
+    leaves = quantize.calibration_images(n)
+    full_range = quantize.full_range_weights()
+    bits = f"{8 if full_range else 7}-bit weights"
+    other = f"{7 if full_range else 8}-bit weights"
     sets = {
-        "dead_leaves (shipped)": quantize.calibration_images(n),
-        "uniform_noise": rng.integers(0, 256, (n, 224, 224, 3), dtype=np.uint8),
-        "shared_photos (cannot ship)": np.stack(
-            [imaging.load_for_model(p, 224).pixels for p in chosen]
-        ),
+        f"dead_leaves, {bits} (shipped here)": (leaves, full_range),
+        f"dead_leaves, {other}": (leaves, not full_range),
     }
+    if full:
+        sets["uniform_noise"] = (
+            rng.integers(0, 256, (n, 224, 224, 3), dtype=np.uint8),
+            full_range,
+        )
+        sets["shared_photos (cannot ship)"] = (
+            np.stack([imaging.load_for_model(p, 224).pixels for p in chosen]),
+            full_range,
+        )
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, images in sets.items():
+        for k, (label, (images, bits_8)) in enumerate(sets.items()):
             start = time.perf_counter()
-            m = quantized_with(images, Path(tmp), label.split()[0])
+            m = quantized_with(images, Path(tmp), f"study{k}", bits_8)
             result = agreement(float_ref, m, pixels)
             result["quantise_seconds"] = round(time.perf_counter() - start, 1)
             out[label] = result
@@ -187,6 +225,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternated speed rounds")
     parser.add_argument("--no-calibration-study", action="store_true")
+    parser.add_argument(
+        "--full-study",
+        action="store_true",
+        help="also calibrate on uniform noise and on shared photos (4 quantisations, not 2)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "int8.json")
     args = parser.parse_args()
     if not (SHARED / "data").is_dir():
@@ -199,13 +242,27 @@ def main() -> None:
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, shared with other jobs: speeds are provisional",
         "recipe_version": quantize.RECIPE_VERSION,
+        "recipe": f"static QDQ, u8 activations, s8 weights per channel, "
+        f"{8 if quantize.full_range_weights() else 7}-bit weights on this CPU "
+        f"(cache tag q{quantize.recipe_tag()}), stem and classifier float32",
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "calibration_images": quantize.CALIBRATION_IMAGES,
         "int8_load_or_build_seconds": round(build, 1),
     }
-    rates = model_rates(models, args.rounds)
-    result["model_alone"] = {**rates, "int8_over_float": round(rates[INT8] / rates[FLOAT], 2)}
-    idx = index_rates(SETS["catsdogs"][0], max(1, args.rounds // 2))
-    result["index"] = {**idx, "int8_over_float": round(idx[INT8] / idx[FLOAT], 2)}
+    rates, cpu = model_rates(models, args.rounds)
+    result["model_alone"] = {
+        **rates,
+        "int8_over_float": round(rates[INT8] / rates[FLOAT], 2),
+        "cpu_ms_per_image": cpu,
+        "cpu_float_over_int8": round(cpu[FLOAT] / cpu[INT8], 2),
+    }
+    idx, cpu = index_rates(SETS["catsdogs"][0], max(1, args.rounds // 2))
+    result["index"] = {
+        **idx,
+        "int8_over_float": round(idx[INT8] / idx[FLOAT], 2),
+        "cpu_ms_per_image": cpu,
+        "cpu_float_over_int8": round(cpu[FLOAT] / cpu[INT8], 2),
+    }
 
     result["eval"] = {
         s: {name: evaluate(name, s) for name in (FLOAT, INT8)} for s in ("catsdogs", "pets")
@@ -218,7 +275,7 @@ def main() -> None:
         ref = pets_ref if s == "pets" else features(models[FLOAT], pixels)
         result["agreement"][s] = agreement(ref, int8, pixels)
     if not args.no_calibration_study:
-        result["calibration_study"] = calibration_study(pets_ref, pets_pixels)
+        result["calibration_study"] = calibration_study(pets_ref, pets_pixels, args.full_study)
 
     losses = {
         f"{s} {fig}": round(result["eval"][s][FLOAT][fig] - result["eval"][s][INT8][fig], 4)
@@ -236,6 +293,8 @@ def main() -> None:
         "threshold": THRESHOLD,
         "int8_qualifies_as_default": losses[worst] <= THRESHOLD,
     }
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["seconds"] = round(time.perf_counter() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -608,8 +608,11 @@ def _heif_thumbnail(im: ImageFile.ImageFile, size: int, label: str) -> Image.Ima
     if fp is None:
         return None
     try:
-        fp.seek(0)
-        variant = heif.thumbnail_as_primary(fp.read(), size)
+        if isinstance(fp, io.BytesIO):  # the bytes the pipeline read: no copy of them
+            variant = heif.thumbnail_as_primary(fp.getvalue(), size)
+        else:
+            fp.seek(0)
+            variant = heif.thumbnail_as_primary(fp.read(), size)
     except OSError:
         return None
     if variant is None:

@@ -263,7 +263,7 @@ class Model:
         # to mtime games and reinstalls of a different file at the same path.
         version: int | str = vgg.BUILDER_VERSION if spec.source == "keras" else BUILDER_VERSION
         if spec.int8:
-            version = f"{version}-q{quantize.RECIPE_VERSION}"
+            version = f"{version}-q{quantize.recipe_tag()}"
         onnx_path = cache / f"{spec.name}-{_sha256_16(weights_file)}-v{version}.onnx"
         options = _session_options(
             threads if threads is not None else _default_threads(), allow_spinning

@@ -15,7 +15,11 @@ Per chunk of ``batch_size`` files::
     main      sink(chunk)         the caller writes the chunk (one transaction)
 
 The next chunks are read and decoded in the threads while the main thread runs
-the model on this one, so decoding overlaps inference.
+the model on this one, so decoding overlaps inference. A batched stage with a
+``warm()`` method (the model stage: it loads the model) is warmed in a thread of
+its own as soon as the first chunk holds a file it will see, so that loading
+overlaps the first chunk's decoding instead of following it with a core idle
+(a run with nothing new still never warms it).
 
 A **stage** is one object (usually one module in ``picfind.stages``) that
 declares what it reads — ``Source.BYTES`` (the whole file), ``Source.HEADER``
@@ -159,6 +163,9 @@ class Pipeline:
         self.progress = progress
         self.head_only = all(s.reads is Source.HEADER for s in self.stages)
         """Whether a file's head is all any stage reads (a header-only pass)."""
+        self._warm: list[Callable[[], None]] = [
+            w for w in (getattr(s, "warm", None) for s in self.batched) if callable(w)
+        ]
 
     def run(
         self,
@@ -172,12 +179,20 @@ class Pipeline:
         started = time.perf_counter()
         done = indexed = skipped = 0
         window = max(2 * self.batch_size, 8)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="picfind-decode") as pool:
+        warming = not self._warm
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="picfind-decode") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="picfind-warm") as warmer,
+        ):
             try:
                 pending: deque[tuple[list[Item], list[Future[None]]]] = deque()
                 for chunk in self._chunks(pool, items, window):
                     if resolve is not None:
                         resolve([i for i in chunk if i.live])
+                    if not warming and any(i.live and not i.known for i in chunk):
+                        warming = True  # once: the stages' own lock makes it load once
+                        for warm in self._warm:
+                            warmer.submit(warm)
                     prepared = [pool.submit(self._prepare, i) for i in chunk if i.live]
                     pending.append((chunk, prepared))
                     if len(pending) > 1:  # keep one chunk decoding while this one runs
@@ -190,6 +205,7 @@ class Pipeline:
                     self._report(done, total, indexed, skipped, started)
             except BaseException:  # an interrupt: drop the work not started, keep nothing
                 pool.shutdown(wait=True, cancel_futures=True)
+                warmer.shutdown(wait=True, cancel_futures=True)
                 raise
 
     # -- the steps ------------------------------------------------------------------

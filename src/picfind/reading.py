@@ -12,8 +12,11 @@ Every byte picfind reads from a user's folder comes through :func:`read_file`:
   and scan header where one must be (a sparse gigabyte of zeros after the
   marker, which Pillow would scan byte by byte for a minute) is refused after a
   few kilobytes;
-* the content hash (BLAKE2b-128 of the bytes, the index's content key) is
-  computed chunk by chunk while reading, not in a second pass.
+* the rest of the file is read with one ``pread`` into one ``bytes`` (reading it
+  in 1 MiB chunks and joining them cost 8.6 ms of CPU for a 6 MB HEIC, one read
+  1.2 ms: fresh pages for every chunk, then a copy of all of them); the content
+  hash (BLAKE2b-128 of the bytes, the index's content key) is computed on those
+  bytes at once, before they are used: the file is never read a second time.
 
 A failure carries whether it is the file's *content* (refused: its old row goes)
 or a failure to *read* it (permission denied, an I/O error: its row is kept).
@@ -86,26 +89,34 @@ def read_file(path: str, *, max_bytes: int = MAX_FILE_BYTES, head_only: bool = F
             problem = jpeg_header_problem(fd, first, st.st_size)
             if problem:
                 raise ReadFailure(problem)
-        digest = hashlib.blake2b(first, digest_size=16)
-        parts = [first]
-        total = len(first)
-        while True:
-            chunk = os.read(fd, _CHUNK)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:  # it grew while we read
-                raise ReadFailure(f"file too large (over {max_bytes} bytes)")
-            digest.update(chunk)
-            parts.append(chunk)
-        data = b"".join(parts) if len(parts) > 1 else first
+        if st.st_size > len(first):  # the rest in one read (+1: notice a file that grew)
+            data = os.pread(fd, st.st_size + 1, 0)
+            if len(data) != st.st_size:  # it grew or shrank while we read: to its end
+                data = _read_on(fd, data, max_bytes)
+        else:
+            data = _read_on(fd, first, max_bytes)
         if not data:
             raise ReadFailure("empty file")
+        digest = hashlib.blake2b(data, digest_size=16)  # releases the GIL: threads hash at once
         return FileBytes(data, digest.hexdigest(), True)
     except OSError as exc:
         raise _failure(exc) from None
     finally:
         os.close(fd)
+
+
+def _read_on(fd: int, data: bytes, max_bytes: int) -> bytes:
+    """``data`` (the file's first bytes) and whatever follows it, to the file's end now."""
+    parts, total = [data], len(data)
+    while True:
+        if total > max_bytes:  # it grew while we read
+            raise ReadFailure(f"file too large (over {max_bytes} bytes)")
+        chunk = os.pread(fd, _CHUNK, total)
+        if not chunk:
+            break
+        total += len(chunk)
+        parts.append(chunk)
+    return b"".join(parts) if len(parts) > 1 else data
 
 
 def _read_upto(fd: int, n: int) -> bytes:

@@ -6,7 +6,9 @@ becomes stored features (``features_of``), for the indexer, the API and the web.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -21,14 +23,16 @@ from picfind.scoring import sparse_top
 NOT_FINITE = "the model's output is not finite (NaN or infinity)"
 
 _models: dict[tuple[str, int | None], Model] = {}
+_models_lock = threading.Lock()
 
 
 def load_model(name: str = DEFAULT_MODEL, threads: int | None = None) -> Model:
     """A model, built and loaded once per process."""
     key = (resolve_model_name(name), threads)
-    if key not in _models:
-        _models[key] = Model.load(key[0], threads=threads)
-    return _models[key]
+    with _models_lock:  # a pipeline warms its model in a thread of its own
+        if key not in _models:
+            _models[key] = Model.load(key[0], threads=threads)
+        return _models[key]
 
 
 def features_of(out: ModelOutput, i: int) -> Features:
@@ -63,13 +67,24 @@ class ModelStage:
     def __init__(self, loader: Callable[[], Model]) -> None:
         self._loader = loader
         self._model: Model | None = None
+        self._lock = threading.Lock()
 
     @property
     def model(self) -> Model:
         """Loaded on first need: a run with nothing new never pays for it."""
-        if self._model is None:
-            self._model = self._loader()
-        return self._model
+        with self._lock:  # the pipeline may be warming it in another thread
+            if self._model is None:
+                self._model = self._loader()
+            return self._model
+
+    def warm(self) -> None:
+        """Load the model now (the pipeline calls this in a thread while files decode).
+
+        A failure is left for the batch that needs the model: it loads again there
+        and raises in the run's own thread, with the run's error handling.
+        """
+        with contextlib.suppress(Exception):
+            _ = self.model
 
     def __call__(self, items: Sequence[Item]) -> None:
         batch = [i for i in items if i.pixels is not None]
