@@ -16,12 +16,21 @@ ratio, top-10 agreement between the layouts, and for picfind's layout also
 (``ClusterStore.search``), warm, one query at a time.
 
 **Unchanged re-run** (issue 13.1, ``--rerun N``): N small files on disk, N documents
-with their paths, sizes and mtimes bulk-loaded into a cluster index (and the same
-rows written into an embedded index), then ``Index.add`` over the folder, timed: every
-file is unchanged, so the run is the walk plus the store's bulk read of what it
-holds under the root, and nothing is read, inferred or written. Measured at each N
+with their paths, sizes and mtimes bulk-loaded into a cluster index (every field
+but the embedding, ``lean_load``; the files are made once under
+``/work/bench-cache/p3cluster``) and the same rows written into an embedded
+index, then ``Index.add`` over the folder, timed: every file is unchanged, so the
+run is the walk plus the store's bulk read of what it holds under the root, and
+nothing is read, inferred or written. Measured at each N
 given (``--rerun 10000 --rerun 30000``), with the per-file cost and the linear
 extrapolation to 100k and 1M; the issue's target is 100k in ≤ 15 s.
+
+**Indexing throughput** (issue 13.3, ``--only throughput``): the photos of
+``--photos`` (default: the shared catsdogs set) indexed from scratch into the
+embedded store, into OpenSearch with the store's background bulk writes, and
+into OpenSearch with every write sent inline, alternated for ``--rounds``
+rounds; rates, CPU times and load averages in ``bench/results/cluster_throughput.json``.
+The target is OpenSearch ≥ 0.8 × the embedded rate in the same run.
 
 Run: ``.venv/bin/python bench/cluster.py [--n 100000] [--url URL]``; without
 ``--url`` (or ``PICFIND_TEST_OPENSEARCH_URL``) a node is started from
@@ -56,6 +65,8 @@ from picfind.store.cluster import ClusterOptions, ClusterStore  # noqa: E402
 from picfind.vocabulary import Vocabulary  # noqa: E402
 
 MODEL = "efficientnet-lite0"
+CACHE = Path(os.environ.get("PICFIND_BENCH_CACHE", "/work/bench-cache/p3cluster"))
+"""Where benchmark files too large for the repo are made once and kept."""
 
 
 def timed(store: ClusterStore, query, repeat: int = 1) -> tuple[float, list[str]]:
@@ -161,29 +172,38 @@ def rerun(url: str, n: int, seed: int) -> dict:
     import dataclasses
     import tempfile
 
+    from picfind.stages.metadata import META_VERSION
     from picfind.store.embedded import EmbeddedStore
 
     name = f"bench-rerun-{n}"
+    # The files are made once and kept (outside the repo): 100k small files take minutes.
+    folder = CACHE / f"rerun-{n}-seed{seed}" / "photos"
+    complete = folder.parent / "complete"
     with tempfile.TemporaryDirectory(prefix="picfind-rerun-") as tmp:
-        folder = Path(tmp) / "photos"
         started = time.perf_counter()
         recs = []
         for rec in records(n, seed):
             sub = folder / rec.path.split("/")[-2]
-            sub.mkdir(parents=True, exist_ok=True)
             path = sub / Path(rec.path).name
-            path.write_bytes(rec.id.encode())
+            if not complete.exists():
+                sub.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(rec.id.encode())
             st = path.stat()
+            # rows of today's schema (meta_version): an older one makes the first run a
+            # metadata backfill of every file, not an unchanged re-run
+            current = {"meta_version": META_VERSION}
             recs.append(
-                dataclasses.replace(rec, path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns)
+                dataclasses.replace(
+                    rec, path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns, **current
+                )
             )
+        complete.touch()
         files_s = time.perf_counter() - started
-        print(f"rerun {n}: files written in {files_s:.1f} s", file=sys.stderr)
+        print(f"rerun {n}: files ready in {files_s:.1f} s ({folder})", file=sys.stderr)
 
         store = fresh(url, name, "picfind")
         started = time.perf_counter()
-        store.load(iter(recs))
-        store.refresh()
+        lean_load(store, recs)
         load_s = time.perf_counter() - started
         print(f"rerun {n}: loaded in {load_s:.1f} s", file=sys.stderr)
         embedded = EmbeddedStore(Path(tmp) / "index", create=True)
@@ -193,12 +213,37 @@ def rerun(url: str, n: int, seed: int) -> dict:
         del recs
 
         try:
-            return rerun_measure(store, embedded, folder, n)
+            out = rerun_measure(store, embedded, folder, n)
+            out["cluster_documents"] = "every field but the embedding (lean_load)"
+            out["load_seconds"] = round(load_s, 1)
+            return out
         finally:  # the shared node's heap is small: never leave the index behind
             for index in list(store.client.indices.get(index=f"{name}-*")):
                 store.client.indices.delete(index=index)
             store.close()
             embedded.close()
+
+
+def lean_load(store: ClusterStore, recs: list) -> None:
+    """Bulk the documents without their embeddings, then refresh.
+
+    The re-run reads only the file fields, from doc values (``IndexHandle.scan``);
+    vectors live in files of their own that the read never opens. Without them a
+    100k load takes a few minutes on this shared box instead of over half an hour of
+    HNSW building (measured ~50 documents/s with vectors at load average 11)."""
+    from picfind.store.cluster.mapping import document
+
+    index, now_ms = store.concrete, int(time.time() * 1000)
+
+    def actions():
+        for rec in recs:
+            source = document(rec, MODEL, "picfind", now_ms)
+            del source["embedding"]
+            yield {"_op_type": "index", "_index": index, "_id": rec.id, "_source": source}
+
+    failures = list(store.writer.bulk(actions()))
+    assert not failures, failures[:3]
+    store.writer.refresh()
 
 
 def rerun_measure(store: ClusterStore, embedded, folder: Path, n: int) -> dict:
@@ -209,11 +254,14 @@ def rerun_measure(store: ClusterStore, embedded, folder: Path, n: int) -> dict:
     for label, s in (("cluster", store), ("embedded", embedded)):
         idx = picfind.Index(s)
         times = []
+        cpu = []
         for _ in range(2):  # the second run is warm (page cache, node caches)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             report = idx.add([folder])
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             assert report.unchanged == n and report.indexed == 0, report
+            assert report.backfilled == 0, report  # nothing but the walk and the read
         t = time.perf_counter()
         held = sum(1 for _ in s.rows(under=str(folder)))
         read_s = time.perf_counter() - t
@@ -223,6 +271,8 @@ def rerun_measure(store: ClusterStore, embedded, folder: Path, n: int) -> dict:
             "seconds_warm": round(times[1], 3),
             "bulk_read_seconds": round(read_s, 3),
             "ms_per_file_warm": round(1000 * times[1] / n, 4),
+            "client_cpu_seconds_warm": round(cpu[1], 3),
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         }
         print(f"rerun {n} {label}: {out[label]}", file=sys.stderr)
     t = time.perf_counter()
@@ -238,20 +288,128 @@ def walk_files(folder: Path):
     return (item for item in walk(str(folder)) if hasattr(item, "size"))
 
 
-def rerun_summary(points: list[dict]) -> dict:
-    """Per-file cost at the largest N, extrapolated linearly (the read is a scan)."""
-    top = max(points, key=lambda p: p["images"])
+def rerun_summary(points: list[dict], previous: dict | None = None) -> dict:
+    """The points measured (earlier runs' at other N kept), and the cost per file at the
+    largest N extrapolated linearly (the read is a scan) where 100k was not measured."""
+    measured = {p["images"] for p in points}
+    kept = [p for p in (previous or {}).get("points", []) if p["images"] not in measured]
+    points = sorted(kept + points, key=lambda p: p["images"])
+    top = points[-1]
     per_file = top["cluster"]["seconds_warm"] / top["images"]
-    return {
-        "points": points,
-        "extrapolated_seconds_cluster": {
-            "100k": round(per_file * 100_000, 1),
-            "1M": round(per_file * 1_000_000, 1),
-        },
-        "target": "100k unchanged files in <= 15 s (issue 13)",
-        "note": "extrapolated linearly from the largest N measured, on a shared 2-core machine; "
-        "provisional",
+    at_100k = next((p for p in points if p["images"] == 100_000), None)
+    out: dict = {"points": points}
+    if at_100k is not None:
+        out["measured_seconds_cluster_100k"] = {
+            "first": at_100k["cluster"]["seconds_first"],
+            "warm": at_100k["cluster"]["seconds_warm"],
+        }
+    out["extrapolated_seconds_cluster"] = {
+        "100k": round(per_file * 100_000, 1),
+        "1M": round(per_file * 1_000_000, 1),
     }
+    out["target"] = "100k unchanged files in <= 15 s (issue 13)"
+    out["note"] = (
+        f"largest N measured: {top['images']}; extrapolation is linear from it; "
+        "a shared 2-core machine (load average per point): provisional"
+    )
+    return out
+
+
+def throughput(url: str, folder: Path, rounds: int) -> dict:
+    """Index the same photos into the embedded store and into OpenSearch, alternated.
+
+    Arms, in this order each round: ``embedded``; ``opensearch`` (picfind's default:
+    bulk writes sent by the store's background thread while the next batch is
+    inferred); ``opensearch_inline`` (every write sent before the run goes on: the
+    behaviour before the overlap). Each round indexes ``folder`` from scratch into a
+    fresh index (deleted after) with the model already loaded. Recorded per round:
+    wall seconds, this process's CPU seconds (all threads), the node's CPU seconds
+    (the whole shared node: other users' requests included) and the load average."""
+    import resource
+    import tempfile
+
+    import picfind
+    from picfind.store.embedded import EmbeddedStore
+
+    with tempfile.TemporaryDirectory(prefix="picfind-tp-") as tmp:  # load the model once
+        warm = Path(tmp) / "warm"
+        warm.mkdir()
+        for p in sorted(folder.iterdir())[:32]:
+            (warm / p.name).write_bytes(p.read_bytes())
+        with picfind.Index(EmbeddedStore(Path(tmp) / "i", create=True)) as idx:
+            idx.add([warm])
+
+    arms = ("embedded", "opensearch", "opensearch_inline")
+    out: dict = {"photos": str(folder), "arms": list(arms), "rounds": []}
+    for r in range(rounds):
+        for arm in arms:
+            with tempfile.TemporaryDirectory(prefix="picfind-tp-") as tmp:
+                if arm == "embedded":
+                    store = EmbeddedStore(Path(tmp) / "index", create=True)
+                else:
+                    store = fresh(url, f"bench-tp-{arm.replace('_', '-')}", "picfind")
+                    store.writer.background = arm == "opensearch"
+                node0 = node_cpu(url)
+                load0 = os.getloadavg()
+                wall, cpu = time.perf_counter(), time.process_time()
+                rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                idx = picfind.Index(store)
+                report = idx.add([folder])
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                row = {
+                    "round": r,
+                    "arm": arm,
+                    "indexed": report.indexed,
+                    "seconds": round(wall, 2),
+                    "images_per_second": round(report.indexed / wall, 1),
+                    "client_cpu_seconds": round(cpu, 2),
+                    "node_cpu_seconds": round(node_cpu(url) - node0, 2),
+                    "loadavg_before": [round(x, 2) for x in load0],
+                    "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                    "max_rss_mib": round(
+                        max(rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+                    ),
+                }
+                if arm != "embedded":
+                    assert isinstance(store, ClusterStore)
+                    row["bulk_jobs"] = store.writer.sender.sent
+                    row["refreshes"] = store.writer.refreshes
+                    assert store.count() == report.indexed
+                    for index in list(store.client.indices.get(index=f"{store.alias}-*")):
+                        store.client.indices.delete(index=index)
+                idx.close()
+                assert report.indexed > 0 and not report.skipped, report
+                print(f"throughput {row}", file=sys.stderr)
+                out["rounds"].append(row)
+    rates = {a: [x["images_per_second"] for x in out["rounds"] if x["arm"] == a] for a in arms}
+    out["images_per_second_median"] = {a: float(np.median(v)) for a, v in rates.items()}
+    pairs = [
+        (
+            x["images_per_second"] / e["images_per_second"],
+            y["images_per_second"] / e["images_per_second"],
+        )
+        for e, x, y in zip(*(iter(out["rounds"]),) * 3, strict=True)
+    ]
+    out["ratio_to_embedded_per_round"] = {
+        "opensearch": [round(a, 3) for a, _ in pairs],
+        "opensearch_inline": [round(b, 3) for _, b in pairs],
+    }
+    out["ratio_to_embedded_median"] = {
+        "opensearch": round(float(np.median([a for a, _ in pairs])), 3),
+        "opensearch_inline": round(float(np.median([b for _, b in pairs])), 3),
+    }
+    out["target"] = "opensearch >= 0.8 x embedded in the same run (issue 13.3)"
+    out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def node_cpu(url: str) -> float:
+    """CPU seconds the node's process has used so far."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_nodes/_local/stats/process", timeout=30) as r:
+        nodes = json.load(r)["nodes"]
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
 
 
 def node_module():
@@ -270,7 +428,12 @@ def main() -> int:
     parser.add_argument("--url", default=os.environ.get("PICFIND_TEST_OPENSEARCH_URL"))
     parser.add_argument("--out", default=str(HERE / "results" / "cluster.json"))
     parser.add_argument("--rerun", type=int, action="append", default=[], metavar="N")
-    parser.add_argument("--only", choices=["layouts", "rerun"], default=None)
+    parser.add_argument("--only", choices=["layouts", "rerun", "throughput"], default=None)
+    parser.add_argument("--photos", default=str(REPO.parent / "shared" / "data" / "catsdogs"))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--throughput-out", default=str(HERE / "results" / "cluster_throughput.json")
+    )
     args = parser.parse_args()
     cluster = None
     url = args.url
@@ -282,6 +445,12 @@ def main() -> int:
         probe = ClusterStore(url, ClusterOptions(name="bench-probe"), create=True)
         engine = f"{probe.engine.distribution} {probe.engine.version}"
         probe.close()
+        if args.only == "throughput":
+            result = {"engine": engine, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+            result |= throughput(url, Path(args.photos), args.rounds)
+            Path(args.throughput_out).write_text(json.dumps(result, indent=2) + "\n")
+            print(json.dumps(result, indent=2))
+            return 0
         previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
         if args.only == "rerun":
             result = {k: v for k, v in previous.items() if k not in ("engine", "node", "machine")}
@@ -291,7 +460,7 @@ def main() -> int:
                 result["unchanged_rerun"] = previous["unchanged_rerun"]
         if args.only != "layouts" and args.rerun:
             points = [rerun(url, n, args.seed) for n in args.rerun]
-            result["unchanged_rerun"] = rerun_summary(points)
+            result["unchanged_rerun"] = rerun_summary(points, previous.get("unchanged_rerun"))
     finally:
         if cluster is not None:
             cluster.close()

@@ -12,13 +12,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from proxy import Proxy, Request
 
 import picfind
+from picfind.errors import StoreError
+from picfind.records import Features, ImageRecord
+from picfind.scoring import SparseClasses
 from picfind.store.cluster import ClusterOptions, ClusterStore, writes
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.shared_data, pytest.mark.slow]
@@ -122,3 +127,75 @@ def test_a_move_is_seen_before_removals(
         assert (report.moved, report.removed, report.indexed) == (1, 0, 0)
         paths = sorted(f.path for f in idx.store.rows())
         assert paths == sorted(str(p) for p in photos.rglob("*.jpg"))
+
+
+class _SlowBulks(Proxy):
+    """Answers every ``_bulk`` only after ``delay`` seconds; fails the ``fail``-th one
+    (400 for the whole request: nothing of it reaches the node, nothing is retried)."""
+
+    def __init__(self, upstream: str, delay: float, fail: int | None = None) -> None:
+        self.delay, self.fail, self.bulks = delay, fail, 0
+        super().__init__(upstream)
+
+    def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        if path.split("?")[0].endswith("/_bulk"):
+            self.bulks += 1
+            time.sleep(self.delay)
+            if self.bulks == self.fail:
+                error = {"type": "illegal_argument_exception", "reason": "injected"}
+                return 400, json.dumps({"error": error, "status": 400}).encode()
+        return self.forward(method, path, body)
+
+
+def _records(first: int, n: int) -> list[ImageRecord]:
+    rng = np.random.default_rng(first)
+    out = []
+    for i in range(first, first + n):
+        emb = rng.standard_normal(1280).astype(np.float32)
+        classes = SparseClasses(np.array([i % 1000], dtype=np.uint16), np.ones(1, np.float32))
+        features = Features(classes, emb / np.linalg.norm(emb))
+        out.append(ImageRecord(f"d{i:03d}", f"/p/{i:03d}.jpg", "h", 1, 2, 3, 4, "JPEG", features))
+    return out
+
+
+def test_a_run_writes_in_the_background_and_a_failed_bulk_is_named_later(
+    opensearch_url: str, index_name: str
+) -> None:
+    """Inside a run a write returns before its bulk is answered (inference goes on), a
+    third write waits for the first (bounded); a bulk that fails is raised at the next
+    call with its paths, the write queued behind it is not sent, and the node holds
+    exactly what was reported written. Outside a run a write is sent before it returns."""
+    delay = 1.0
+    proxy = _SlowBulks(opensearch_url, delay, fail=2)
+    store = ClusterStore(proxy.url, ClusterOptions(name=index_name, replicas=0), create=True)
+    try:
+        store.set_model("efficientnet-lite0")
+        a, b, c = _records(0, 2), _records(2, 2), _records(4, 2)
+        with store.writer_lock(["/p"]):
+            started = time.perf_counter()
+            store.write(add=a)
+            store.write(add=b)  # queued behind a
+            queued = time.perf_counter() - started
+            store.write(add=c)  # waits until a is answered: then behind b (which fails)
+            waited = time.perf_counter() - started
+            assert queued < delay / 2, queued
+            assert waited >= delay * 0.9, waited
+            with pytest.raises(StoreError) as info:
+                store.refresh()
+        text = str(info.value)
+        assert "2 documents were not written" in text and "/p/002.jpg" in text, text
+        assert "/p/000.jpg" not in text and "/p/004.jpg" not in text, text
+        assert "the 2 changes queued after them were not sent either" in text, text
+        assert proxy.bulks == 2  # c never went
+        store.refresh()
+        assert sorted(f.id for f in store.rows()) == ["d000", "d001"]
+
+        proxy.delay = 0.3
+        started = time.perf_counter()
+        store.write(add=b + c)  # no run: sent before it returns
+        assert time.perf_counter() - started >= 0.3 * 0.9
+        store.refresh()
+        assert len(list(store.rows())) == 6
+    finally:
+        store.close()
+        proxy.close()

@@ -88,7 +88,9 @@ class ClusterStore:
         return self.handle.layout
 
     def close(self) -> None:
-        """Make this store's writes searchable (a prune, a pass), then disconnect."""
+        """Send and make searchable this store's writes (a prune, a pass), then disconnect."""
+        with contextlib.suppress(StoreError):
+            self.writer.flush()  # a failure was the caller's to see at its last write
         with contextlib.suppress(StoreError):
             self.writer.settle()
         self.handle.close()
@@ -104,6 +106,7 @@ class ClusterStore:
     def record_run(self, summary: dict[str, object]) -> None:
         h = self.handle
         try:
+            self.writer.flush()  # the run's writes are sent before it is recorded
             h.ensure_meta_index()
             h.call(
                 h.client.index,
@@ -117,8 +120,20 @@ class ClusterStore:
                 raise
 
     def writer_lock(self, roots: Sequence[str] = ()) -> AbstractContextManager[None]:
-        """A lease per root (``lease``): runs on other roots proceed at the same time."""
-        return lease.writer_lock(self.handle, roots)
+        """A lease per root (``lease``): runs on other roots proceed at the same time.
+        Inside, writes go in the background (``writes``); they are all sent before the
+        leases are given up."""
+        return self._locked(roots)
+
+    @contextlib.contextmanager
+    def _locked(self, roots: Sequence[str]) -> Iterator[None]:
+        with lease.writer_lock(self.handle, roots):
+            self.writer.runs += 1
+            try:
+                yield
+            finally:
+                self.writer.runs -= 1
+                self.writer.drain()
 
     # -- rows -------------------------------------------------------------------------
     def rows(
@@ -184,6 +199,7 @@ class ClusterStore:
 
     def summaries(self, ids: Sequence[str]) -> dict[str, DocSummary]:
         h = self.handle
+        self.writer.drain()  # a get is realtime: it sees every write sent
         out: dict[str, DocSummary] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
@@ -238,6 +254,7 @@ class ClusterStore:
         out: dict[str, ImageText] = {}
         if h.meta is None or not h.meta.get("text"):
             return out
+        self.writer.drain()  # a get is realtime: it sees every write sent
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             fields = h.source_kw(TEXT_FIELDS)
