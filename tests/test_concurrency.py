@@ -1,6 +1,6 @@
 """Searching while ``picfind index`` writes to the same index.
 
-An indexing process adds 400 photos in batches of 16 while this process
+An indexing process adds 800 photos in batches of 8 while this process
 searches the same index over and over: through an Index kept open the whole
 time (its cached arrays must follow the writer), through a freshly opened one,
 and through the CLI as a separate process. Every search must succeed and be
@@ -8,7 +8,7 @@ consistent with the committed rows at that moment; totals never decrease.
 
 The in-process searches lower ``vectors.MIN_MAIN`` so that the on-disk main
 segment (``cache/``) is built and rebuilt many times while rows arrive, which
-400 photos would not otherwise trigger.
+800 photos would not otherwise trigger.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from picfind.store import vectors
 
 pytestmark = pytest.mark.slow
 
-N_PHOTOS = 400
+N_PHOTOS = 800
 PICFIND = [sys.executable, "-m", "picfind"]
 
 
 @pytest.fixture(scope="module")
 def photos(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("photos400")
+    folder = tmp_path_factory.mktemp("photos800")
     for kind in ("cat", "dog"):
         for i in range(N_PHOTOS // 2):
             shutil.copy2(catsdogs / f"{kind}.{i}.jpg", folder / f"{kind}.{i}.jpg")
@@ -78,12 +78,13 @@ def test_search_while_indexing(
     db = index / "picfind.db"
     query = catsdogs / "dog.450.jpg"  # not among the indexed photos: total == every row
     indexer = subprocess.Popen(
-        [*PICFIND, "index", photos, "--index", index, "--batch-size", "16", "--json"],
+        [*PICFIND, "index", photos, "--index", index, "--batch-size", "8", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
     )
+    second: subprocess.Popen[str] | None = None
     try:
         deadline = time.monotonic() + 180
         while committed(db) == 0:
@@ -123,20 +124,14 @@ def test_search_while_indexing(
                 if name == "fresh":
                     idx.close()
 
-            if running and round_ == 0:  # a second writer is turned away, in one line
-                second = subprocess.run(
-                    [*PICFIND, "index", photos, "--index", index],
-                    capture_output=True,
+            if running and round_ == 0:  # a second writer, started beside the searches
+                second = subprocess.Popen(
+                    [*PICFIND, "index", photos, "--index", index, "--json"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
                     text=True,
                     env=_env(),
-                    timeout=600,
                 )
-                if second.returncode == 0:
-                    assert indexer.poll() is not None, "two indexers ran at once"
-                else:
-                    assert second.returncode == 2, second.stderr
-                    assert second.stderr.startswith("picfind: error: another 'picfind index'")
-                    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
 
             if running and round_ % 3 == 0:
                 cli = subprocess.run(
@@ -160,6 +155,14 @@ def test_search_while_indexing(
 
         out, err = indexer.communicate(timeout=600)
         assert indexer.returncode == 0, err
+        assert second is not None, "the indexer ended before the first round"
+        second_out, second_err = second.communicate(timeout=600)
+        if second.returncode == 0:  # it got the lock only once the first writer had ended
+            assert json.loads(second_out)["indexed"] == 0, "two indexers ran at once"
+        else:  # turned away, in one line
+            assert second.returncode == 2, second_err
+            assert second_err.startswith("picfind: error: another 'picfind index'")
+            assert len(second_err.strip().splitlines()) == 1, second_err
         report = json.loads(out)
         assert report["indexed"] == N_PHOTOS and report["skipped"] == []
         # the searches really overlapped the writes
@@ -179,9 +182,10 @@ def test_search_while_indexing(
             assert fresh.stats().images == N_PHOTOS
         kept_open.close()
     finally:
-        if indexer.poll() is None:
-            indexer.kill()
-            indexer.communicate()
+        for proc in (indexer, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
 
 # --- two readers rebuilding the cache at once ---------------------------------------
