@@ -37,7 +37,7 @@ from picfind.records import (
 )
 from picfind.scoring import Mask
 from picfind.store import texts, vectors
-from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
+from picfind.store.base import Browsed, DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cache import SegmentCache
 from picfind.store.codec import (
     KEY_FIELDS,
@@ -214,6 +214,36 @@ class EmbeddedStore:
     @translated("read")
     def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
         return texts.read(self.db.conn, ids)
+
+    @translated("read")
+    def browse(
+        self, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Browsed]]:
+        """Two ordered reads, dated rows (on the ``taken_day`` index) then undated ones by
+        path: no sort of the whole table for a page near the top."""
+        cond, params = _browse_conditions(where or Filter())
+        conn = self.db.conn
+        sql = "SELECT count(*) FROM images WHERE " + " AND ".join([*cond, "taken_day IS NOT NULL"])
+        dated = int(conn.execute(sql, params).fetchone()[0])
+        sql = "SELECT count(*) FROM images WHERE " + " AND ".join([*cond, "taken_day IS NULL"])
+        total = dated + int(conn.execute(sql, params).fetchone()[0])
+        rows: list[Any] = []
+        if offset < dated and limit > 0:
+            rows += conn.execute(
+                "SELECT id, path, taken FROM images WHERE "
+                + " AND ".join([*cond, "taken_day IS NOT NULL"])
+                + " ORDER BY taken_day DESC, taken DESC, path, id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        rest = limit - len(rows)
+        if rest > 0 and offset + len(rows) < total:
+            rows += conn.execute(
+                "SELECT id, path, NULL FROM images WHERE "
+                + " AND ".join([*cond, "taken_day IS NULL"])
+                + " ORDER BY path, id LIMIT ? OFFSET ?",
+                [*params, rest, max(0, offset - dated)],
+            ).fetchall()
+        return total, [Browsed(str(i), decode_path(str(p)), t) for i, p, t in rows]
 
     # -- writing ---------------------------------------------------------------------
     @translated("write")
@@ -482,6 +512,23 @@ def _filter_matchers(w: Filter) -> list[CaptureMatch]:
     if w.cameras:
         out.append(CameraMatch(w.cameras))
     return out
+
+
+def _browse_conditions(w: Filter) -> tuple[list[str], list[object]]:
+    """A ``Filter`` as SQL conditions on ``images`` (the timeline's; searches use masks)."""
+    cond: list[str] = ["1"]
+    params: list[object] = []
+    if w.under is not None:
+        cond.append("path >= ? AND path < ?")
+        params += under_prefix(w.under)
+    for matcher in _filter_matchers(w):
+        sql, more = _capture_sql(matcher)
+        cond.append(f"rowid IN ({sql})")
+        params += more
+    if w.exclude:
+        cond.append(f"id NOT IN ({','.join('?' * len(w.exclude))})")
+        params += w.exclude
+    return cond, params
 
 
 def _capture_sql(matcher: CaptureMatch) -> tuple[str, list[object]]:
