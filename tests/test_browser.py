@@ -508,8 +508,8 @@ def test_header_menu_at_any_scroll_position_and_slash(page, server: str) -> None
 
 def test_friendly_start_and_errors(page, server: str, tmp_path: Path, catsdogs: Path) -> None:
     page.goto(server + "/")
-    assert page.text_content("#start-title") == "Search 80 photos"
-    page.click(".start a >> text=cat OR dog")
+    assert page.text_content("#results-title") == "All 80 photos, newest first"
+    page.click(".timeline .hint a >> text=cat OR dog")
     page.wait_for_selector("#grid .tile")
     # An error while loading more is shown where the eye is, and "More results" retries.
     page.route("**/api/search?*offset=24*", lambda route: route.abort())
@@ -558,7 +558,7 @@ def test_index_a_configured_folder_and_watch_progress(
         pg.goto(url + "/?q=dog")
         # A first-run page, not an error: it offers the configured folder.
         assert pg.locator("[role=alert]").count() == 0
-        assert pg.text_content("#start-title") == "No photos yet"
+        assert pg.text_content("#start-title") == "Welcome to picfind"
         assert str(photos) in pg.text_content("#main .roots")
         shot(pg, "10-empty-index")
         pg.click("#main button.index-root")
@@ -574,6 +574,9 @@ def test_index_a_configured_folder_and_watch_progress(
             timeout=30_000,
         )
         shot(pg, "11-indexing-done")
+        pg.click("#see-photos")  # the first-run page's way on: the timeline
+        pg.wait_for_selector("#results[data-timeline] #grid .tile")
+        assert pg.text_content("#results-title") == "All 60 photos, newest first"
         pg.goto(url + "/?q=dog")
         pg.wait_for_selector("#grid .tile")
         context.close()
@@ -640,7 +643,8 @@ def axe_states(pg, server: str, phone: bool) -> dict[str, list[str]]:
         pg.wait_for_selector(".facts")
         found["image page"] = axe_problems(pg)
     pg.goto(server + "/")
-    found["start"] = axe_problems(pg)
+    pg.wait_for_selector("#results[data-timeline] #grid .tile")
+    found["timeline"] = axe_problems(pg)
     pg.goto(server + "/?q=dog")
     pg.wait_for_selector("#grid .tile")
     found["results"] = axe_problems(pg)
@@ -765,3 +769,276 @@ def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -
     assert [Path(n).stem for n in result_names(page)] == ["dog.4"]
     context.close()
     assert not errors, errors
+
+
+# --- the timeline home, the first run with OCR, duplicates, --url, numbers (issues 15, 11 §6,
+# 12 §1) -------------------------------------------------------------------------------------
+
+
+def month_titles(pg) -> list[str]:
+    return pg.eval_on_selector_all(".month-title", "els => els.map(e => e.textContent)")
+
+
+def expected_months() -> list[str]:
+    """The tagged photos' capture months, newest first, then "No date" (from the shots)."""
+    from exifphotos import TAGGED
+
+    from picfind.web.service import month_of
+
+    taken = sorted((s.taken for _, s in TAGGED if s.taken), reverse=True)
+    months = list(dict.fromkeys(month_of(t.replace(":", "-", 2))[1] for t in taken))
+    return [*months, "No date"]
+
+
+def focus_by_tab(pg, selector: str, presses: int = 60) -> None:
+    """Tab (keyboard only) until the focused element matches ``selector``."""
+    for _ in range(presses):
+        pg.keyboard.press("Tab")
+        if pg.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_timeline_home_by_month_and_by_keyboard(browser, tagged_server) -> None:
+    """Landing on / with no search: the collection newest first, one heading per month,
+    "No date" last; every step by keyboard alone; no serious axe violation."""
+    server, ids = tagged_server
+    for size, name in (((1280, 800), "40-timeline"), ((390, 844), "41-timeline-phone")):
+        context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        pg.goto(server + "/")
+        pg.wait_for_selector("#results[data-timeline] #grid .tile")
+        wait_for_thumbnails(pg)
+        assert pg.text_content("#results-title") == "All 12 photos, newest first"
+        assert month_titles(pg) == expected_months()
+        api = pg.request.get(server + "/api/timeline?limit=24").json()["results"]
+        assert tile_ids(pg) == [r["id"] for r in api]
+        assert pg.text_content("#grid .tile .taken") == "1 Jan 2021, 00:30"
+        last = pg.eval_on_selector_all(
+            ".month:last-child .tile a", "els => els.map(e => e.dataset.id)"
+        )
+        assert sorted(last) == sorted([ids["cat.5"], ids["dog.5"]])  # the undated photos
+        assert not axe_problems(pg), axe_problems(pg)
+        shot(pg, name)
+        # Keyboard only: Tab to the newest photo, Enter opens it, → the next, Esc closes
+        # and focus comes back to the photo shown last, visible below the sticky header.
+        focus_by_tab(pg, "#grid .tile a")
+        assert pg.evaluate("document.activeElement.dataset.id") == api[0]["id"]
+        header = pg.evaluate("document.querySelector('.top').getBoundingClientRect().bottom")
+        top = pg.evaluate("document.activeElement.getBoundingClientRect().top")
+        assert top >= header - 1, (top, header)
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#viewer[open]")
+        assert viewer_position(pg) == "1 of 12"
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_function(
+            "() => document.querySelector('#viewer-pos').textContent === '2 of 12'"
+        )
+        pg.wait_for_function("() => document.querySelector('#viewer-facts').textContent")
+        assert not axe_problems(pg), axe_problems(pg)
+        shot(pg, f"{name}-viewer")
+        pg.keyboard.press("Escape")
+        pg.wait_for_selector("#viewer", state="hidden")
+        focused_on(pg, api[1]["id"])
+        if size[0] < 640:
+            columns = pg.evaluate(
+                "getComputedStyle(document.querySelector('.month .grid'))"
+                ".gridTemplateColumns.split(' ').length"
+            )
+            assert columns == 2 and pg.evaluate("document.documentElement.scrollWidth") <= 390
+        context.close()
+        assert not errors, errors
+
+
+def test_timeline_filters_and_scroll(page, server: str, tagged_server) -> None:
+    """The filter row restricts the timeline; more photos load on scroll, continuing the
+    month shown (the 80 shared photos carry no date: one "No date" group)."""
+    tagged, _ = tagged_server
+    page.goto(tagged + "/")
+    page.click("#filter-box summary")
+    page.fill("#f-place", "paris")
+    page.press("#f-place", "Enter")
+    page.wait_for_url("**/?place=paris")
+    assert page.text_content("#results-title") == "3 photos match, newest first"
+    assert month_titles(page) == ["December 2020", "August 2019", "July 2019"]
+    page.goto(server + "/")
+    page.wait_for_selector("#results[data-timeline] #grid .tile")
+    assert page.locator("#grid .tile").count() == 24 and month_titles(page) == ["No date"]
+    scroll_until(page, 48)
+    assert month_titles(page) == ["No date"]  # a page continues its month
+    page.wait_for_url("**/?count=48")
+    page.reload()
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() == 48
+    want = page.request.get(server + "/api/timeline?limit=48").json()["results"]
+    assert tile_ids(page) == [r["id"] for r in want]
+    assert [Path(r["path"]).name for r in want] == sorted(Path(r["path"]).name for r in want)
+
+
+def sign_photo(catsdogs: Path, font_file: Path, out: Path, text: str) -> None:
+    """A real photo with a sign on it (dark words on a light plate)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    with Image.open(catsdogs / "cat.3.jpg") as im:
+        canvas = im.convert("RGB").resize((800, 600))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((60, 220, 560, 320), fill=(240, 236, 220))
+    draw.text((80, 240), text, font=ImageFont.truetype(str(font_file), 56), fill=(20, 25, 50))
+    canvas.save(out, quality=92)
+
+
+def test_first_run_indexes_and_reads_text(
+    browser, catsdogs: Path, font_file: Path, tmp_path: Path
+) -> None:
+    """An empty index: a welcome offering the configured folder; "Also read text in
+    photos" makes the job run the OCR pass; then the timeline, and the text is found."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sign_photo(catsdogs, font_file, photos / "sign.jpg", "GATE 23")
+    for name in ("dog.7.jpg", "cat.8.jpg"):
+        shutil.copy2(catsdogs / name, photos / name)
+    with serve_process(tmp_path / "index", "--root", str(photos)) as url:
+        for size, name in (((390, 844), "42-first-run-phone"), ((1280, 800), "43-first-run")):
+            context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+            pg = context.new_page()
+            pg.goto(url + "/")
+            assert pg.text_content("#start-title") == "Welcome to picfind"
+            assert pg.locator("[role=alert]").count() == 0
+            assert not axe_problems(pg), axe_problems(pg)
+            shot(pg, name)
+            if size[0] < 640:
+                context.close()
+        # The desktop context goes on, by keyboard: check the box, press the button.
+        focus_by_tab(pg, "#ocr-start")
+        pg.keyboard.press("Space")
+        assert pg.is_checked("#ocr-start")
+        focus_by_tab(pg, "#main button.index-root")
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#job:not([hidden])")
+        pg.wait_for_function(
+            "() => document.querySelector('#job-text').textContent.startsWith('Done')",
+            timeout=300_000,
+        )
+        done = pg.text_content("#job-text")
+        assert "indexed 3" in done and "Read text in 3 of 3 photos" in done, done
+        shot(pg, "44-first-run-done")
+        pg.click("#see-photos")
+        pg.wait_for_selector("#results[data-timeline] #grid .tile")
+        assert pg.locator("#grid .tile").count() == 3 and month_titles(pg) == ["No date"]
+        shot(pg, "45-timeline-after-first-run")
+        pg.goto(url + '/?q=text:"gate 23"')
+        pg.wait_for_selector("#grid .tile")
+        assert result_names(pg) == ["sign.jpg"]
+        pg.click("#grid .tile a")
+        pg.wait_for_function(
+            "() => document.querySelector('#viewer-facts').textContent.includes('Text read')"
+        )
+        assert "GATE" in pg.text_content("#viewer-facts").upper()
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def copies_server(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Photos with copies: cat.0 three times byte for byte, dog.0 also smaller."""
+    from PIL import Image
+
+    import picfind
+
+    root = tmp_path_factory.mktemp("copies")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("cat.0", "cat.1", "cat.2", "dog.0", "dog.1", "dog.2"):
+        shutil.copy2(catsdogs / f"{name}.jpg", photos / f"{name}.jpg")
+    for extra in ("cat.0-copy", "cat.0-again"):
+        shutil.copy2(catsdogs / "cat.0.jpg", photos / f"{extra}.jpg")
+    with Image.open(catsdogs / "dog.0.jpg") as im:
+        small = im.convert("RGB").resize((im.width * 2 // 3, im.height * 2 // 3))
+        small.save(photos / "dog.0-small.jpg", quality=70)
+    with picfind.open_index(root / "index", create=True) as idx:
+        assert idx.add([photos]).indexed == 9
+    with serve_process(root / "index") as url:
+        yield url
+
+
+def test_group_duplicates_in_results(page, copies_server: str) -> None:
+    page.goto(copies_server + "/?q=cat OR dog")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() == 9
+    page.click("#filter-box summary")
+    page.check("#f-group")  # applies at once, and is part of the address
+    page.wait_for_url("**/?q=cat+OR+dog&group=1")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() == 6
+    badges = page.eval_on_selector_all("#grid .dup", "els => els.map(e => e.textContent)")
+    assert sorted(badges) == ["+1 copy", "+2 copies"]
+    assert "copies grouped (9 in all)" in page.text_content("#results-title")
+    assert not axe_problems(page), axe_problems(page)
+    shot(page, "46-duplicates-grouped")
+    page.reload()
+    assert page.is_checked("#f-group") and page.locator("#grid .tile").count() == 6
+
+
+@pytest.fixture(scope="module")
+def cluster_server(catsdogs: Path, opensearch_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """``serve --url``: the app over the shared OpenSearch node, the tagged photos in it."""
+    import uuid
+
+    from cluster_fixtures import _delete_indices
+    from exifphotos import write_tagged
+    from webserver import serve_thread
+
+    import picfind
+    from picfind.store.cluster import ClusterOptions
+    from picfind.web import Settings, create_app
+
+    photos = tmp_path_factory.mktemp("tagged-url")
+    write_tagged(catsdogs, photos)
+    name = f"t-web-{uuid.uuid4().hex[:8]}"
+    options = ClusterOptions(name=name, replicas=0)
+    try:
+        with picfind.open_index(url=opensearch_url, cluster=options, create=True) as idx:
+            assert idx.add([photos]).indexed == 12
+        cache = tmp_path_factory.mktemp("url-thumbs")
+        app = create_app(Settings(index_dir=cache, url=opensearch_url, cluster=options))
+        with serve_thread(app) as url:
+            yield url
+    finally:
+        _delete_indices(opensearch_url, name)
+
+
+def test_filters_and_timeline_over_url(browser, cluster_server: str, tagged_server) -> None:
+    """The same page over a cluster: the timeline and the filter row answer as the
+    embedded server does (same photos, same order)."""
+    embedded, _ = tagged_server
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.goto(cluster_server + "/")
+    pg.wait_for_selector("#results[data-timeline] #grid .tile")
+    assert month_titles(pg) == expected_months()
+    names = result_names(pg)
+    pg.goto(embedded + "/")
+    pg.wait_for_selector("#grid .tile")
+    assert result_names(pg) == names
+    pg.goto(cluster_server + "/?q=cat")
+    pg.wait_for_selector("#grid .tile")
+    pg.click("#filter-box summary")
+    pg.fill("#f-place", "paris")
+    pg.press("#f-place", "Enter")
+    pg.wait_for_url("**/?q=cat&place=paris")
+    assert pg.locator("#grid .tile").count() == 2
+    pg.select_option("#f-sort", "date")
+    pg.wait_for_url("**/?q=cat&place=paris&sort=date")
+    assert [Path(n).stem for n in result_names(pg)] == ["cat.1", "cat.0"]
+    pg.fill("#f-place", "")
+    pg.fill("#f-camera", "iphone")
+    pg.press("#f-camera", "Enter")
+    pg.wait_for_url("**/?q=cat&camera=iphone&sort=date")
+    assert [Path(n).stem for n in result_names(pg)] == ["cat.2", "cat.0", "cat.4"]
+    pg.fill("#f-after", "2019-06-01")  # a date applies at once
+    pg.wait_for_url("**/?q=cat&after=2019-06-01&camera=iphone&sort=date")
+    assert [Path(n).stem for n in result_names(pg)] == ["cat.2", "cat.0"]
+    wait_for_thumbnails(pg)
+    shot(pg, "47-filters-over-url")
+    context.close()
