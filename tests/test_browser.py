@@ -855,6 +855,10 @@ def test_timeline_home_by_month_and_by_keyboard(browser, tagged_server) -> None:
                 ".gridTemplateColumns.split(' ').length"
             )
             assert columns == 2 and pg.evaluate("document.documentElement.scrollWidth") <= 390
+        # The detail page of a photo with every fact (date, place, camera, text outlined).
+        pg.goto(server + f"/images/{ids['cat.1']}")
+        pg.wait_for_selector(".text-box")
+        assert not axe_problems(pg), axe_problems(pg)
         context.close()
         assert not errors, errors
 

@@ -238,8 +238,8 @@ class EmbeddedStore:
         rest = limit - len(rows)
         if rest > 0 and offset + len(rows) < total:
             rows += conn.execute(
-                "SELECT id, path, NULL FROM images WHERE "
-                + " AND ".join([*cond, "taken_day IS NULL"])
+                "SELECT id, path, NULL FROM images WHERE "  # "+": walk the path index
+                + " AND ".join([*cond, "+taken_day IS NULL"])
                 + " ORDER BY path, id LIMIT ? OFFSET ?",
                 [*params, rest, max(0, offset - dated)],
             ).fetchall()

@@ -134,11 +134,12 @@ def home(
             params = {"upload": upload, "mode": mode, **chosen, **folds}
             query = _query_image("", f"/api/uploads/{upload}/preview", "your photo")
             results = results_html(found, params, offset, size, "like your photo", query)
-        elif service.image_count():
-            found_tl = service.timeline(limit, offset, where)
-            results = timeline_html(found_tl, chosen, offset, size)
-        else:
-            results = _start_html(service, jobs)
+        else:  # the timeline; its count says whether the index is empty (no stats read)
+            timeline = service.timeline(limit, offset, where)
+            if timeline.total == 0 and where is None:
+                results = _start_html(service, jobs)
+            else:
+                results = timeline_html(timeline, chosen, offset, size)
     except EmptyIndexError:
         results = _start_html(service, jobs)
     except PicfindError as exc:
@@ -550,7 +551,7 @@ def _roots_html(jobs: Jobs, where: str) -> str:
 
 def _stats_html(service: Service, jobs: Jobs) -> str:
     """The header menu: the index's stats, its folders (with "Index now"), the API."""
-    stats = service.index.stats()
+    stats = service.recent_stats()
     folders = f"<h2>Folders</h2>{_roots_html(jobs, 'menu')}" if jobs.roots else ""
     return (
         f'<h2>Index</h2><p id="stats-line"><strong id="stats-images">{stats.images}</strong> '
