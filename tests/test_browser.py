@@ -161,7 +161,7 @@ def test_upload_a_photo_and_see_look_alikes(page, server: str, catsdogs: Path, s
     page.goto(server)
     page.check("input[name=mode][value=embedding]")
     page.set_input_files("#file", str(catsdogs / "cat.60.jpg"))  # not in the index
-    page.wait_for_selector("#grid .tile")
+    page.wait_for_selector("#results[data-upload] #grid .tile")  # in place of the timeline
     wait_for_thumbnails(page)
     assert "like your photo" in page.text_content("#results-title")
     assert "(embedding)" in page.text_content("#results-title")
@@ -196,7 +196,7 @@ def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
     data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
     transfer = dropped_file(page, data)
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
-    page.wait_for_selector("#grid .tile")
+    page.wait_for_selector("#results[data-upload] #grid .tile")  # in place of the timeline
     names = result_names(page)[:10]
     assert sum(n.startswith("dog.") for n in names) >= 7, names
     page.evaluate("() => { document.querySelector('#main').innerHTML = ''; }")

@@ -635,7 +635,7 @@
       if (image) { ev.preventDefault(); searchByPhoto(image); }
     });
     document.querySelectorAll("input[name=mode]").forEach((radio) => radio.addEventListener("change", () => {
-      if (!current || current.kind === "words") return;
+      if (!current || (current.kind !== "similar" && current.kind !== "upload")) return;
       // The same photo compared another way: a new address (Back returns to this one).
       const search = Object.assign({}, current, { mode: selectedMode(), offset: 0, next: 0 });
       window.location.assign(addressOf(search));
