@@ -74,10 +74,11 @@ def shot(pg, name: str, full_page: bool = False) -> None:
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
-def result_names(pg) -> list[str]:
-    """File names of the results shown, in order (from each tile's image page)."""
+def result_names(pg, base: str = "") -> list[str]:
+    """File names of the results shown, in order (from each tile's image page); ``base``:
+    the server, when the page's context has none."""
     ids = pg.eval_on_selector_all("#grid .tile a", "els => els.map(e => e.dataset.id)")
-    return [pg.request.get(f"/api/images/{i}").json()["path"].rsplit("/", 1)[1] for i in ids]
+    return [pg.request.get(f"{base}/api/images/{i}").json()["path"].rsplit("/", 1)[1] for i in ids]
 
 
 FIRST_THUMBNAIL = (
@@ -160,7 +161,7 @@ def test_upload_a_photo_and_see_look_alikes(page, server: str, catsdogs: Path, s
     page.goto(server)
     page.check("input[name=mode][value=embedding]")
     page.set_input_files("#file", str(catsdogs / "cat.60.jpg"))  # not in the index
-    page.wait_for_selector("#grid .tile")
+    page.wait_for_selector("#results[data-upload] #grid .tile")  # in place of the timeline
     wait_for_thumbnails(page)
     assert "like your photo" in page.text_content("#results-title")
     assert "(embedding)" in page.text_content("#results-title")
@@ -195,7 +196,7 @@ def test_drop_or_paste_a_photo(page, server: str, catsdogs: Path) -> None:
     data = base64.b64encode((catsdogs / "dog.61.jpg").read_bytes()).decode()
     transfer = dropped_file(page, data)
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
-    page.wait_for_selector("#grid .tile")
+    page.wait_for_selector("#results[data-upload] #grid .tile")  # in place of the timeline
     names = result_names(page)[:10]
     assert sum(n.startswith("dog.") for n in names) >= 7, names
     page.evaluate("() => { document.querySelector('#main').innerHTML = ''; }")
@@ -414,12 +415,10 @@ def test_select_results_and_download_a_zip(browser, server: str, small_photos: P
     context.close()
 
 
-def test_a_results_page_at_2x_weighs_at_most_500_kb(browser, server: str) -> None:
-    """Issue 15's budget: 24 results with their thumbnails at 2× density, page included
-    (a size, not a time: the same on a busy machine). Written to test-artifacts/."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, device_scale_factor=2)
-    pg = context.new_page()
-    pg.goto(server + "/?q=dog OR cat")
+def page_weight(pg, url: str) -> tuple[int, list[int], dict]:
+    """Bytes a page of results costs with every thumbnail loaded (lazy ones too): the
+    total, the sizes of the 384 px thumbnails (2× tiles), and every resource's size."""
+    pg.goto(url)
     pg.wait_for_selector("#grid .tile")
     pg.evaluate("document.querySelectorAll('#grid img').forEach(i => { i.loading = 'eager'; })")
     pg.wait_for_function(
@@ -434,7 +433,15 @@ def test_a_results_page_at_2x_weighs_at_most_500_kb(browser, server: str) -> Non
         })"""
     )
     thumbs = [s for name, s in sizes["resources"] if "/thumbnail?size=384" in name]
-    total = sizes["page"] + sum(s for _, s in sizes["resources"])
+    return sizes["page"] + sum(s for _, s in sizes["resources"]), thumbs, sizes
+
+
+def test_a_results_page_at_2x_weighs_at_most_500_kb(browser, server: str) -> None:
+    """Issue 15's budget: 24 results with their thumbnails at 2× density, page included
+    (a size, not a time: the same on a busy machine). Written to test-artifacts/."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, device_scale_factor=2)
+    pg = context.new_page()
+    total, thumbs, sizes = page_weight(pg, server + "/?q=dog OR cat")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "page-weight.json").write_text(
         json.dumps({"bytes": total, "thumbnails": len(thumbs), **sizes}, indent=1)
@@ -508,8 +515,8 @@ def test_header_menu_at_any_scroll_position_and_slash(page, server: str) -> None
 
 def test_friendly_start_and_errors(page, server: str, tmp_path: Path, catsdogs: Path) -> None:
     page.goto(server + "/")
-    assert page.text_content("#start-title") == "Search 80 photos"
-    page.click(".start a >> text=cat OR dog")
+    assert page.text_content("#results-title") == "All 80 photos, newest first"
+    page.click(".timeline .hint a >> text=cat OR dog")
     page.wait_for_selector("#grid .tile")
     # An error while loading more is shown where the eye is, and "More results" retries.
     page.route("**/api/search?*offset=24*", lambda route: route.abort())
@@ -558,7 +565,7 @@ def test_index_a_configured_folder_and_watch_progress(
         pg.goto(url + "/?q=dog")
         # A first-run page, not an error: it offers the configured folder.
         assert pg.locator("[role=alert]").count() == 0
-        assert pg.text_content("#start-title") == "No photos yet"
+        assert pg.text_content("#start-title") == "Welcome to picfind"
         assert str(photos) in pg.text_content("#main .roots")
         shot(pg, "10-empty-index")
         pg.click("#main button.index-root")
@@ -574,6 +581,9 @@ def test_index_a_configured_folder_and_watch_progress(
             timeout=30_000,
         )
         shot(pg, "11-indexing-done")
+        pg.click("#see-photos")  # the first-run page's way on: the timeline
+        pg.wait_for_selector("#results[data-timeline] #grid .tile")
+        assert pg.text_content("#results-title") == "All 60 photos, newest first"
         pg.goto(url + "/?q=dog")
         pg.wait_for_selector("#grid .tile")
         context.close()
@@ -640,7 +650,8 @@ def axe_states(pg, server: str, phone: bool) -> dict[str, list[str]]:
         pg.wait_for_selector(".facts")
         found["image page"] = axe_problems(pg)
     pg.goto(server + "/")
-    found["start"] = axe_problems(pg)
+    pg.wait_for_selector("#results[data-timeline] #grid .tile")
+    found["timeline"] = axe_problems(pg)
     pg.goto(server + "/?q=dog")
     pg.wait_for_selector("#grid .tile")
     found["results"] = axe_problems(pg)
@@ -765,3 +776,449 @@ def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -
     assert [Path(n).stem for n in result_names(page)] == ["dog.4"]
     context.close()
     assert not errors, errors
+
+
+# --- the timeline home, the first run with OCR, duplicates, --url, numbers (issues 15, 11 §6,
+# 12 §1) -------------------------------------------------------------------------------------
+
+
+def month_titles(pg) -> list[str]:
+    return pg.eval_on_selector_all(".month-title", "els => els.map(e => e.textContent)")
+
+
+def expected_months() -> list[str]:
+    """The tagged photos' capture months, newest first, then "No date" (from the shots)."""
+    from exifphotos import TAGGED
+
+    from picfind.web.service import month_of
+
+    taken = sorted((s.taken for _, s in TAGGED if s.taken), reverse=True)
+    months = list(dict.fromkeys(month_of(t.replace(":", "-", 2))[1] for t in taken))
+    return [*months, "No date"]
+
+
+def focus_by_tab(pg, selector: str, presses: int = 60) -> None:
+    """Tab (keyboard only) until the focused element matches ``selector``."""
+    for _ in range(presses):
+        pg.keyboard.press("Tab")
+        if pg.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_timeline_home_by_month_and_by_keyboard(browser, tagged_server) -> None:
+    """Landing on / with no search: the collection newest first, one heading per month,
+    "No date" last; every step by keyboard alone; no serious axe violation."""
+    server, ids = tagged_server
+    for size, name in (((1280, 800), "40-timeline"), ((390, 844), "41-timeline-phone")):
+        context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        pg.goto(server + "/")
+        pg.wait_for_selector("#results[data-timeline] #grid .tile")
+        pg.wait_for_function(FIRST_THUMBNAIL)  # the others load as they scroll into view
+        assert pg.text_content("#results-title") == "All 12 photos, newest first"
+        assert month_titles(pg) == expected_months()
+        api = pg.request.get(server + "/api/timeline?limit=24").json()["results"]
+        assert tile_ids(pg) == [r["id"] for r in api]
+        assert pg.text_content("#grid .tile .taken") == "1 Jan 2021, 00:30"
+        last = pg.eval_on_selector_all(
+            ".month:last-child .tile a", "els => els.map(e => e.dataset.id)"
+        )
+        assert sorted(last) == sorted([ids["cat.5"], ids["dog.5"]])  # the undated photos
+        assert not axe_problems(pg), axe_problems(pg)
+        shot(pg, name)
+        # Keyboard only: Tab to the newest photo, Enter opens it, → the next, Esc closes
+        # and focus comes back to the photo shown last, visible below the sticky header.
+        focus_by_tab(pg, "#grid .tile a")
+        assert pg.evaluate("document.activeElement.dataset.id") == api[0]["id"]
+        header = pg.evaluate("document.querySelector('.top').getBoundingClientRect().bottom")
+        top = pg.evaluate("document.activeElement.getBoundingClientRect().top")
+        assert top >= header - 1, (top, header)
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#viewer[open]")
+        assert viewer_position(pg) == "1 of 12"
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_function(
+            "() => document.querySelector('#viewer-pos').textContent === '2 of 12'"
+        )
+        pg.wait_for_function("() => document.querySelector('#viewer-facts').textContent")
+        assert not axe_problems(pg), axe_problems(pg)
+        shot(pg, f"{name}-viewer")
+        pg.keyboard.press("Escape")
+        pg.wait_for_selector("#viewer", state="hidden")
+        focused_on(pg, api[1]["id"])
+        if size[0] < 640:
+            columns = pg.evaluate(
+                "getComputedStyle(document.querySelector('.month .grid'))"
+                ".gridTemplateColumns.split(' ').length"
+            )
+            assert columns == 2 and pg.evaluate("document.documentElement.scrollWidth") <= 390
+        # The detail page of a photo with every fact (date, place, camera, text outlined).
+        pg.goto(server + f"/images/{ids['cat.1']}")
+        pg.wait_for_selector(".text-box")
+        assert not axe_problems(pg), axe_problems(pg)
+        context.close()
+        assert not errors, errors
+
+
+def test_timeline_filters_and_scroll(page, server: str, tagged_server) -> None:
+    """The filter row restricts the timeline; more photos load on scroll, continuing the
+    month shown (the 80 shared photos carry no date: one "No date" group)."""
+    tagged, _ = tagged_server
+    page.goto(tagged + "/")
+    page.click("#filter-box summary")
+    page.fill("#f-place", "paris")
+    page.press("#f-place", "Enter")
+    page.wait_for_url("**/?place=paris")
+    assert page.text_content("#results-title") == "3 photos match, newest first"
+    assert month_titles(page) == ["December 2020", "August 2019", "July 2019"]
+    page.goto(server + "/")
+    page.wait_for_selector("#results[data-timeline] #grid .tile")
+    assert page.locator("#grid .tile").count() == 24 and month_titles(page) == ["No date"]
+    scroll_until(page, 48)
+    assert month_titles(page) == ["No date"]  # a page continues its month
+    page.wait_for_url("**/?count=48")
+    page.reload()
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() == 48
+    want = page.request.get(server + "/api/timeline?limit=48").json()["results"]
+    assert tile_ids(page) == [r["id"] for r in want]
+    assert [Path(r["path"]).name for r in want] == sorted(Path(r["path"]).name for r in want)
+
+
+def sign_photo(catsdogs: Path, font_file: Path, out: Path, text: str) -> None:
+    """A real photo with a sign on it (dark words on a light plate)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    with Image.open(catsdogs / "cat.3.jpg") as im:
+        canvas = im.convert("RGB").resize((800, 600))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((60, 220, 560, 320), fill=(240, 236, 220))
+    draw.text((80, 240), text, font=ImageFont.truetype(str(font_file), 56), fill=(20, 25, 50))
+    canvas.save(out, quality=92)
+
+
+def test_first_run_indexes_and_reads_text(
+    browser, catsdogs: Path, font_file: Path, tmp_path: Path
+) -> None:
+    """An empty index: a welcome offering the configured folder; "Also read text in
+    photos" makes the job run the OCR pass; then the timeline, and the text is found."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sign_photo(catsdogs, font_file, photos / "sign.jpg", "GATE 23")
+    for name in ("dog.7.jpg", "cat.8.jpg"):
+        shutil.copy2(catsdogs / name, photos / name)
+    with serve_process(tmp_path / "index", "--root", str(photos)) as url:
+        for size, name in (((390, 844), "42-first-run-phone"), ((1280, 800), "43-first-run")):
+            context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+            pg = context.new_page()
+            pg.goto(url + "/")
+            assert pg.text_content("#start-title") == "Welcome to picfind"
+            assert pg.locator("[role=alert]").count() == 0
+            assert not axe_problems(pg), axe_problems(pg)
+            shot(pg, name)
+            if size[0] < 640:
+                context.close()
+        # The desktop context goes on, by keyboard: check the box, press the button.
+        focus_by_tab(pg, "#ocr-start")
+        pg.keyboard.press("Space")
+        assert pg.is_checked("#ocr-start")
+        focus_by_tab(pg, "#main button.index-root")
+        pg.keyboard.press("Enter")
+        pg.wait_for_selector("#job:not([hidden])")
+        pg.wait_for_function(
+            "() => document.querySelector('#job-text').textContent.startsWith('Done')",
+            timeout=300_000,
+        )
+        done = pg.text_content("#job-text")
+        assert "indexed 3" in done and "Read text in 3 of 3 photos" in done, done
+        shot(pg, "44-first-run-done")
+        pg.click("#see-photos")
+        pg.wait_for_selector("#results[data-timeline] #grid .tile")
+        assert pg.locator("#grid .tile").count() == 3 and month_titles(pg) == ["No date"]
+        shot(pg, "45-timeline-after-first-run")
+        pg.goto(url + '/?q=text:"gate 23"')
+        pg.wait_for_selector("#grid .tile")
+        assert result_names(pg, url) == ["sign.jpg"]
+        pg.click("#grid .tile a")
+        pg.wait_for_function(
+            "() => document.querySelector('#viewer-facts').textContent.includes('Text read')"
+        )
+        assert "GATE" in pg.text_content("#viewer-facts").upper()
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def copies_server(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Photos with copies: cat.0 three times byte for byte, dog.0 also smaller."""
+    from PIL import Image
+
+    import picfind
+
+    root = tmp_path_factory.mktemp("copies")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("cat.0", "cat.1", "cat.2", "dog.0", "dog.1", "dog.2"):
+        shutil.copy2(catsdogs / f"{name}.jpg", photos / f"{name}.jpg")
+    for extra in ("cat.0-copy", "cat.0-again"):
+        shutil.copy2(catsdogs / "cat.0.jpg", photos / f"{extra}.jpg")
+    with Image.open(catsdogs / "dog.0.jpg") as im:
+        small = im.convert("RGB").resize((im.width * 2 // 3, im.height * 2 // 3))
+        small.save(photos / "dog.0-small.jpg", quality=70)
+    with picfind.open_index(root / "index", create=True) as idx:
+        assert idx.add([photos]).indexed == 9
+    with serve_process(root / "index") as url:
+        yield url
+
+
+def test_group_duplicates_in_results(page, copies_server: str) -> None:
+    page.goto(copies_server + "/?q=cat OR dog")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() == 9
+    page.click("#filter-box summary")
+    page.check("#f-group")  # applies at once, and is part of the address
+    page.wait_for_url("**/?q=cat+OR+dog&group=1")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() == 6
+    badges = page.eval_on_selector_all("#grid .dup", "els => els.map(e => e.textContent)")
+    assert sorted(badges) == ["+1 copy", "+2 copies"]
+    assert "copies grouped (9 in all)" in page.text_content("#results-title")
+    assert not axe_problems(page), axe_problems(page)
+    shot(page, "46-duplicates-grouped")
+    page.reload()
+    assert page.is_checked("#f-group") and page.locator("#grid .tile").count() == 6
+
+
+@pytest.fixture(scope="module")
+def cluster_server(catsdogs: Path, opensearch_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """``serve --url``: the app over the shared OpenSearch node, the tagged photos in it."""
+    import uuid
+
+    from cluster_fixtures import _delete_indices
+    from exifphotos import write_tagged
+    from webserver import serve_thread
+
+    import picfind
+    from picfind.store.cluster import ClusterOptions
+    from picfind.web import Settings, create_app
+
+    photos = tmp_path_factory.mktemp("tagged-url")
+    write_tagged(catsdogs, photos)
+    name = f"t-web-{uuid.uuid4().hex[:8]}"
+    options = ClusterOptions(name=name, replicas=0)
+    try:
+        with picfind.open_index(url=opensearch_url, cluster=options, create=True) as idx:
+            assert idx.add([photos]).indexed == 12
+        cache = tmp_path_factory.mktemp("url-thumbs")
+        app = create_app(Settings(index_dir=cache, url=opensearch_url, cluster=options))
+        with serve_thread(app) as url:
+            yield url
+    finally:
+        _delete_indices(opensearch_url, name)
+
+
+def test_filters_and_timeline_over_url(browser, cluster_server: str, tagged_server) -> None:
+    """The same page over a cluster: the timeline and the filter row answer as the
+    embedded server does (same photos, same order)."""
+    embedded, _ = tagged_server
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.goto(cluster_server + "/")
+    pg.wait_for_selector("#results[data-timeline] #grid .tile")
+    assert month_titles(pg) == expected_months()
+    names = result_names(pg, cluster_server)
+    pg.goto(embedded + "/")
+    pg.wait_for_selector("#grid .tile")
+    assert result_names(pg, embedded) == names
+    pg.goto(cluster_server + "/?q=cat")
+    pg.wait_for_selector("#grid .tile")
+    pg.click("#filter-box summary")
+    pg.fill("#f-place", "paris")
+    pg.press("#f-place", "Enter")
+    pg.wait_for_url("**/?q=cat&place=paris")
+    assert pg.locator("#grid .tile").count() == 2
+    pg.select_option("#f-sort", "date")
+    pg.wait_for_url("**/?q=cat&place=paris&sort=date")
+    assert [Path(n).stem for n in result_names(pg, cluster_server)] == ["cat.1", "cat.0"]
+    pg.fill("#f-place", "")
+    pg.fill("#f-camera", "iphone")
+    pg.press("#f-camera", "Enter")
+    pg.wait_for_url("**/?q=cat&camera=iphone&sort=date")
+    assert [Path(n).stem for n in result_names(pg, cluster_server)] == ["cat.2", "cat.0", "cat.4"]
+    pg.fill("#f-after", "2019-06-01")  # a date applies at once
+    pg.wait_for_url("**/?q=cat&after=2019-06-01&camera=iphone&sort=date")
+    assert [Path(n).stem for n in result_names(pg, cluster_server)] == ["cat.2", "cat.0"]
+    pg.wait_for_function(FIRST_THUMBNAIL)
+    shot(pg, "47-filters-over-url")
+    context.close()
+
+
+BIG = 10_000
+WARM_WORDS = ("dog", "cat", "dog OR cat", "terrier", "tabby")
+WEB_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "web.json"
+
+
+def build_big_index(small_index: Path, files: list[Path], folder: Path, n: int = BIG) -> Path:
+    """An index of ``n`` synthetic rows, each with a real JPEG file of its own.
+
+    Features: one of the 80 indexed photos', perturbed (embedding noise as in
+    bench/synthetic.py, class probabilities in log space), so words find rows as they
+    would real ones. File: one of ``files`` (real shared photos, in turn) with bytes of
+    its own after the image — a distinct content, so each row has a thumbnail of its
+    own, made from a real photo; a page of results shows as many different photos as a
+    real collection's would (the features' 80 sources alone would show one photo 24
+    times). Built once per folder."""
+    import numpy as np
+
+    from picfind import imaging
+    from picfind.reading import content_hash
+    from picfind.records import Features, ImageRecord, SparseClasses
+    from picfind.store.embedded import EmbeddedStore
+
+    index = folder / "index"
+    if (folder / "built").exists():
+        return index
+    shutil.rmtree(folder, ignore_errors=True)
+    photos = folder / "photos"
+    photos.mkdir(parents=True)
+    source = EmbeddedStore(small_index, read_only=True)
+    rows = [r for r in source.rows(features=True) if r.features is not None]
+    model = source.model or "efficientnet-lite0"
+    source.close()
+    data = [f.read_bytes() for f in files]
+    probed = [imaging.probe(d, name=str(f)) for d, f in zip(data, files, strict=True)]
+    rng = np.random.default_rng(15)
+    store = EmbeddedStore(index, create=True)
+    store.set_model(model)
+    batch: list[ImageRecord] = []
+    for k in range(n):
+        src = rows[k % len(rows)]
+        assert src.features is not None
+        real = (k * 7919) % len(files)  # a prime stride: neighbours get other photos
+        body = data[real] + f"picfind-web-bench-{k}".encode()
+        path = photos / f"{k // 1000:02d}" / f"photo-{k:05d}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(body)
+        emb = src.features.embedding
+        emb = emb + rng.standard_normal(emb.shape).astype(np.float32) * (0.45 / np.sqrt(emb.size))
+        probs = src.features.classes.probs.astype(np.float64)
+        noisy = probs * np.exp(rng.standard_normal(probs.size) * 0.3)
+        noisy *= probs.sum() / noisy.sum()
+        order = np.argsort(-noisy, kind="stable")
+        classes = SparseClasses(src.features.classes.ids[order], noisy[order].astype(np.float32))
+        batch.append(
+            ImageRecord(
+                f"w{k:07d}", str(path), content_hash(body), len(body), path.stat().st_mtime_ns,
+                probed[real][1], probed[real][2], probed[real][0],
+                Features(classes, (emb / np.linalg.norm(emb)).astype(np.float32)),
+            )
+        )  # fmt: skip
+        if len(batch) == 2000:
+            store.write(add=batch)
+            batch = []
+    store.write(add=batch)
+    store.close()
+    (folder / "built").write_text(str(n))
+    return index
+
+
+HTML_DONE = "() => performance.getEntriesByType('navigation')[0].responseEnd"
+"""When the page's HTML (the search, rendered by the server) had arrived, in ms."""
+
+
+def first_thumbnail_ms(browser, url: str, html: list[float] | None = None) -> float:
+    """A new browser (nothing cached) loads ``url``: ms until the first thumbnail shows
+    (and, into ``html``, ms until the server's page had arrived)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    started = time.monotonic()
+    pg.goto(url)
+    pg.wait_for_function(FIRST_THUMBNAIL, polling="raf")
+    elapsed = (time.monotonic() - started) * 1000
+    if html is not None:
+        html.append(float(pg.evaluate(HTML_DONE)))
+    context.close()
+    return elapsed
+
+
+def test_numbers_on_a_10k_photo_index(
+    browser, small_index: Path, shared: Path, tmp_path_factory
+) -> None:
+    """Issue 15's numbers on 10,000 photos, written to bench/results/web.json: word query
+    → first thumbnail (p50 warm: the thumbnails on the server's disk, a new browser each
+    time, words alternating), and the weight of a results page of 24 at 2× density — the
+    only one asserted (a size, the same on a busy machine). PICFIND_WEB_BENCH_DIR keeps
+    the built index between runs."""
+    import resource
+    import statistics
+
+    base = os.environ.get("PICFIND_WEB_BENCH_DIR")
+    folder = Path(base) if base else tmp_path_factory.mktemp("web-bench")
+    started = time.monotonic()
+    files = sorted((shared / "data" / "catsdogs").glob("*.jpg"))
+    files += sorted((shared / "data" / "pets").rglob("*.jpg"))
+    assert len(files) >= 1000
+    index = build_big_index(small_index, files, folder / f"web-{BIG}")
+    built = time.monotonic() - started
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    with serve_process(index) as url:
+        assert httpx_get(url + "/api/stats")["images"] == BIG
+        cold = {w: first_thumbnail_ms(browser, f"{url}/?q={w}") for w in WARM_WORDS}
+        warm: dict[str, list[float]] = {w: [] for w in WARM_WORDS}
+        html: list[float] = []
+        for _ in range(3):  # rounds, the words alternating within each
+            for w in WARM_WORDS:
+                warm[w].append(first_thumbnail_ms(browser, f"{url}/?q={w}", html))
+        timeline = [first_thumbnail_ms(browser, url + "/") for _ in range(4)]
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 800}, device_scale_factor=2
+        )
+        pg = context.new_page()
+        weight, thumbs, sizes = page_weight(pg, url + "/?q=dog OR cat")
+        shot(pg, "48-results-10k-2x")
+        context.close()
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    every_warm = [ms for values in warm.values() for ms in values]
+    result = {
+        "command": "CI=true PICFIND_WEB_BENCH_DIR=/work/bench-cache/p3web .venv/bin/python -m "
+        "pytest -q tests/test_browser.py -k numbers_on_a_10k",
+        "index_images": BIG,
+        "index": "synthetic rows (features of the 80 test photos, perturbed); each row's file "
+        f"a real shared photo ({len(files)} in turn, catsdogs and pets) with bytes of its own",
+        "index_built_seconds": round(built, 1),
+        "word_query_to_first_thumbnail_ms": {
+            "p50_warm": round(statistics.median(every_warm)),
+            "warm": {w: [round(v) for v in values] for w, values in warm.items()},
+            "first_load_per_word": {w: round(v) for w, v in cold.items()},
+            "page_html_arrived_p50_ms": round(statistics.median(html)),
+            "target": "<= 300 ms p50 warm (reported, not asserted)",
+        },
+        "timeline_home_to_first_thumbnail_ms": {
+            "p50_warm": round(statistics.median(timeline[1:])),
+            "all": [round(v) for v in timeline],
+        },
+        "results_page_bytes_2x": {
+            "bytes": weight,
+            "page_html": sizes["page"],
+            "thumbnails_384": len(thumbs),
+            "target": "<= 500000 bytes for 24 results at 2x (asserted)",
+        },
+        "test_process_cpu_seconds": round(
+            cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 2
+        ),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    WEB_RESULTS.parent.mkdir(exist_ok=True)
+    WEB_RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    assert len(thumbs) == 24  # every tile, at the 2× size
+    assert weight <= 500_000, weight
+
+
+def httpx_get(url: str) -> dict:
+    import httpx
+
+    return httpx.get(url, timeout=30).json()

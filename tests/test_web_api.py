@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -526,8 +527,10 @@ def test_empty_index(tmp_path: Path) -> None:
         body = check_error(c.get("/api/search?q=dog"), 409, "empty_index")
         assert "empty" in body["error"]
         assert c.get("/api/stats").json()["images"] == 0
-        page = c.get("/")
-        assert page.status_code == 200 and "The index is empty" in page.text
+        page = c.get("/")  # the first run: a welcome, not an error
+        assert page.status_code == 200 and "There are no photos here yet" in page.text
+        assert 'class="error"' not in page.text and 'id="first-run"' in page.text
+        assert c.get("/api/timeline").json() == {"mode": "timeline", "total": 0, "results": []}
 
 
 def test_no_index_at_all_is_an_error(tmp_path: Path) -> None:
@@ -653,6 +656,16 @@ def test_no_cors_unless_configured(client: TestClient, index_copy: Path) -> None
 # --- indexing jobs, searching meanwhile -------------------------------------------------
 
 
+def test_first_run_offers_the_configured_folders(small_photos: Path, tmp_path: Path) -> None:
+    with make_client(tmp_path / "index", roots=(small_photos,)) as c:  # created empty
+        page = c.get("/").text
+    start = page[page.index('id="first-run"') :]
+    assert "Welcome to picfind" in start and str(small_photos) in start
+    assert 'class="index-root" data-root="0"' in start
+    assert 'id="ocr-start"' in start and "Also read text in photos" in start
+    assert 'id="ocr-menu"' in page  # the header menu offers the same
+
+
 def test_jobs_need_a_configured_root(client: TestClient) -> None:
     assert client.get("/api/roots").json() == {"roots": []}
     check_error(client.post("/api/jobs", json={"root": 0}), 400, "bad_request")
@@ -690,6 +703,42 @@ def test_indexing_job_while_searching(catsdogs: Path, tmp_path: Path) -> None:
         assert any(0 < s["done"] < 120 for s in states), "no progress seen mid-run"
         assert c.get("/api/stats").json()["images"] == 120
         assert c.get("/api/jobs").json()["jobs"][0]["id"] == job.json()["id"]
+
+
+@pytest.mark.slow
+def test_indexing_job_with_ocr_reads_the_text(catsdogs: Path, font_file: Path, tmp_path: Path):
+    """ "Also read text in photos": the job indexes, then runs the OCR pass (``--ocr``)."""
+    from PIL import ImageDraw, ImageFont
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with Image.open(catsdogs / "cat.3.jpg") as im:
+        canvas = im.convert("RGB").resize((800, 600))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((60, 220, 560, 320), fill=(240, 236, 220))
+    draw.text((80, 240), "GATE 23", font=ImageFont.truetype(str(font_file), 56), fill=(20, 25, 50))
+    canvas.save(photos / "sign.jpg", quality=92)
+    for name in ("dog.3.jpg", "cat.4.jpg"):
+        shutil.copy2(catsdogs / name, photos / name)
+    with make_client(tmp_path / "index", roots=(photos,)) as c:
+        check_error(c.post("/api/jobs", json={"root": 0, "ocr": "yes"}), 422, "invalid_request")
+        job = c.post("/api/jobs", json={"root": 0, "ocr": True})
+        assert job.status_code == 202 and job.json()["ocr"] is True
+        c.app.state.jobs.wait(300)
+        state = c.get(f"/api/jobs/{job.json()['id']}").json()
+        assert state["state"] == "done", state
+        assert state["report"]["indexed"] == 3
+        assert state["report"]["ocr"]["updated"] == 3 and state["phase"] == "text"
+        found = c.get("/api/search", params={"q": 'text:"gate 23"'}).json()
+        assert [Path(r["path"]).name for r in found["results"]] == ["sign.jpg"]
+        sign = found["results"][0]["id"]
+        lines = c.get(f"/api/images/{sign}").json()["text"]["lines"]
+        assert any("GATE" in x["text"].upper() for x in lines)
+        plain = c.post("/api/jobs", json={"root": 0})  # without: no pass, no "ocr" report
+        c.app.state.jobs.wait(120)
+        again = c.get(f"/api/jobs/{plain.json()['id']}").json()
+        assert again["state"] == "done" and "ocr" not in again["report"]
+        assert again["ocr"] is False and again["phase"] == "index"
 
 
 def test_a_job_that_fails_says_why(small_photos: Path, tmp_path: Path) -> None:
@@ -842,3 +891,102 @@ def test_pages_show_why_filters_and_capture(tagged) -> None:
     similar = client.get("/", params={"similar": ids["cat.0"], "place": "paris"}).text
     assert f'name="similar" value="{ids["cat.0"]}"' in similar  # the filter row refines it
     assert similar.count('class="tile"') == 2
+
+
+def test_timeline_is_the_collection_newest_first(tagged) -> None:
+    """The home page without a search: every photo by capture time, grouped by month,
+    undated photos last under "No date"; pages are slices of one order."""
+    from exifphotos import TAGGED
+
+    client, _, _ = tagged
+    body = client.get("/api/timeline", params={"limit": 50}).json()
+    assert body["mode"] == "timeline" and body["total"] == len(TAGGED)
+    want = sorted((s for s, shot in TAGGED if shot.taken), key=lambda s: dict(TAGGED)[s].taken)
+    assert stems(body)[: len(want)] == want[::-1]  # EXIF "2019:07:14 …" sorts like the time
+    assert stems(body)[len(want) :] == ["cat.5", "dog.5"]  # no date: last, by path
+    first = body["results"][0]
+    assert first["taken"] == "2021-01-01T00:30:00" and first["month"] == "2021-01"
+    assert first["month_label"] == "January 2021" and first["rank"] == 1
+    assert (
+        body["results"][-1]["month"] == "none" and body["results"][-1]["month_label"] == "No date"
+    )
+    for offset in (0, 5, 10):
+        page = client.get("/api/timeline", params={"limit": 5, "offset": offset}).json()
+        assert page["results"] == body["results"][offset : offset + 5]
+    paris = client.get("/api/timeline", params={"place": "paris"}).json()
+    assert stems(paris) == ["cat.1", "dog.0", "cat.0"] and paris["total"] == 3
+    check_error(client.get("/api/timeline", params={"after": "someday"}), 400, "bad_request")
+
+    html = client.get("/").text
+    assert 'data-timeline="1"' in html and "All 12 photos, newest first" in html
+    months = re.findall(r'<h3 class="month-title" id="month-([^"]+)">([^<]+)</h3>', html)
+    assert months[0] == ("2021-01", "January 2021") and months[-1] == ("none", "No date")
+    assert len(months) == len({m for m, _ in months})  # one group per month
+    assert (
+        html.count('class="tile"') == 12
+        and '<time class="taken" datetime="2021-01-01T00:30:00">1 Jan 2021, 00:30</time>' in html
+    )
+    assert 'class="error"' not in html
+    small = client.get("/", params={"count": 4}).text  # what was loaded on scroll
+    assert small.count('class="tile"') == 4
+    filtered = client.get("/", params={"camera": "iphone"}).text
+    assert "4 photos match, newest first" in filtered and filtered.count('class="tile"') == 4
+
+
+@pytest.fixture(scope="module")
+def copies(catsdogs: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Photos with copies: cat.0 twice more byte for byte (exact), dog.0 resized and
+    recompressed (near), and six photos with no copy."""
+    root = tmp_path_factory.mktemp("copies")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("cat.0", "cat.1", "cat.2", "dog.0", "dog.1", "dog.2", "dog.3", "cat.3"):
+        shutil.copy2(catsdogs / f"{name}.jpg", photos / f"{name}.jpg")
+    shutil.copy2(catsdogs / "cat.0.jpg", photos / "cat.0-copy.jpg")
+    shutil.copy2(catsdogs / "cat.0.jpg", photos / "cat.0-again.jpg")
+    with Image.open(catsdogs / "dog.0.jpg") as im:
+        im.convert("RGB").resize((im.width * 2 // 3, im.height * 2 // 3)).save(
+            photos / "dog.0-small.jpg", quality=70
+        )
+    with picfind.open_index(root / "index", create=True) as idx:
+        assert idx.add([photos]).indexed == 11
+        ids = {Path(f.path).stem: f.id for f in idx.store.rows()}
+    with make_client(root / "index") as c:
+        yield c, ids
+
+
+def test_grouping_folds_exact_and_near_copies(copies) -> None:
+    client, ids = copies
+    raw = client.get("/api/search", params={"q": "cat OR dog", "limit": 50}).json()
+    body = client.get("/api/search", params={"q": "cat OR dog", "limit": 50, "group": 1}).json()
+    assert body["grouped"] is True and body["ungrouped_total"] == raw["total"] == 11
+    assert body["total"] == 8 == len(body["results"])  # 11 photos, 3 of them copies
+    lead = {Path(r["path"]).stem: r for r in body["results"]}
+    group = {ids["cat.0"], ids["cat.0-copy"], ids["cat.0-again"]}
+    shown = next(s for s in lead if ids[s] in group)  # the best-ranked of the three
+    assert {d["id"] for d in lead[shown]["duplicates"]} | {ids[shown]} == group
+    assert all(d["kind"] == "exact" for d in lead[shown]["duplicates"])
+    dogs = {ids["dog.0"], ids["dog.0-small"]}
+    dog = next(s for s in lead if ids[s] in dogs)
+    assert [d["kind"] for d in lead[dog]["duplicates"]] == ["near"]
+    assert {d["id"] for d in lead[dog]["duplicates"]} | {ids[dog]} == dogs
+    order = [r["id"] for r in raw["results"]]
+    leads = [r["id"] for r in body["results"]]
+    assert leads == [i for i in order if i in leads]  # the raw ranking, copies left out
+    assert all(
+        not r["duplicates"] for r in body["results"] if r["id"] not in (ids[shown], ids[dog])
+    )
+    for offset in (0, 3, 6):  # pages are slices of one folded ranking
+        page = client.get(
+            "/api/search", params={"q": "cat OR dog", "limit": 3, "offset": offset, "group": 1}
+        ).json()
+        assert page["results"] == body["results"][offset : offset + 3]
+    like = client.get(f"/api/images/{ids['cat.1']}/similar", params={"group": 1}).json()
+    assert like["total"] == 7 and like["ungrouped_total"] == 10  # cat.1 itself left out
+    html = client.get("/", params={"q": "cat OR dog", "group": 1}).text
+    assert html.count('class="tile"') == 8 and "+2 copies" in html and "+1 copy" in html
+    assert (
+        'data-group="1"' in html
+        and 'id="f-group" name="group" type="checkbox" value="1" checked' in html
+    )
+    assert "copies grouped (11 in all)" in html

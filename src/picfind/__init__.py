@@ -85,6 +85,7 @@ _EXPORTS = {
     "PlaceMatch": "picfind.matchers",
     "WordsQuery": "picfind.matchers",
     # the store seam
+    "Browsed": "picfind.store.base",
     "ClassesQuery": "picfind.store.base",
     "DocSummary": "picfind.store.base",
     "EmbeddingQuery": "picfind.store.base",
@@ -110,6 +111,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Browsed",
     "BusyError",
     "CameraMatch",
     "Capture",
@@ -272,6 +274,7 @@ if TYPE_CHECKING:
     from picfind.scoring import Fusion
     from picfind.search import Mode
     from picfind.store.base import (
+        Browsed,
         ClassesQuery,
         DocSummary,
         EmbeddingQuery,

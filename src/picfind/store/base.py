@@ -15,6 +15,8 @@ The seam, in one table:
                    runs several at once (eval's leave-one-out)
 ``summaries``      path and top classes of hits, for results
 ``texts``          the text read in images (lines with boxes), for ``show``
+``browse``         every image newest capture first, a page at a time (the
+                   web page's timeline)
 ``stats``          images, model, size, last run
 =================  ==========================================================
 
@@ -119,6 +121,15 @@ class DocSummary:
     class_probs: npt.NDArray[np.float32]
 
 
+class Browsed(NamedTuple):
+    """One image of the timeline: its id, path and local capture time (ISO, to the
+    second: ``2019-07-14T10:00:00``), None when the photo carries no date."""
+
+    id: str
+    path: str
+    taken: str | None
+
+
 class Move(NamedTuple):
     """A file moved: the row follows it, keeping its id and features."""
 
@@ -206,6 +217,14 @@ class Store(Protocol):
 
     def stats(self) -> Stats:
         """Images, model, size on disk and the last run's summary."""
+        ...
+
+    def browse(
+        self, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Browsed]]:
+        """(images the filter allows, one page of them): newest local capture first,
+        ties and undated photos (last) by path then id — no scoring, the same order in
+        every store. ``where.sort`` is ignored (this is the date order)."""
         ...
 
     def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:

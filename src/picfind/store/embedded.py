@@ -45,7 +45,7 @@ from picfind.records import (
 )
 from picfind.scoring import Mask
 from picfind.store import texts, vectors
-from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
+from picfind.store.base import Browsed, DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cache import SegmentCache
 from picfind.store.codec import (
     KEY_FIELDS,
@@ -232,6 +232,36 @@ class EmbeddedStore:
     @translated("read")
     def texts(self, ids: Sequence[str]) -> dict[str, ImageText]:
         return texts.read(self.db.conn, ids)
+
+    @translated("read")
+    def browse(
+        self, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Browsed]]:
+        """Two ordered reads, dated rows (on the ``taken_day`` index) then undated ones by
+        path: no sort of the whole table for a page near the top."""
+        cond, params = _browse_conditions(where or Filter())
+        conn = self.db.conn
+        sql = "SELECT count(*) FROM images WHERE " + " AND ".join([*cond, "taken_day IS NOT NULL"])
+        dated = int(conn.execute(sql, params).fetchone()[0])
+        sql = "SELECT count(*) FROM images WHERE " + " AND ".join([*cond, "taken_day IS NULL"])
+        total = dated + int(conn.execute(sql, params).fetchone()[0])
+        rows: list[Any] = []
+        if offset < dated and limit > 0:
+            rows += conn.execute(
+                "SELECT id, path, taken FROM images WHERE "
+                + " AND ".join([*cond, "taken_day IS NOT NULL"])
+                + " ORDER BY taken_day DESC, taken DESC, path, id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        rest = limit - len(rows)
+        if rest > 0 and offset + len(rows) < total:
+            rows += conn.execute(
+                "SELECT id, path, NULL FROM images WHERE "  # "+": walk the path index
+                + " AND ".join([*cond, "+taken_day IS NULL"])
+                + " ORDER BY path, id LIMIT ? OFFSET ?",
+                [*params, rest, max(0, offset - dated)],
+            ).fetchall()
+        return total, [Browsed(str(i), decode_path(str(p)), t) for i, p, t in rows]
 
     # -- writing ---------------------------------------------------------------------
     @translated("write")
@@ -583,6 +613,46 @@ def _filter_matchers(w: Filter) -> list[CaptureMatch]:
     if w.cameras:
         out.append(CameraMatch(w.cameras))
     return out
+
+
+def _browse_conditions(w: Filter) -> tuple[list[str], list[object]]:
+    """A ``Filter`` as SQL conditions on ``images`` (the timeline's; searches use masks)."""
+    cond: list[str] = ["1"]
+    params: list[object] = []
+    if w.under is not None:
+        cond.append("path >= ? AND path < ?")
+        params += under_prefix(w.under)
+    for matcher in _filter_matchers(w):
+        sql, more = _capture_sql(matcher)
+        cond.append(f"rowid IN ({sql})")
+        params += more
+    if w.exclude:
+        cond.append(f"id NOT IN ({','.join('?' * len(w.exclude))})")
+        params += w.exclude
+    return cond, params
+
+
+def _capture_sql(matcher: CaptureMatch) -> tuple[str, list[object]]:
+    """The rowids a capture matcher matches, as one SQL query on indexed columns."""
+    if isinstance(matcher, PlaceMatch | CameraMatch):
+        kind = "place" if isinstance(matcher, PlaceMatch) else "camera"
+        marks = ",".join("?" * len(matcher.keys))
+        sql = f"SELECT DISTINCT image_rowid FROM image_keys WHERE kind = ? AND key IN ({marks})"
+        return sql, [kind, *matcher.keys]
+    if matcher.south_days is None and matcher.south_yearly is None:
+        hemispheres = [(matcher.ranges(False), "1")]
+    else:
+        hemispheres = [(matcher.ranges(False), "(lat IS NULL OR lat >= 0)")]
+        hemispheres.append((matcher.ranges(True), "lat < 0"))
+    parts: list[str] = []
+    params: list[object] = []
+    for (days, yearly), where in hemispheres:
+        any_of = ["(taken_day >= ? AND taken_day < ?)"] * len(days)
+        any_of += ["(taken_md BETWEEN ? AND ?)"] * len(yearly)
+        parts.append(f"({where} AND ({' OR '.join(any_of) or '0'}))")
+        params += [v for pair in (*days, *yearly) for v in pair]
+    sql = f"SELECT rowid FROM images WHERE taken_day IS NOT NULL AND ({' OR '.join(parts)})"
+    return sql, params
 
 
 def _write_keys(conn: sqlite3.Connection, rowid: int, fields: dict[str, object]) -> None:

@@ -49,6 +49,9 @@ class Job:
     id: str
     root: int
     path: str
+    ocr: bool = False
+    """Also read the text in the photos (the OCR pass, after indexing)."""
+    phase: str = "index"  # index | text (the OCR pass)
     state: str = "running"  # running | done | failed
     done: int = 0
     total: int = 0
@@ -66,6 +69,8 @@ class Job:
             "id": self.id,
             "root": self.root,
             "path": self.path,
+            "ocr": self.ocr,
+            "phase": self.phase,
             "state": self.state,
             "done": self.done,
             "total": self.total,
@@ -110,7 +115,7 @@ class Jobs:
         self._running: list[_Running] = []
         self._lock = threading.Lock()
 
-    def start(self, root: int) -> Job:
+    def start(self, root: int, ocr: bool = False) -> Job:
         if not 0 <= root < len(self.roots):
             raise UsageError(
                 f"no configured folder number {root}; "
@@ -119,9 +124,10 @@ class Jobs:
         with self._lock:
             if any(j.state == "running" for j in self._jobs.values()):
                 raise JobBusyError("an indexing job is already running; wait for it to finish")
-            job = Job(uuid.uuid4().hex[:12], root, str(self.roots[root]))
+            job = Job(uuid.uuid4().hex[:12], root, str(self.roots[root]), ocr=ocr)
             errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by the follower
-            command = [sys.executable, "-m", "picfind.web.jobrunner", *self.target]
+            command = [sys.executable, "-m", "picfind.web.jobrunner"]
+            command += ["--ocr", *self.target] if ocr else self.target
             process = subprocess.Popen(
                 [*command, job.path, self.model or ""],
                 env={**os.environ, **self.env} if self.env else None,
@@ -212,6 +218,7 @@ def _apply(job: Job, line: str) -> None:
         job.done, job.total = int(p["done"]), int(p["total"])
         job.indexed, job.skipped = int(p["indexed"]), int(p["skipped"])
         job.rate = float(p["rate"])
+        job.phase = str(p.get("phase", "index"))
         job.eta = None if p["eta"] is None else float(p["eta"])
     elif "report" in message:
         report = message["report"]

@@ -24,8 +24,9 @@ from picfind.errors import EmptyIndexError, PicfindError, UnknownConceptError
 from picfind.records import SearchResults
 from picfind.search import DEFAULT_MODE, MODES
 from picfind.web.app import error_body
+from picfind.web.grouping import GroupedResults
 from picfind.web.jobs import Jobs
-from picfind.web.service import FILTERS, Service, search_filter
+from picfind.web.service import FILTERS, Service, Timeline, month_of, search_filter
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -111,28 +112,34 @@ def home(
     q = q.strip()[:500]
     chosen = {k: v.strip()[:1000] for k in FILTERS if (v := request.query_params.get(k, ""))}
     chosen = {k: v for k, v in chosen.items() if v and not (k == "sort" and v == "relevance")}
+    group = request.query_params.get("group") == "1"
+    folds = {"group": "1"} if group else {}
     by_image = {"similar": similar, "mode": mode} if similar and not q else {}
     if upload and not q and not similar:
         by_image = {"upload": upload, "mode": mode}
     try:
         where = search_filter(dict(chosen))
         if q:
-            found = service.search_words(q, limit, offset, where=where)
+            found = service.search_words(q, limit, offset, where=where, group=group)
             results = results_html(
-                found, {"q": q, **chosen}, offset, size, f"for {found.query or q}"
+                found, {"q": q, **chosen, **folds}, offset, size, f"for {found.query or q}"
             )
         elif similar:
-            found = service.search_similar(similar, mode, limit, offset, where)
-            params = {"similar": similar, "mode": mode, **chosen}
+            found = service.search_similar(similar, mode, limit, offset, where, group)
+            params = {"similar": similar, "mode": mode, **chosen, **folds}
             query = _query_image(f"/images/{similar}", f"/api/images/{similar}/thumbnail?size=128")
             results = results_html(found, params, offset, size, "like this image", query)
         elif upload:
-            found = service.search_uploaded(upload, mode, limit, offset, where)
-            params = {"upload": upload, "mode": mode, **chosen}
+            found = service.search_uploaded(upload, mode, limit, offset, where, group)
+            params = {"upload": upload, "mode": mode, **chosen, **folds}
             query = _query_image("", f"/api/uploads/{upload}/preview", "your photo")
             results = results_html(found, params, offset, size, "like your photo", query)
-        else:
-            results = _start_html(service, jobs)
+        else:  # the timeline; its count says whether the index is empty (no stats read)
+            timeline = service.timeline(limit, offset, where)
+            if timeline.total == 0 and where is None:
+                results = _start_html(service, jobs)
+            else:
+                results = timeline_html(timeline, chosen, offset, size)
     except EmptyIndexError:
         results = _start_html(service, jobs)
     except PicfindError as exc:
@@ -147,7 +154,7 @@ def home(
     )
     body = _template("home.html").substitute(modes=modes, message=message, results=results)
     title = f"{q} – picfind" if q else "picfind"
-    return _page(title, body, service, jobs, q, filters=filters_html(chosen, by_image))
+    return _page(title, body, service, jobs, q, filters=filters_html({**chosen, **folds}, by_image))
 
 
 def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None) -> str:
@@ -185,7 +192,10 @@ def filters_html(chosen: dict[str, str], by_image: dict[str, str] | None = None)
         + '<label for="f-sort">Sort<select id="f-sort" name="sort" autocomplete="off">'
         f'<option value="relevance"{"" if by_date else " selected"}>best match</option>'
         f'<option value="date"{" selected" if by_date else ""}>newest first</option>'
-        "</select></label></fieldset></details>"
+        "</select></label>"
+        '<label class="check" for="f-group"><input id="f-group" name="group" type="checkbox" '
+        f'value="1"{" checked" if chosen.get("group") == "1" else ""}> Group duplicates</label>'
+        "</fieldset></details>"
     )
 
 
@@ -320,7 +330,11 @@ def results_html(
             f"{offset + 1}–{offset + shown} of {found.total} results {e(what)} "
             f'<span class="mode">({e(found.mode)})</span>'
         )
-    tiles = "".join(tile_html(r.to_json()) for r in found.results)
+        if isinstance(found, GroupedResults):
+            heading += f' <span class="mode">· copies grouped ({found.ungrouped} in all)</span>'
+    rows = found.to_json()["results"]  # with what a grouped page adds (duplicates)
+    assert isinstance(rows, list)
+    tiles = "".join(tile_html(r) for r in rows)
     more = ""
     if offset + shown < found.total:
         next_url = "/?" + urlencode({**params, "offset": offset + shown})
@@ -363,6 +377,28 @@ def tile_html(r: dict[str, object]) -> str:
     why = r.get("why")
     if isinstance(why, list) and why:
         names = reasons_html(why)
+    meta = (
+        f'<span class="rank">#{r["rank"]}</span> {duplicates_html(r.get("duplicates"))}'
+        f'<span class="score" title="score">{float(r["score"]):.3f}</span>'  # type: ignore[arg-type]
+    )
+    return _tile(r, meta, names)
+
+
+def duplicates_html(copies: object) -> str:
+    """A grouped result's count of the copies folded behind it, their names on hover
+    (``duplicatesHtml`` in app.js)."""
+    if not isinstance(copies, list) or not copies:
+        return ""
+    names = ", ".join(os.path.basename(str(c["path"])) for c in copies)
+    word = "copy" if len(copies) == 1 else "copies"
+    return f'<span class="dup" title="{e(names)}">+{len(copies)} {word}</span> '
+
+
+def _tile(r: dict[str, object], meta: str, names: str) -> str:
+    """A tile's markup around its facts (``meta``) and labels: the thumbnail link and the
+    selection checkbox (``tileShell`` in app.js)."""
+    labels = r["labels"]
+    assert isinstance(labels, list)
     alt = labels[0]["name"] if labels else "image"
     rid = e(r["id"])
     thumb = f"/api/images/{rid}/thumbnail?size="
@@ -371,12 +407,92 @@ def tile_html(r: dict[str, object]) -> str:
         f'<img src="{thumb}256" srcset="{thumb}256 256w, {thumb}384 384w, {thumb}512 512w" '
         f'sizes="{TILE_SIZES}" '
         f'alt="{e(alt)}" loading="lazy" width="256" height="256">'
-        f'<span class="meta"><span class="rank">#{r["rank"]}</span> '
-        f'<span class="score" title="score">{float(r["score"]):.3f}</span></span>'  # type: ignore[arg-type]
+        f'<span class="meta">{meta}</span>'
         f'<span class="labels">{names}</span></a>'
         f'<input type="checkbox" class="pick" name="id" value="{rid}" form="picks" '
         f'aria-label="Select {e(os.path.basename(str(r["path"])))}" data-path="{e(r["path"])}">'
         "</li>"
+    )
+
+
+def taken_text(taken: object) -> str:
+    """A tile's capture time, short: "14 Jul 2019, 10:00" (``takenText`` in app.js)."""
+    if not isinstance(taken, str) or len(taken) < 16:
+        return "no date"
+    month = MONTHS_SHORT[int(taken[5:7]) - 1]
+    return f"{int(taken[8:10])} {month} {taken[:4]}, {taken[11:16]}"
+
+
+MONTHS_SHORT = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def timeline_tile_html(r: dict[str, object]) -> str:
+    """A timeline photo: when it was taken instead of a rank and score, its top classes
+    by name (``timelineTile`` in app.js)."""
+    labels = r["labels"]
+    assert isinstance(labels, list)
+    names = e(", ".join(str(x["name"]) for x in labels[:2] if x["score"] >= MIN_LABEL))
+    when = e(taken_text(r.get("taken")))
+    meta = f'<time class="taken"{_datetime_attr(r.get("taken"))}>{when}</time>'
+    return _tile(r, meta, names)
+
+
+def _datetime_attr(taken: object) -> str:
+    return f' datetime="{e(taken)}"' if isinstance(taken, str) else ""
+
+
+def months_html(items: list[dict[str, object]], first_id: int = 0) -> str:
+    """Tiles grouped by capture month, newest first; "No date" last (the store's order
+    puts undated photos after every dated one). ``monthSections`` in app.js continues a
+    month that a page began."""
+    out: list[str] = []
+    current: str | None = None
+    for r in items:
+        key, heading = month_of(r.get("taken") if isinstance(r.get("taken"), str) else None)  # type: ignore[arg-type]
+        if key != current:
+            if current is not None:
+                out.append("</ol></section>")
+            current = key
+            hid = f"month-{e(key)}"
+            out.append(
+                f'<section class="month" data-month="{e(key)}" aria-labelledby="{hid}">'
+                f'<h3 class="month-title" id="{hid}">{e(heading)}</h3><ol class="grid">'
+            )
+        out.append(timeline_tile_html(r))
+    if current is not None:
+        out.append("</ol></section>")
+    return "".join(out)
+
+
+def timeline_html(found: Timeline, chosen: dict[str, str], offset: int, size: int) -> str:
+    """The home page: the collection newest first, by month, loading more on scroll like
+    results (``data-timeline``; the filters, if any, restrict it)."""
+    items = [i.to_json() for i in found.items]
+    shown = len(items)
+    params = {k: v for k, v in chosen.items() if k != "sort"}
+    data = " ".join(f'data-{k}="{e(v)}"' for k, v in params.items())
+    if found.total == 0:
+        heading = "No photos match these filters"
+    elif params:
+        heading = f"{found.total} photos match, newest first"
+    else:
+        heading = f"All {found.total} photos, newest first"
+    more = ""
+    if offset + shown < found.total:
+        next_url = "/?" + urlencode({**params, "offset": offset + shown})
+        more = (
+            f'<p class="more"><a id="more" class="button" href="{e(next_url)}">More photos</a></p>'
+        )
+    links = ", ".join(f'<a href="/?{e(urlencode({"q": w}))}">{e(w)}</a>' for w in EXAMPLES)
+    hint = (
+        f'<p class="hint">Search by words — try {links} — or by a photo.</p>' if not offset else ""
+    )
+    return (
+        f'<section id="results" class="results timeline" aria-labelledby="results-title" '
+        f'data-timeline="1" {data} data-offset="{offset}" data-next="{offset + shown}" '
+        f'data-total="{found.total}" data-size="{size}">'
+        f'<h2 id="results-title" tabindex="-1">{e(heading)}</h2>{hint}'
+        f'<div id="grid" class="months">{months_html(items)}</div>{more}</section>'
     )
 
 
@@ -394,47 +510,49 @@ def reasons_html(why: list[dict[str, object]]) -> str:
 
 
 def _start_html(service: Service, jobs: Jobs) -> str:
-    """The page before any search: what to try, or, for an empty index, how to fill it.
-
-    A hook for the collection's timeline (newest first, by month) once dates exist.
-    """
-    images = service.image_count()
-    if images:
-        links = ", ".join(f'<a href="/?{e(urlencode({"q": w}))}">{e(w)}</a>' for w in EXAMPLES)
-        return (
-            '<section class="start" aria-labelledby="start-title">'
-            f'<h2 id="start-title">Search {images} photos</h2>'
-            f"<p>By words — try {links} — or by a photo: drop one here, paste one, "
-            "or choose one.</p></section>"
-        )
+    """The first run: an empty index, and how to fill it — the configured folders with
+    "Index now" (a friendly page, not an error); the timeline replaces it once photos are
+    in."""
     if jobs.roots:
-        offer = "<p>Index a folder to start:</p>" + _roots_html(jobs)
+        offer = "<p>Index a folder to start:</p>" + _roots_html(jobs, "start")
     else:
         offer = (
             "<p>Index a folder with <code>picfind index PATH</code>, or start the server "
             "with <code>--root FOLDER</code> to index one from this page.</p>"
         )
     return (
-        '<section class="start first-run" aria-labelledby="start-title">'
-        '<h2 id="start-title">No photos yet</h2>'
-        f"<p>The index is empty: nothing to search until it holds some photos.</p>{offer}"
-        "</section>"
+        '<section class="start first-run" id="first-run" aria-labelledby="start-title">'
+        '<h2 id="start-title" tabindex="-1">Welcome to picfind</h2>'
+        "<p>There are no photos here yet. Once a folder is indexed, its photos show here "
+        "newest first, and you can find them by words or by a photo.</p>"
+        f"{offer}</section>"
     )
 
 
-def _roots_html(jobs: Jobs) -> str:
+def _roots_html(jobs: Jobs, where: str) -> str:
+    """The configured folders with "Index now", and the choice to read text in them too
+    (the OCR pass; offered only when ``picfind[ocr]`` is installed)."""
+    from picfind import ocr
+
     items = "".join(
         f'<li><span class="path">{e(p)}</span> '
         f'<button type="button" class="index-root" data-root="{i}">Index now</button></li>'
         for i, p in enumerate(jobs.roots)
     )
-    return f'<ul class="roots">{items}</ul>'
+    if ocr.available():
+        choice = (
+            f'<label class="ocr-choice"><input type="checkbox" class="ocr" id="ocr-{where}">'
+            ' Also read text in photos <span class="hint">(slower: a second pass)</span></label>'
+        )
+    else:
+        choice = '<p class="hint">Reading text in photos needs <code>picfind[ocr]</code>.</p>'
+    return f'<div class="roots-box">{choice}<ul class="roots">{items}</ul></div>'
 
 
 def _stats_html(service: Service, jobs: Jobs) -> str:
     """The header menu: the index's stats, its folders (with "Index now"), the API."""
-    stats = service.index.stats()
-    folders = f"<h2>Folders</h2>{_roots_html(jobs)}" if jobs.roots else ""
+    stats = service.recent_stats()
+    folders = f"<h2>Folders</h2>{_roots_html(jobs, 'menu')}" if jobs.roots else ""
     return (
         f'<h2>Index</h2><p id="stats-line"><strong id="stats-images">{stats.images}</strong> '
         f'images · <span id="stats-model">{e(stats.model or "—")}</span> · '

@@ -71,6 +71,9 @@ def capture(
 
 
 Where = Annotated[Filter | None, Depends(capture)]
+Group = Annotated[
+    bool, Query(description="fold exact and near duplicates behind one result (`duplicates`)")
+]
 
 
 @router.get(
@@ -85,12 +88,22 @@ def search_words(
         float | None, Query(gt=0, le=1, description="the mass each word must reach")
     ] = None,
     where: Where = None,
+    group: Group = False,
 ) -> dict[str, object]:
     """Search by words: the same query language and results as `picfind search WORDS`,
     optionally only photos taken in a date range, a place, with a camera, under a folder,
-    newest first with `sort=date`."""
-    results = _service(request).search_words(q, limit, offset, min_score, where)
+    newest first with `sort=date`; with `group`, copies of a photo behind it."""
+    results = _service(request).search_words(q, limit, offset, min_score, where, group)
     return {**results.to_json(), "query": results.query, "parsed": results.parsed}
+
+
+@router.get("/timeline", response_model=schemas.TimelineOut, responses=ERRORS)
+def timeline(
+    request: Request, limit: Limit = 24, offset: Offset = 0, where: Where = None
+) -> dict[str, object]:
+    """The whole collection, newest capture first (undated photos last, by path), a page at
+    a time: the home page's timeline. The capture filters restrict it; `sort` is ignored."""
+    return _service(request).timeline(limit, offset, where).to_json()
 
 
 @router.post(
@@ -106,13 +119,14 @@ async def search_upload(
     limit: Annotated[int, Form(ge=0, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Form(ge=0, le=100_000)] = 0,
     where: Where = None,
+    group: Group = False,
 ) -> dict[str, object]:
     """Search by an uploaded image (more like this). Its features and a small preview are
     kept in memory by content hash (`upload` in the answer), never its bytes."""
     name = os.path.basename(file.filename or "upload")
     # The spooled file, not its bytes: they are read when a decode slot is free.
     key, results = await run_in_threadpool(
-        _service(request).search_upload, file.file, name, mode, limit, offset, where
+        _service(request).search_upload, file.file, name, mode, limit, offset, where, group
     )
     return {**results.to_json(), "upload": key}
 
@@ -130,10 +144,11 @@ def search_uploaded(
     limit: Limit = 20,
     offset: Offset = 0,
     where: Where = None,
+    group: Group = False,
 ) -> dict[str, object]:
     """More like a photo uploaded earlier (its `upload` key); 404 `upload_expired` once
     the server no longer keeps it."""
-    results = _service(request).search_uploaded(key, mode, limit, offset, where)
+    results = _service(request).search_uploaded(key, mode, limit, offset, where, group)
     return {**results.to_json(), "upload": key}
 
 
@@ -161,9 +176,11 @@ def search_similar(
     limit: Limit = 20,
     offset: Offset = 0,
     where: Where = None,
+    group: Group = False,
 ) -> dict[str, object]:
     """More like an indexed image (the image itself is left out)."""
-    return _service(request).search_similar(image_id, mode, limit, offset, where).to_json()
+    found = _service(request).search_similar(image_id, mode, limit, offset, where, group)
+    return found.to_json()
 
 
 @router.get("/images/{image_id}", response_model=schemas.ImageOut, responses=ERRORS)
@@ -264,9 +281,10 @@ def roots(request: Request) -> dict[str, object]:
 
 @router.post("/jobs", response_model=schemas.JobOut, status_code=202, responses=ERRORS)
 def start_job(request: Request, body: schemas.JobIn) -> dict[str, object]:
-    """Start indexing a configured root (by its number); one job at a time."""
+    """Start indexing a configured root (by its number), then with `ocr` read the text in
+    its photos; one job at a time."""
     jobs: Jobs = request.app.state.jobs
-    return jobs.start(body.root).to_json()
+    return jobs.start(body.root, ocr=body.ocr).to_json()
 
 
 @router.get("/jobs", response_model=schemas.JobsOut)

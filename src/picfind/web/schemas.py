@@ -23,6 +23,12 @@ class WhyOut(BaseModel):
     score: float = Field(description="what that match contributed (a class probability)")
 
 
+class DuplicateOut(BaseModel):
+    id: str
+    path: str
+    kind: str = Field(description="exact (same content) or near (a cosine ≥ 0.85 look-alike)")
+
+
 class ResultOut(BaseModel):
     rank: int = Field(description="1-based position in the whole ranking")
     id: str = Field(description="the image's stable id")
@@ -31,6 +37,9 @@ class ResultOut(BaseModel):
     labels: list[LabelOut] = Field(description="the image's top classes")
     why: list[WhyOut] | None = Field(
         None, description="keyword search: why it matched, best reason of each term first"
+    )
+    duplicates: list[DuplicateOut] | None = Field(
+        None, description="with `group`: its copies folded behind it, best first"
     )
 
 
@@ -48,6 +57,28 @@ class SearchOut(BaseModel):
     upload: str | None = Field(
         None, description="search by an uploaded photo: its key, for /api/uploads/{key}/…"
     )
+    grouped: bool | None = Field(
+        None, description="duplicates folded (`group`): total counts tiles"
+    )
+    ungrouped_total: int | None = Field(None, description="with `group`: every match, unfolded")
+
+
+class TimelineItemOut(BaseModel):
+    rank: int = Field(description="1-based position in the timeline")
+    id: str
+    path: str
+    taken: str | None = Field(
+        description="local capture time, ISO (2019-07-14T10:00:00); None: no date"
+    )
+    month: str = Field(description="the month group: 2019-07, or none", examples=["2019-07"])
+    month_label: str = Field(examples=["July 2019", "No date"])
+    labels: list[LabelOut] = Field(description="the image's top 3 classes")
+
+
+class TimelineOut(BaseModel):
+    mode: str = Field("timeline")
+    total: int = Field(description="every photo the filters allow")
+    results: list[TimelineItemOut]
 
 
 class ImageOut(BaseModel):
@@ -99,12 +130,17 @@ class JobIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     root: int = Field(0, description="the number of a configured root (GET /api/roots)")
+    ocr: bool = Field(
+        False, description="then read the text in the photos (picfind index --ocr; picfind[ocr])"
+    )
 
 
 class JobOut(BaseModel):
     id: str
     root: int
     path: str
+    ocr: bool = Field(False, description="the OCR pass follows the indexing")
+    phase: str = Field("index", description="index, or text (the OCR pass) when ocr")
     state: str = Field(description="running, done or failed")
     done: int
     total: int
@@ -114,7 +150,9 @@ class JobOut(BaseModel):
     eta: float | None = Field(description="seconds left")
     started_at: float
     finished_at: float | None
-    report: dict[str, object] | None = Field(description="picfind index --json, once done")
+    report: dict[str, object] | None = Field(
+        description="picfind index --json, once done (with ``ocr``: the pass's summary)"
+    )
     error: str | None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from picfind.errors import NotFoundError, StoreError
 from picfind.records import Hit, ImageRecord, ImageText, MetadataCoverage, Stats, StoredFile
-from picfind.store.base import DocSummary, Filter, Move, StoreQuery, Touch, Update
+from picfind.store.base import Browsed, DocSummary, Filter, Move, StoreQuery, Touch, Update
 from picfind.store.cluster import admin, bodies, lease
 from picfind.store.cluster.connection import ClusterOptions, Engine
 from picfind.store.cluster.handle import IndexHandle
@@ -42,6 +42,15 @@ CAPTURE_FIELDS = list(capture_properties())
 FILE_FIELDS += ["text_version"]
 LOOKUP_CHUNK = 1000
 """Ids, paths or hashes per lookup request."""
+BROWSE_ORDER = [
+    {"taken": {"order": "desc", "missing": "_last"}},
+    {"path": "asc"},
+    {"id": "asc"},
+]
+"""The timeline's order (``Store.browse``): newest capture, undated last, then path."""
+WINDOW = 10_000
+"""``from + size`` the engine allows (``index.max_result_window``); deeper pages step
+there by ``search_after``."""
 
 
 class ClusterStore:
@@ -212,6 +221,33 @@ class ClusterStore:
                     path = decode_path(d["_source"]["path"])
                     out[d["_id"]] = DocSummary(d["_id"], path, classes.ids, classes.probs)
         return out
+
+    def browse(
+        self, limit: int, offset: int = 0, where: Filter | None = None
+    ) -> tuple[int, list[Browsed]]:
+        h = self.handle
+        if not h.exists():
+            return 0, []
+        self.writer.settle()
+        query = bodies.filter_query(where)
+        body: dict[str, Any] = {"query": query, "sort": BROWSE_ORDER, "track_total_hits": True}
+        after: list[Any] | None = None
+        skip = offset
+        while offset + limit > WINDOW and skip > 0:  # beyond the window: sort keys only
+            step = min(skip, WINDOW)
+            hop = {**body, "size": step, "_source": False}
+            res = h.search({**hop, "search_after": after} if after else hop)
+            hits = res["hits"]["hits"]
+            if len(hits) < step:
+                return int(res["hits"]["total"]["value"]), []
+            after, skip = hits[-1]["sort"], skip - step
+        page = {**body, "size": limit, "_source": ["path", "taken"]}
+        res = h.search({**page, "search_after": after} if after else {**page, "from": skip})
+        found = [
+            Browsed(d["_id"], decode_path(d["_source"]["path"]), d["_source"].get("taken"))
+            for d in res["hits"]["hits"]
+        ]
+        return int(res["hits"]["total"]["value"]), found
 
     def stats(self) -> Stats:
         h = self.handle

@@ -69,16 +69,60 @@
   function tileHtml(r) {
     const names = r.why && r.why.length ? whyHtml(r.why) : escapeHtml(r.labels.filter((l) => l.score >= 0.005)
       .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", "));
+    return tileShell(r, `<span class="rank">#${r.rank}</span> ${duplicatesHtml(r.duplicates)}` +
+      `<span class="score" title="score">${r.score.toFixed(3)}</span>`, names);
+  }
+
+  // A grouped result's folded copies (pages.duplicates_html).
+  function duplicatesHtml(copies) {
+    if (!copies || !copies.length) return "";
+    const names = copies.map((c) => c.path.split("/").pop()).join(", ");
+    return `<span class="dup" title="${escapeHtml(names)}">+${copies.length} ${copies.length === 1 ? "copy" : "copies"}</span> `;
+  }
+
+  // The markup around a tile's facts and labels (pages._tile).
+  function tileShell(r, meta, names) {
     const alt = r.labels.length ? r.labels[0].name : "image";
     const id = encodeURIComponent(r.id);
     const thumb = `/api/images/${id}/thumbnail?size=`;
     return `<li class="tile"><a href="/images/${id}" data-id="${escapeHtml(r.id)}">` +
       `<img src="${thumb}256" srcset="${thumb}256 256w, ${thumb}384 384w, ${thumb}512 512w" sizes="${TILE_SIZES}" ` +
       `alt="${escapeHtml(alt)}" loading="lazy" width="256" height="256">` +
-      `<span class="meta"><span class="rank">#${r.rank}</span> <span class="score" title="score">${r.score.toFixed(3)}</span></span>` +
+      `<span class="meta">${meta}</span>` +
       `<span class="labels">${names}</span></a>` +
       `<input type="checkbox" class="pick" name="id" value="${escapeHtml(r.id)}" form="picks" ` +
       `aria-label="Select ${escapeHtml(r.path.split("/").pop())}" data-path="${escapeHtml(r.path)}"></li>`;
+  }
+
+  // The timeline (pages.timeline_tile_html, months_html): when a photo was taken instead
+  // of a rank and score, tiles grouped by capture month, "No date" last.
+  const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December"];
+  function takenText(taken) {
+    if (!taken || taken.length < 16) return "no date";
+    return `${Number(taken.slice(8, 10))} ${MONTHS[Number(taken.slice(5, 7)) - 1].slice(0, 3)} ` +
+      `${taken.slice(0, 4)}, ${taken.slice(11, 16)}`;
+  }
+
+  function timelineTile(r) {
+    const names = r.labels.filter((l) => l.score >= 0.005).slice(0, 2).map((l) => l.name).join(", ");
+    const when = r.taken ? ` datetime="${escapeHtml(r.taken)}"` : "";
+    return tileShell(r, `<time class="taken"${when}>${escapeHtml(takenText(r.taken))}</time>`, escapeHtml(names));
+  }
+
+  function appendMonths(results) {
+    // A page continues the last month shown, or begins the next ones.
+    const grid = $("#grid");
+    results.forEach((r) => {
+      let last = grid.lastElementChild;
+      if (!last || last.dataset.month !== r.month) {
+        grid.insertAdjacentHTML("beforeend",
+          `<section class="month" data-month="${escapeHtml(r.month)}" aria-labelledby="month-${escapeHtml(r.month)}">` +
+          `<h3 class="month-title" id="month-${escapeHtml(r.month)}">${escapeHtml(r.month_label)}</h3><ol class="grid"></ol></section>`);
+        last = grid.lastElementChild;
+      }
+      last.querySelector("ol").insertAdjacentHTML("beforeend", timelineTile(r));
+    });
   }
 
   // ---- autocomplete (ARIA combobox) --------------------------------------------------
@@ -175,7 +219,8 @@
     const section = $("#results");
     if (!section) return;
     const d = section.dataset;
-    if (d.q) current = { kind: "words", q: d.q };
+    if (d.timeline) current = { kind: "timeline" };
+    else if (d.q) current = { kind: "words", q: d.q };
     else if (d.similar) current = { kind: "similar", id: d.similar, mode: d.mode };
     else if (d.upload) current = { kind: "upload", key: d.upload, mode: d.mode };
     else return;
@@ -189,11 +234,13 @@
   }
 
   // The capture filters (pages.filters_html): one parameter each in the address and the API.
-  const FILTERS = ["after", "before", "place", "camera", "folder", "sort"];
+  // "group" (fold duplicates) is a checkbox of the same row.
+  const FILTERS = ["after", "before", "place", "camera", "folder", "sort", "group"];
 
   function searchParams(search) {
     const params = new URLSearchParams();
     if (search.kind === "words") params.set("q", search.q);
+    else if (search.kind === "timeline") { /* the filters alone */ }
     else if (search.kind === "similar") { params.set("similar", search.id); params.set("mode", search.mode); }
     else { params.set("upload", search.key); params.set("mode", search.mode); }
     Object.entries(search.filters || {}).forEach(([k, v]) => params.set(k, v));
@@ -210,7 +257,7 @@
     const filters = {};
     FILTERS.forEach((k) => {
       const field = document.getElementById(`f-${k}`);
-      const value = field ? field.value.trim() : "";
+      const value = !field || (field.type === "checkbox" && !field.checked) ? "" : field.value.trim();
       if (value && !(k === "sort" && value === "relevance")) filters[k] = value;
     });
     return filters;
@@ -227,11 +274,10 @@
       });
       setTimeout(() => form.querySelectorAll("#q, #filters [disabled]").forEach((f) => { f.disabled = false; }), 0);
     });
-    // Changing a filter applies it at once (a select or date has no Enter).
-    form.querySelectorAll("#filters select, #filters input[type=date]").forEach((field) =>
-      field.addEventListener("change", () => {
-        if ($("#q").value.trim() || form.querySelector("#filters input[type=hidden]")) form.requestSubmit();
-      }));
+    // Changing a filter applies it at once (a select or date has no Enter): to the words,
+    // the photo, or with neither to the timeline.
+    form.querySelectorAll("#filters select, #filters input[type=date], #filters input[type=checkbox]").forEach((field) =>
+      field.addEventListener("change", () => form.requestSubmit()));
   }
 
   function addressOf(search) {
@@ -254,6 +300,7 @@
   function moreUrl() {
     const page = `limit=${current.size}&offset=${current.next}${filterQuery(current)}`;
     if (current.kind === "words") return `/api/search?q=${encodeURIComponent(current.q)}&${page}`;
+    if (current.kind === "timeline") return `/api/timeline?${page}`;
     if (current.kind === "similar") {
       return `/api/images/${encodeURIComponent(current.id)}/similar?mode=${current.mode}&${page}`;
     }
@@ -286,7 +333,8 @@
 
   function appendResults(body) {
     const grid = $("#grid");
-    grid.insertAdjacentHTML("beforeend", body.results.map(tileHtml).join(""));
+    if (current.kind === "timeline") appendMonths(body.results);
+    else grid.insertAdjacentHTML("beforeend", body.results.map(tileHtml).join(""));
     current.next += body.results.length;
     current.total = body.total;
     const heading = $("#results-title");
@@ -587,7 +635,7 @@
       if (image) { ev.preventDefault(); searchByPhoto(image); }
     });
     document.querySelectorAll("input[name=mode]").forEach((radio) => radio.addEventListener("change", () => {
-      if (!current || current.kind === "words") return;
+      if (!current || (current.kind !== "similar" && current.kind !== "upload")) return;
       // The same photo compared another way: a new address (Back returns to this one).
       const search = Object.assign({}, current, { mode: selectedMode(), offset: 0, next: 0 });
       window.location.assign(addressOf(search));
@@ -674,10 +722,13 @@
       bar.value = job.state === "running" ? job.done : bar.max;
       if (job.state === "running") {
         const eta = job.eta != null ? `, about ${Math.ceil(job.eta)} s left` : "";
-        text.textContent = `Indexing ${job.path}: ${job.done} of ${job.total} files (${job.rate.toFixed(1)}/s${eta})`;
+        const what = job.phase === "text" ? `Reading text in ${job.path}: ${job.done} of ${job.total} photos`
+          : `Indexing ${job.path}: ${job.done} of ${job.total} files`;
+        text.textContent = `${what} (${job.rate.toFixed(1)}/s${eta})`;
       } else if (job.state === "done") {
         const r = job.report || {};
-        text.textContent = `Done: indexed ${r.indexed}, unchanged ${r.unchanged}, removed ${r.removed}, skipped ${(r.skipped || []).length} in ${r.seconds} s.`;
+        const read = r.ocr ? ` Read text in ${r.ocr.updated} of ${r.ocr.pending} photos.` : "";
+        text.textContent = `Done: indexed ${r.indexed}, unchanged ${r.unchanged}, removed ${r.removed}, skipped ${(r.skipped || []).length} in ${r.seconds} s.${read}`;
       } else {
         text.textContent = `Indexing failed: ${job.error}`;
       }
@@ -701,7 +752,9 @@
         } else {
           buttons.forEach((b) => { b.disabled = false; });
           if (job.state === "done") {
-            showMessage(`Indexing finished. <a href="${escapeHtml(location.href)}">Search again</a> to see the new images.`, false);
+            const again = $("#first-run") ? `<a href="/" id="see-photos">See your photos</a>`
+              : `<a href="${escapeHtml(location.href)}">Search again</a> to see the new images.`;
+            showMessage(`Indexing finished. ${again}`, false);
           }
         }
       } catch (error) {
@@ -709,12 +762,18 @@
       }
     }
 
+    // "Also read text in photos" beside the button (the first-run page's, or the menu's).
+    const readText = (button) => {
+      const box = button.closest(".roots-box");
+      const choice = box && box.querySelector("input.ocr");
+      return Boolean(choice && choice.checked);
+    };
     buttons.forEach((button) => button.addEventListener("click", async () => {
       try {
         const job = await api("/api/jobs", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ root: Number(button.dataset.root) }),
+          body: JSON.stringify({ root: Number(button.dataset.root), ocr: readText(button) }),
         });
         buttons.forEach((b) => { b.disabled = true; });
         show(job);
