@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 
 
 GATE_SIDE: int | None = None
-"""Off by default: on the 120 rendered photos a gate at 320 keeps 26 of 100 catsdogs
-photos from the full detection but loses 8 of 302 words, found 0.921 → 0.894 (docs/ocr.md)."""
+"""Off by default: a gate at 320 stops 74 of 100 catsdogs photos before the full
+detection, but on the 120 rendered photos it loses 8 of 302 words (found 0.921 → 0.894;
+docs/ocr.md)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,9 @@ class StepCounts:
     """CPU time of the threads that read (``time.thread_time``; with one intra-op thread
     per session ONNX Runtime computes in the calling thread, so this is the reading)."""
     critical_cpu_seconds: float = 0.0
-    """Per :meth:`Reader.read_many` call, the busiest worker's CPU time, summed: the
-    reading's wall time on ``parallel`` free cores, waits at each call's end included."""
+    """Per :meth:`Reader.read_many` call, the busiest worker's CPU time, summed: about
+    the reading's wall time on ``parallel`` free cores, the wait at each call's end
+    for its last photo included."""
 
 
 class Reader:
