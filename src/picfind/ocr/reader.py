@@ -15,7 +15,8 @@ each by default, and :meth:`Reader.read_many` reads ``Reader.parallel`` photos a
 once in its own threads (ONNX Runtime and OpenCV release the GIL). On the pass
 (bench/ocr_search.py) that keeps 1.9–2.0 cores busy where one photo on two
 intra-op threads kept 1.65 under load, 1.85–1.9 nearly free (ORT's threads meet at
-every layer of these small networks); the counters keep the reading threads' CPU time so a bench can show it.
+every layer of these small networks); the counters keep the reading threads' CPU
+time so a bench can show it.
 
 Thread safety: one :class:`Reader` may be shared by threads; its ONNX Runtime
 sessions run concurrently, and its counters are updated under a lock.
