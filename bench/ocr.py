@@ -352,7 +352,9 @@ def main(argv: Iterable[str] | None = None) -> None:
         changes["classify"] = False
     settings = Settings(**changes)
     started = time.perf_counter()
-    reader = Reader.load(settings, threads=args.threads)
+    # --threads per session, --workers photos at once (the bench reads them itself)
+    cores = args.threads * args.workers if args.threads is not None else None
+    reader = Reader.load(settings, threads=cores, parallel=args.workers)
     load_seconds = time.perf_counter() - started
     for part in parts:
         run = {

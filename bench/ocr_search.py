@@ -7,9 +7,14 @@ bench/results/ocr_search.json:
 * ``pass``: ``Index.read_text`` (the real pass: pipeline, decode threads, committed
   batches) over N catsdogs photos (mostly without text) and over N photos of
   bench/textphotos.py (words rendered at 10–80 px, several fonts, styles, small
-  turns), after indexing them: photos/s and CPU seconds per photo for each set;
-  then every rendered word searched through the store (``Index.search_text``):
-  recall@10 overall and per text size — the read-back a user gets;
+  turns), after indexing them once; ``--rounds`` rounds alternating the reader's
+  configurations (``CONFIGS``: one photo on two intra-op threads without the small
+  first detection, the old way; two photos at once on one thread each, the
+  defaults; and that with a first detection at 320) on copies of the text-less index:
+  photos/s, CPU seconds per photo, where the CPU went and the photos/s two free
+  cores would give (``_timed_pass``); then for each, every rendered word searched
+  through the store (``Index.search_text``): recall@10 overall and per text size —
+  the read-back a user gets;
 * ``search``: synthetic indexes of 10k / 100k / 1M images, a fraction of them
   (``--text-fraction``, default 0.2: most photos show no text) with 2–8 words of
   read text drawn from a Zipf law over 20,000 words, built once under
@@ -31,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,24 +74,97 @@ def _cpu() -> float:
 
 
 def _timed_pass(idx: Any, folder: Path, reader: Any) -> dict[str, Any]:
-    wall, cpu = time.perf_counter(), _cpu()
+    """One pass over ``folder``: wall and CPU time, and where the CPU went.
+
+    The estimate for two free cores: the pass's CPU spread over both, but never
+    faster than its serial chain — the reading threads' busiest worker per chunk
+    (``critical_cpu_seconds``) plus the main thread's own work (the commits), which
+    the reading waits for; with one photo at a time, the main thread's CPU (it reads,
+    its ORT pool thread helps). Decoding runs beside both in the decode threads.
+    """
+    before = reader.counts
+    load = os.getloadavg()
+    wall, cpu, main = time.perf_counter(), _cpu(), time.thread_time()
     report = idx.read_text([folder], reader=reader)
-    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+    wall, cpu, main = time.perf_counter() - wall, _cpu() - cpu, time.thread_time() - main
+    after = reader.counts
+    photos = max(1, report.updated)
+    reading = after.cpu_seconds - before.cpu_seconds
+    critical = after.critical_cpu_seconds - before.critical_cpu_seconds
+    # With parallel=1 the reading runs in the main thread itself (its ORT pool beside it).
+    serial = main + (critical if reader.parallel > 1 else 0.0)
+    two_cores = max(cpu / 2, serial)
     return {
         "photos": report.updated,
         "skipped": len(report.skipped),
         "seconds": round(wall, 2),
         "photos_per_second": round(report.updated / wall, 2) if wall else 0.0,
-        "cpu_seconds_per_photo": round(cpu / max(1, report.updated), 3),
+        "cpu_seconds_per_photo": round(cpu / photos, 3),
+        "cpu_per_wall": round(cpu / wall, 2) if wall else 0.0,
+        "reading_cpu_seconds_per_photo": round(reading / photos, 3),
+        "reading_critical_cpu_seconds": round(critical, 2),
+        "main_thread_cpu_seconds": round(main, 2),
+        "parallel_share": round(1 - serial / cpu, 3) if cpu else 0.0,
+        "cores_busy": round(cpu / serial, 2) if serial else 0.0,  # what free cores would be
+        "estimated_photos_per_second_2_free_cores": round(report.updated / two_cores, 2)
+        if two_cores
+        else 0.0,
+        "load_average_before": [round(x, 2) for x in load],
+        "detector_runs": after.detector_runs - before.detector_runs,
+        "recogniser_runs": after.recogniser_runs - before.recogniser_runs,
     }
 
 
-def run_pass(plain: int, rendered: int) -> dict[str, Any]:
+CONFIGS: dict[str, dict[str, Any]] = {
+    # before: one photo at a time on two intra-op threads per session, no gate
+    "one_photo_2_threads": {"load": {"threads": 2, "parallel": 1}, "settings": {"gate_side": None}},
+    # the defaults: two photos at once, one intra-op thread each (Reader.load's), no gate
+    "two_photos": {"load": {"threads": 2, "parallel": 2}, "settings": {"gate_side": None}},
+    # that with the small first detection (Settings.gate_side; off by default)
+    "two_photos_gate320": {"load": {"threads": 2, "parallel": 2}, "settings": {"gate_side": 320}},
+}
+CHOSEN = "two_photos"
+
+
+def _read_back(idx: Any, text_dir: Path, truth: list[Any]) -> dict[str, Any]:
+    """Every rendered word searched through the store: recall@10, overall and by size."""
+    hits = total = 0
+    by_size: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for photo in truth:
+        want = str(text_dir / photo.file)
+        for item in photo.items:
+            for word in item.text.split():
+                res = idx.search_text(word, limit=10)
+                found = any(r.path == want for r in res.results)
+                hits += found
+                total += 1
+                by_size[item.size][0] += found
+                by_size[item.size][1] += 1
+    return {
+        "words": total,
+        "recall_at_10": round(hits / max(1, total), 3),
+        "recall_at_10_by_size_px": {
+            str(size): round(h / n, 3) for size, (h, n) in sorted(by_size.items())
+        },
+        "words_by_size_px": {str(size): n for size, (_, n) in sorted(by_size.items())},
+    }
+
+
+def run_pass(plain: int, rendered: int, rounds: int) -> dict[str, Any]:
+    """Index both sets once, then per round each configuration in turn (A B C A B C)
+    runs the pass on a copy of the text-less index; read-back on each one's last copy."""
     import picfind
     from picfind.ocr import Reader
 
-    reader = Reader.load()
-    out: dict[str, Any] = {"reader": reader.version, "load_average": os.getloadavg()}
+    base = Reader.load(**CONFIGS[CHOSEN]["load"])
+    readers = {
+        name: Reader.load(**c["load"]).with_settings(**c["settings"]) for name, c in CONFIGS.items()
+    }
+    out: dict[str, Any] = {
+        "reader": base.version,
+        "configs": {name: {**c, "version": readers[name].version} for name, c in CONFIGS.items()},
+        "load_average": os.getloadavg(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         plain_dir, text_dir = root / "plain", root / "rendered"
@@ -94,27 +173,47 @@ def run_pass(plain: int, rendered: int) -> dict[str, Any]:
             shutil.copy2(path, plain_dir / path.name)
         truth = textphotos.generate(text_dir, count=rendered, seed=0)
         (text_dir / "truth.json").unlink()
-        with picfind.open_index(root / "index", create=True) as idx:
+        with picfind.open_index(root / "indexed", create=True) as idx:
             idx.add([plain_dir, text_dir])
-            out["plain"] = _timed_pass(idx, plain_dir, reader)
-            out["rendered"] = _timed_pass(idx, text_dir, reader)
-            hits = total = 0
-            by_size: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-            for photo in truth:
-                want = str(text_dir / photo.file)
-                for item in photo.items:
-                    for word in item.text.split():
-                        res = idx.search_text(word, limit=10)
-                        found = any(r.path == want for r in res.results)
-                        hits += found
-                        total += 1
-                        by_size[item.size][0] += found
-                        by_size[item.size][1] += 1
-            out["rendered"]["words"] = total
-            out["rendered"]["recall_at_10"] = round(hits / max(1, total), 3)
-            out["rendered"]["recall_at_10_by_size_px"] = {
-                str(size): round(h / n, 3) for size, (h, n) in sorted(by_size.items())
+        runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        last: dict[str, Path] = {}
+        for r in range(rounds):
+            for name, reader in readers.items():
+                last[name] = root / f"round{r}-{name}"
+                shutil.copytree(root / "indexed", last[name])
+                with picfind.open_index(last[name]) as idx:
+                    for kind, folder in (("plain", plain_dir), ("rendered", text_dir)):
+                        one = _timed_pass(idx, folder, reader)
+                        runs[f"{name}/{kind}"].append(one)
+                        print(r, name, kind, json.dumps(one), flush=True)
+        out["rounds"] = rounds
+        out["runs"] = dict(runs)
+        for key, seq in runs.items():
+            name, kind = key.split("/")
+            summary: dict[str, Any] = {
+                k: round(statistics.median(x[k] for x in seq), 3)
+                for k in (
+                    "photos_per_second",
+                    "cpu_seconds_per_photo",
+                    "cpu_per_wall",
+                    "parallel_share",
+                    "cores_busy",
+                    "estimated_photos_per_second_2_free_cores",
+                )
             }
+            summary["photos"] = seq[-1]["photos"]
+            summary["detector_runs"] = seq[-1]["detector_runs"]
+            out.setdefault(name, {})[kind] = summary
+        for name in CONFIGS:
+            with picfind.open_index(last[name]) as idx:
+                out[name]["read_back"] = _read_back(idx, text_dir, truth)
+        # the defaults' last round and medians, and their read-back: the published numbers
+        out["plain"] = {**runs[f"{CHOSEN}/plain"][-1], "median": out[CHOSEN]["plain"]}
+        out["rendered"] = {
+            **runs[f"{CHOSEN}/rendered"][-1],
+            "median": out[CHOSEN]["rendered"],
+            **out[CHOSEN]["read_back"],
+        }
     return out
 
 
@@ -271,6 +370,7 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", help="pass, search (default: both)")
     parser.add_argument("--plain", type=int, default=1000, help="catsdogs photos for the pass")
     parser.add_argument("--rendered", type=int, default=120, help="rendered text photos")
+    parser.add_argument("--rounds", type=int, default=2, help="A B rounds of the pass")
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--text-fraction", type=float, default=0.2)
@@ -280,7 +380,7 @@ def main() -> None:
     parts = args.parts or ["pass", "search"]
     for part in parts:
         if part == "pass":
-            result = run_pass(args.plain, args.rendered)
+            result = run_pass(args.plain, args.rendered, args.rounds)
         elif part == "search":
             sizes = [int(s) for s in args.sizes.split(",")]
             result = run_search(sizes, args.queries, args.text_fraction, args.big)

@@ -170,6 +170,27 @@ def test_concurrent_reads_agree_with_sequential(reader: Reader, font_file: Path)
     assert [t.casefold() for t in alone] == ["museum", "bakery", "station", "airport"]
 
 
+def test_read_many_reads_photos_at_once_in_order_and_counts_their_cpu(
+    reader: Reader, font_file: Path
+) -> None:
+    assert reader.parallel == 2  # Reader.load(threads=2): two photos at once
+    assert Reader.load(threads=2, parallel=1).parallel == 1
+    fresh = reader.with_settings()
+    assert fresh.parallel == 2
+    images: list[tuple[np.ndarray | Image.Image, str]] = [
+        (_word_image(w, font_file), f"{w}.jpg") for w in ("Museum", "Bakery", "Station")
+    ]
+    images.insert(1, (np.zeros((64, 64, 3), np.float32), "floats.jpg"))
+    found = fresh.read_many(images)
+    assert isinstance(found[1], TextReadError) and found[1].path == "floats.jpg"
+    texts = [f.text.casefold() for f in found if isinstance(f, ReadText)]
+    assert texts == ["museum", "bakery", "station"]
+    counts = fresh.counts
+    assert counts.photos == 3 and counts.cpu_seconds > 0
+    # the busiest worker did at least half the work and at most all of it
+    assert counts.cpu_seconds / 2 - 1e-6 <= counts.critical_cpu_seconds <= counts.cpu_seconds + 1e-6
+
+
 # --------------------------------------------------------------------------- fast path
 
 
@@ -191,6 +212,24 @@ def test_photos_without_text_stop_after_detection(
     # and a photo with text does go on to recognition
     assert "library" in textnorm.words(fresh.read(_word_image("Library", font_file)).text)
     assert fresh.counts.recogniser_runs == 1
+
+
+def test_the_first_small_detection_stops_photos_without_text(
+    reader: Reader, font_file: Path
+) -> None:
+    assert reader.settings.gate_side is None  # off by default (Settings' doc says why)
+    gated = reader.with_settings(gate_side=320)
+    grey = np.full((480, 640, 3), 128, np.uint8)
+    gated.read(grey)
+    assert gated.counts.detector_runs == 1  # the small detection only
+    found = gated.read(_word_image("Pharmacy", font_file, size=24))
+    assert gated.counts.detector_runs == 3  # small, then full
+    assert "pharmacy" in textnorm.words(found.text)
+    ungated = reader.with_settings()
+    ungated.read(grey)
+    assert ungated.counts.detector_runs == 1  # the full detection, always
+    assert ungated.read(_word_image("Pharmacy", font_file, size=24)).text == found.text
+    assert "gate320" in gated.version and "gate" not in ungated.version
 
 
 def test_version_names_the_models_and_settings(reader: Reader) -> None:

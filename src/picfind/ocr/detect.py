@@ -27,6 +27,7 @@ __all__ = [
     "UNCLIP_RATIO",
     "boxes_from_map",
     "detector_input",
+    "may_hold_text",
 ]
 
 THRESHOLD = 0.3  # pixel probability that counts as text
@@ -87,6 +88,27 @@ def boxes_from_map(
             continue
         found.append((box, score))
     return _reading_order(found)
+
+
+def may_hold_text(prob: np.ndarray) -> bool:
+    """Whether a (H, W) map from a small first detection shows anything like a line.
+
+    Looser than :func:`boxes_from_map` on purpose — any region above ``THRESHOLD``
+    whose mean reaches ``BOX_THRESHOLD``, however small (at a long side of 320 a
+    10-pixel word on an 800-pixel photo is a region of a pixel or two) — but it drops
+    the frame-filling regions of fur and foliage, as the boxes do
+    (``MAX_LINE_HEIGHT``). A photo it says no for is not detected again.
+    """
+    mask = (prob > THRESHOLD).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    tallest = MAX_LINE_HEIGHT * max(prob.shape)
+    for contour in contours[:MAX_CANDIDATES]:
+        if min(cv2.minAreaRect(contour)[1]) > tallest:
+            continue
+        x, y, w, h = cv2.boundingRect(contour)
+        if cv2.mean(prob[y : y + h, x : x + w], mask[y : y + h, x : x + w])[0] >= BOX_THRESHOLD:
+            return True
+    return False
 
 
 def _mean_inside(prob: np.ndarray, corners: np.ndarray) -> float:

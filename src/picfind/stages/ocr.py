@@ -7,8 +7,9 @@ resumes. Two stages, so decoding overlaps reading:
 
 * :class:`TextDecodeStage` (per file, in the decode threads): the upright photo at
   the reader's ``max_side`` (a large JPEG draft-decoded, ``imaging.load_for_reading``);
-* :class:`TextStage` (batched, main thread): the reader on each decoded photo; its
-  ONNX Runtime sessions take the cores.
+* :class:`TextStage` (batched, main thread): the reader on the chunk's decoded
+  photos, ``reader.parallel`` at a time in the reader's threads (``Reader.read_many``),
+  so both cores read while the decode threads prepare the next chunk.
 
 A photo whose text cannot be read stores the reason with the reader's version (a
 re-run does not try it again; a new reader version does) and is listed in
@@ -67,19 +68,25 @@ class TextStage:
         """Photos whose text could not be read in this run (path, reason)."""
 
     def __call__(self, items: Sequence[Item]) -> None:
+        pending: list[tuple[Item, Image.Image]] = []
         for item in items:
             decoded = item.scratch.pop(_SCRATCH, None)
-            try:
-                if isinstance(decoded, ImageError):
-                    raise decoded
-                if not isinstance(decoded, Image.Image):
-                    raise ImageError(item.path, "not decoded for reading")
-                found = self.reader.read(decoded, name=item.path)
-            except ImageError as exc:  # TextReadError too
-                self.failed.append(Skipped(item.path, exc.reason, keep=True))
-                item.fields.text = ImageText(self.version, "", None, exc.reason)
-                continue
-            item.fields.text = ImageText(self.version, found.text, found.to_dict())
+            if isinstance(decoded, Image.Image):
+                pending.append((item, decoded))
+            else:
+                why = decoded if isinstance(decoded, ImageError) else None
+                self._failed(item, why or ImageError(item.path, "not decoded for reading"))
+        # The chunk's photos are read ``reader.parallel`` at a time: both cores busy.
+        found = self.reader.read_many([(image, item.path) for item, image in pending])
+        for (item, _), text in zip(pending, found, strict=True):
+            if isinstance(text, ImageError):  # TextReadError mostly
+                self._failed(item, text)
+            else:
+                item.fields.text = ImageText(self.version, text.text, text.to_dict())
+
+    def _failed(self, item: Item, exc: ImageError) -> None:
+        self.failed.append(Skipped(item.path, exc.reason, keep=True))
+        item.fields.text = ImageText(self.version, "", None, exc.reason)
 
     def needs(self, row: StoredFile) -> bool:
         """A row this reader has not read yet (never read, or by another version)."""
