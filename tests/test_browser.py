@@ -1128,6 +1128,15 @@ HTML_DONE = "() => performance.getEntriesByType('navigation')[0].responseEnd"
 """When the page's HTML (the search, rendered by the server) had arrived, in ms."""
 
 
+THUMB_DONE = (
+    "() => { const i = document.querySelector('#grid img'); "
+    "const e = performance.getEntriesByName(i.currentSrc)[0]; "
+    "return e ? e.responseEnd : performance.now(); }"
+)
+"""When the first thumbnail's bytes had arrived, in ms of the page's own clock (from the
+start of its navigation: no test-driver round trips)."""
+
+
 def first_thumbnail_ms(browser, url: str, html: list[float] | None = None) -> float:
     """A new browser (nothing cached) loads ``url``: ms until the first thumbnail shows
     (and, into ``html``, ms until the server's page had arrived)."""
@@ -1141,6 +1150,17 @@ def first_thumbnail_ms(browser, url: str, html: list[float] | None = None) -> fl
         html.append(float(pg.evaluate(HTML_DONE)))
     context.close()
     return elapsed
+
+
+def open_tab_thumbnail_ms(pg, url: str) -> tuple[float, float]:
+    """The next search in a tab already open (its styles and script cached, as when a
+    person types another word): ms until the first thumbnail shows, by the test's clock
+    and by the page's own (navigation start → the thumbnail's bytes)."""
+    started = time.monotonic()
+    pg.goto(url)
+    pg.wait_for_function(FIRST_THUMBNAIL, polling="raf")
+    elapsed = (time.monotonic() - started) * 1000
+    return elapsed, float(pg.evaluate(THUMB_DONE))
 
 
 def test_numbers_on_a_10k_photo_index(
@@ -1172,6 +1192,14 @@ def test_numbers_on_a_10k_photo_index(
             for w in WARM_WORDS:
                 warm[w].append(first_thumbnail_ms(browser, f"{url}/?q={w}", html))
         timeline = [first_thumbnail_ms(browser, url + "/") for _ in range(4)]
+        tab = browser.new_context(viewport={"width": 1280, "height": 800})
+        tab_page = tab.new_page()
+        tab_page.goto(url + "/")
+        in_tab: list[tuple[float, float]] = []
+        for _ in range(3):
+            for w in WARM_WORDS:
+                in_tab.append(open_tab_thumbnail_ms(tab_page, f"{url}/?q={w}"))
+        tab.close()
         context = browser.new_context(
             viewport={"width": 1280, "height": 800}, device_scale_factor=2
         )
@@ -1193,6 +1221,10 @@ def test_numbers_on_a_10k_photo_index(
             "warm": {w: [round(v) for v in values] for w, values in warm.items()},
             "first_load_per_word": {w: round(v) for w, v in cold.items()},
             "page_html_arrived_p50_ms": round(statistics.median(html)),
+            "open_tab_p50": round(statistics.median(t for t, _ in in_tab)),
+            "open_tab_page_clock_p50": round(statistics.median(p for _, p in in_tab)),
+            "open_tab": "the next search in a tab already open (styles and script cached); "
+            "page clock: the page's navigation start to the first thumbnail's bytes",
             "target": "<= 300 ms p50 warm (reported, not asserted)",
         },
         "timeline_home_to_first_thumbnail_ms": {
