@@ -7,14 +7,16 @@ One transaction of ``executemany`` over NumPy-made rows in today's schema (what
 64-d embedding, a capture day in 2010–2024 with one of 20 cities' place keys and one
 of 6 cameras (``capture.CITIES``, ``capture.CAMERAS``), and for ``text_fraction`` of
 the rows 2–8 words of read text drawn from the Zipf law of ``ocr_search``'s own builder. The
-search cache is built at the end. Kept under ``/work/bench-cache/p3capture/`` by
-default (never inside the repo): ``bench/capture.py --big`` and ``bench/ocr_search.py
+search cache is built at the end. Kept under ``$PICFIND_BENCH_CACHE`` (default
+bench/.cache, ignored by git; on a shared machine point it outside the repo):
+``bench/capture.py --big`` and ``bench/ocr_search.py
 search --big`` reuse it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +26,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-CACHE = Path("/work/bench-cache/p3capture")
+CACHE = Path(os.environ.get("PICFIND_BENCH_CACHE", HERE / ".cache"))
+"""Where the big index is built once (``PICFIND_BENCH_CACHE``: outside the repo on a shared box)."""
 DIM = 64
 
 

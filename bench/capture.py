@@ -18,7 +18,7 @@ writes ``bench/results/capture.json``:
   combined with a place, camera or year filter, a place word, a date word and both.
 
 ``--big N`` measures only the latency, on the N-row index of ``bench/bigindex.py`` (built
-once, cached under /work/bench-cache/p3capture/), in a fresh process: the cases in
+once, cached under ``$PICFIND_BENCH_CACHE``, default bench/.cache), in a fresh process: the cases in
 alternating rounds, p50/p99 of wall and CPU time per query, and the first search
 (loading the cache and the capture facts), and each filtered case again with every row
 scored ("(whole segment)", no candidate subset) in the same rounds; written under

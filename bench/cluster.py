@@ -18,7 +18,7 @@ ratio, top-10 agreement between the layouts, and for picfind's layout also
 **Unchanged re-run** (issue 13.1, ``--rerun N``): N small files on disk, N documents
 with their paths, sizes and mtimes bulk-loaded into a cluster index (every field
 but the embedding, ``lean_load``; the files are made once under
-``/work/bench-cache/p3cluster``) and the same rows written into an embedded
+``$PICFIND_BENCH_CACHE``, default bench/.cache) and the same rows written into an embedded
 index, then ``Index.add`` over the folder, timed: every file is unchanged, so the
 run is the walk plus the store's bulk read of what it holds under the root, and
 nothing is read, inferred or written. Measured at each N
@@ -65,7 +65,7 @@ from picfind.store.cluster import ClusterOptions, ClusterStore  # noqa: E402
 from picfind.vocabulary import Vocabulary  # noqa: E402
 
 MODEL = "efficientnet-lite0"
-CACHE = Path(os.environ.get("PICFIND_BENCH_CACHE", "/work/bench-cache/p3cluster"))
+CACHE = Path(os.environ.get("PICFIND_BENCH_CACHE", HERE / ".cache"))
 """Where benchmark files too large for the repo are made once and kept."""
 
 

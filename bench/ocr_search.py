@@ -23,7 +23,7 @@ bench/results/ocr_search.json:
   typical word (ranks 50–2,000), a rare word, a phrase, a 3-letter prefix, and
   text AND a concept. ``--big``: the 1M-image index of bench/bigindex.py instead of
   building one here (the same Zipf law and text fraction, made with NumPy and
-  ``executemany`` in one transaction, cached under /work/bench-cache/p3capture/);
+  ``executemany`` in one transaction, cached under ``$PICFIND_BENCH_CACHE``, default bench/.cache);
   each query's CPU time is given beside its wall time.
 
 Numbers taken on a loaded machine are provisional; CPU seconds are given beside
