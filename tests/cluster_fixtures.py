@@ -171,3 +171,32 @@ def _delete_indices(url: str, name: str) -> None:
         req = urllib.request.Request(f"{url}/{index}", method="DELETE")
         with contextlib.suppress(OSError):
             urllib.request.urlopen(req, timeout=30).read()
+
+
+@contextlib.contextmanager
+def tagged_indexes(
+    catsdogs: Path, url: str, tmp_path_factory: pytest.TempPathFactory, prefix: str
+) -> Iterator[tuple[Path, object, object]]:
+    """(folder, embedded Index, cluster Index) of the photos with known metadata
+    (``exifphotos.TAGGED``), both filled by the real indexer; the cluster index is
+    deleted afterwards."""
+    from exifphotos import TAGGED, write_tagged
+
+    import picfind
+    from picfind.store.cluster import ClusterOptions
+
+    photos = tmp_path_factory.mktemp(prefix)
+    write_tagged(catsdogs, photos)
+    name = f"{prefix}-{tmp_path_factory.getbasetemp().name[-8:]}".lower().replace("_", "-")
+    embedded = picfind.open_index(tmp_path_factory.mktemp("emb"), create=True)
+    cluster = picfind.open_index(
+        url=url, cluster=ClusterOptions(name=name, replicas=0), create=True
+    )
+    try:
+        assert embedded.add([photos]).indexed == len(TAGGED)
+        assert cluster.add([photos]).indexed == len(TAGGED)
+        yield photos, embedded, cluster
+    finally:
+        embedded.close()
+        cluster.close()
+        _delete_indices(url, name)

@@ -11,13 +11,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cluster_fixtures import _delete_indices
-from exifphotos import TAGGED, write_tagged
+from cluster_fixtures import tagged_indexes
+from exifphotos import TAGGED
 
-import picfind
 from picfind.search import capture_filter
 from picfind.store.base import Browsed, Filter
-from picfind.store.cluster import ClusterOptions
 from picfind.store.cluster import store as cluster_store
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.shared_data, pytest.mark.slow]
@@ -34,21 +32,8 @@ def expected_order() -> list[str]:
 
 @pytest.fixture(scope="module")
 def stores(catsdogs: Path, opensearch_url: str, tmp_path_factory: pytest.TempPathFactory):
-    photos = tmp_path_factory.mktemp("browse")
-    write_tagged(catsdogs, photos)
-    name = f"t-browse-{tmp_path_factory.getbasetemp().name[-8:]}".lower().replace("_", "-")
-    embedded = picfind.open_index(tmp_path_factory.mktemp("emb"), create=True)
-    cluster = picfind.open_index(
-        url=opensearch_url, cluster=ClusterOptions(name=name, replicas=0), create=True
-    )
-    try:
-        assert embedded.add([photos]).indexed == len(TAGGED)
-        assert cluster.add([photos]).indexed == len(TAGGED)
-        yield photos, embedded, cluster
-    finally:
-        embedded.close()
-        cluster.close()
-        _delete_indices(opensearch_url, name)
+    with tagged_indexes(catsdogs, opensearch_url, tmp_path_factory, "t-browse") as found:
+        yield found
 
 
 def stems(page: list[Browsed]) -> list[str]:

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cluster_fixtures import _delete_indices
-from exifphotos import TAGGED, write_tagged
+from cluster_fixtures import tagged_indexes
+from exifphotos import TAGGED
 
 import picfind
 from picfind.cli import run
@@ -46,21 +46,8 @@ def taken_day(stem: str) -> int | None:
 @pytest.fixture(scope="module")
 def stores(catsdogs: Path, cluster_url: str, tmp_path_factory: pytest.TempPathFactory):
     """(embedded, cluster) Index of the tagged photos, both through the real indexer."""
-    photos = tmp_path_factory.mktemp("tagged")
-    write_tagged(catsdogs, photos)
-    name = f"capture-{tmp_path_factory.getbasetemp().name[-8:]}".lower().replace("_", "-")
-    embedded = picfind.open_index(tmp_path_factory.mktemp("emb"), create=True)
-    cluster = picfind.open_index(
-        url=cluster_url, cluster=ClusterOptions(name=name, replicas=0), create=True
-    )
-    try:
-        assert embedded.add([photos]).indexed == len(TAGGED)
-        assert cluster.add([photos]).indexed == len(TAGGED)
-        yield photos, embedded, cluster
-    finally:
-        embedded.close()
-        cluster.close()
-        _delete_indices(cluster_url, name)
+    with tagged_indexes(catsdogs, cluster_url, tmp_path_factory, "capture") as found:
+        yield found
 
 
 def stems(store: Store, ids: list[str]) -> list[str]:
