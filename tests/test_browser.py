@@ -695,6 +695,18 @@ def tile_labels(pg) -> list[str]:
     return pg.eval_on_selector_all("#grid .tile .labels", "els => els.map(e => e.textContent)")
 
 
+def paris_then_newest_first(pg) -> None:
+    """On a "cat" search of the tagged photos: the filter row's place (Enter), then the
+    date order (applies at once), each checked in the address."""
+    pg.click("#filter-box summary")
+    pg.fill("#f-place", "paris")
+    pg.press("#f-place", "Enter")
+    pg.wait_for_url("**/?q=cat&place=paris")
+    assert pg.locator("#grid .tile").count() == 2
+    pg.select_option("#f-sort", "date")
+    pg.wait_for_url("**/?q=cat&place=paris&sort=date")
+
+
 def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -> None:
     server, ids = tagged_server
     context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server)
@@ -714,13 +726,7 @@ def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -
     assert labels[0] == f"cat ← {why[0]['why'][0]['via']} {why[0]['why'][0]['score']:.2f}"
     # The filter row: a place (Enter), then an order (applies at once); both in the address.
     assert not page.is_visible("#f-place")  # folded until wanted: results come first
-    page.click("#filter-box summary")
-    page.fill("#f-place", "paris")
-    page.press("#f-place", "Enter")
-    page.wait_for_url("**/?q=cat&place=paris")
-    assert page.locator("#grid .tile").count() == 2
-    page.select_option("#f-sort", "date")
-    page.wait_for_url("**/?q=cat&place=paris&sort=date")
+    paris_then_newest_first(page)
     newest = [page.request.get(f"/api/images/{i}").json()["path"] for i in tile_ids(page)]
     assert [Path(p).stem for p in newest] == ["cat.1", "cat.0"]  # 2020-12, then 2019-07
     shot(page, "30-filters-why")
@@ -1034,13 +1040,7 @@ def test_filters_and_timeline_over_url(browser, cluster_server: str, tagged_serv
     assert result_names(pg, embedded) == names
     pg.goto(cluster_server + "/?q=cat")
     pg.wait_for_selector("#grid .tile")
-    pg.click("#filter-box summary")
-    pg.fill("#f-place", "paris")
-    pg.press("#f-place", "Enter")
-    pg.wait_for_url("**/?q=cat&place=paris")
-    assert pg.locator("#grid .tile").count() == 2
-    pg.select_option("#f-sort", "date")
-    pg.wait_for_url("**/?q=cat&place=paris&sort=date")
+    paris_then_newest_first(pg)
     assert [Path(n).stem for n in result_names(pg, cluster_server)] == ["cat.1", "cat.0"]
     pg.fill("#f-place", "")
     pg.fill("#f-camera", "iphone")
