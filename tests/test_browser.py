@@ -589,6 +589,113 @@ def test_index_a_configured_folder_and_watch_progress(
         context.close()
 
 
+CUT_STATE = """() => {
+  const items = Array.from(document.querySelectorAll('#grid > li'));
+  const at = items.findIndex((li) => li.id === 'strong-cut');
+  const cut = document.getElementById('strong-cut');
+  const line = cut && cut.querySelector('[role=separator]');
+  return {count: document.querySelectorAll('#strong-cut').length, at,
+    threshold: Number(document.getElementById('results').dataset.strong),
+    label: line ? line.getAttribute('aria-label') : null, text: line ? line.textContent : null,
+    height: line ? line.getBoundingClientRect().height : 0,
+    wide: cut ? cut.getBoundingClientRect().width / document.getElementById('grid').clientWidth
+      : 0};
+}"""
+
+
+def tile_scores(pg, server: str, api: str, n: int) -> list[float]:
+    """The scores of the first ``n`` results, from the API (a tile shows 3 decimals)."""
+    return [r["score"] for r in pg.request.get(f"{server}{api}&limit={n}").json()["results"]]
+
+
+def test_a_line_where_strong_matches_end(page, server: str, catsdogs: Path) -> None:
+    """Words: before the first result scoring under 0.5, on the page infinite scroll
+    appends (on these photos it is past the first 24); by a photo: relative to the best."""
+    scores = tile_scores(page, server, "/api/search?q=dog", 200)
+    weak = next(i for i, s in enumerate(scores) if s < 0.5)
+    assert weak >= 24, "the line is on an appended page"
+    page.goto(server + "/?q=dog")
+    page.wait_for_selector("#grid .tile")
+    assert page.evaluate(CUT_STATE)["count"] == 0  # all 24 shown are strong
+    scroll_until(page, weak + 1)
+    state = page.evaluate(CUT_STATE)
+    assert state["count"] == 1 and state["at"] == weak, (state, weak)
+    assert state["text"].startswith("Weaker matches below") and state["height"] > 8
+    assert state["label"].startswith("Weaker matches below") and state["wide"] > 0.95
+    ids = tile_ids(page)
+    api_ids = [
+        r["id"] for r in page.request.get(f"{server}/api/search?q=dog&limit=200").json()["results"]
+    ]
+    assert ids == api_ids[: len(ids)]  # the line is between tiles, none lost or moved
+    page.locator("#strong-cut").scroll_into_view_if_needed()
+    shot(page, "13-strong-line-words")
+    # Reload keeps what was loaded: the server draws the same line at the same place.
+    page.reload()
+    page.wait_for_selector("#strong-cut")
+    assert page.evaluate(CUT_STATE)["at"] == weak
+    # An uploaded photo (results built in the page): 0.8 of the best fused score.
+    page.goto(server)
+    page.check("input[name=mode][value=fused]")
+    page.set_input_files("#file", str(catsdogs / "dog.60.jpg"))
+    page.wait_for_selector("#results[data-upload] #grid .tile")
+    key = page.get_attribute("#results", "data-upload")
+    up = tile_scores(page, server, f"/api/uploads/{key}/similar?mode=fused", 24)
+    state = page.evaluate(CUT_STATE)
+    assert state["threshold"] == pytest.approx(0.8 * up[0])
+    expected = next((i for i, s in enumerate(up) if s < 0.8 * up[0]), None)
+    assert (state["at"] if state["count"] else None) == expected, (state, up)
+    shot(page, "14-strong-line-upload", full_page=True)
+
+
+def test_skipped_files_and_their_reasons(browser, catsdogs: Path, tmp_path: Path) -> None:
+    """After "Index now": each skipped file's path and why, escaped, in a folded list."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(300, 304):
+        shutil.copy2(catsdogs / f"dog.{i}.jpg", photos / f"dog.{i}.jpg")
+    (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG" * 20)
+    whole = (catsdogs / "dog.304.jpg").read_bytes()
+    (photos / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    (photos / "<b>odd&amp;.jpg").write_bytes(b"plain text")
+    for i in range(50):  # 53 skipped in all: the list shows 50 and says how many more
+        (photos / f"notes-{i:02d}.jpg").write_bytes(b"not a photo")
+    import picfind
+
+    picfind.open_index(tmp_path / "index", create=True).close()
+    with serve_process(tmp_path / "index", "--root", str(photos)) as url:
+        context = browser.new_context(viewport={"width": 1000, "height": 700})
+        pg = context.new_page()
+        pg.goto(url + "/")
+        pg.click("#main button.index-root")
+        pg.wait_for_function(
+            "() => document.querySelector('#job-text').textContent.startsWith('Done')",
+            timeout=60_000,
+        )
+        job = pg.request.get(url + "/api/jobs").json()["jobs"][0]
+        report = [(s["path"], s["reason"]) for s in job["report"]["skipped"]]
+        skipped = dict(report)
+        for name in ("corrupt.jpg", "truncated.jpg", "<b>odd&amp;.jpg"):
+            assert str(photos / name) in skipped, report
+        assert f"skipped {len(skipped)}" in pg.text_content("#job-text")
+        pg.wait_for_selector("#skipped-files")
+        assert not pg.is_visible(".skipped-path")  # folded until asked
+        pg.focus("#skipped-files summary")
+        pg.keyboard.press("Enter")  # by keyboard
+        rows = pg.eval_on_selector_all(
+            "#skipped-files li:not(.skipped-more)",
+            "els => els.map(e => [e.querySelector('.skipped-path').textContent,"
+            " e.querySelector('.skipped-reason').textContent])",
+        )
+        assert len(report) == 53 and [tuple(r) for r in rows] == report[:50], rows
+        assert pg.text_content("#skipped-files .skipped-more") == "and 3 more"
+        assert pg.locator("#skipped-files b").count() == 0  # the name is text, not markup
+        assert "Why " + str(len(skipped)) in pg.text_content("#skipped-files summary")
+        shot(pg, "15-skipped-files")
+        problems = axe_problems(pg)
+        assert not problems, problems
+        context.close()
+
+
 def test_api_docs_render_offline(page, server: str) -> None:
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -652,6 +759,9 @@ def axe_states(pg, server: str, phone: bool) -> dict[str, list[str]]:
     pg.goto(server + "/")
     pg.wait_for_selector("#results[data-timeline] #grid .tile")
     found["timeline"] = axe_problems(pg)
+    pg.goto(server + "/?q=dog&count=48")  # 48 loaded: the "weaker matches" line among them
+    pg.wait_for_selector("#strong-cut [role=separator]")
+    found["strong line"] = axe_problems(pg)
     pg.goto(server + "/?q=dog")
     pg.wait_for_selector("#grid .tile")
     found["results"] = axe_problems(pg)

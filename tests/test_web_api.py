@@ -990,3 +990,69 @@ def test_grouping_folds_exact_and_near_copies(copies) -> None:
         and 'id="f-group" name="group" type="checkbox" value="1" checked' in html
     )
     assert "copies grouped (11 in all)" in html
+
+
+def _cut_position(text: str) -> int | None:
+    """How many tiles a rendered page shows before its "weaker matches" line."""
+    grid = text.split('id="grid"', 1)[1]
+    if 'id="strong-cut"' not in grid:
+        return None
+    assert grid.count('id="strong-cut"') == 1 and 'role="separator"' in grid
+    return grid.split('id="strong-cut"', 1)[0].count('class="tile"')
+
+
+@pytest.mark.parametrize(
+    ("page", "api", "by_words"),
+    [
+        ({"q": "dog"}, "/api/search?q=dog", True),
+        ({"q": "dog OR cat"}, "/api/search?q=dog%20OR%20cat", True),
+        ({"similar": "", "mode": "fused"}, "/api/images/{id}/similar?mode=fused", False),
+        ({"similar": "", "mode": "embedding"}, "/api/images/{id}/similar?mode=embedding", False),
+        ({"similar": "", "mode": "classes"}, "/api/images/{id}/similar?mode=classes", False),
+    ],
+)
+def test_pages_mark_where_strong_matches_end(
+    client: TestClient, page: dict[str, str], api: str, by_words: bool
+) -> None:
+    from picfind.web.strength import STRONG_SHARE, STRONG_WORDS
+
+    rid = client.get("/api/search?q=dog&limit=1").json()["results"][0]["id"]
+    page = {k: v or rid for k, v in page.items()}
+    api = api.format(id=rid)
+    body = client.get(f"{api}&limit=200").json()
+    scores = [r["score"] for r in body["results"]]
+    base = 1.0 if page.get("mode") == "classes" else 0.0  # classes: 1 + Σ η ξ
+    threshold = STRONG_WORDS if by_words else base + STRONG_SHARE * (scores[0] - base)
+    weak = next((i for i, s in enumerate(scores) if s < threshold), None)
+    assert weak is not None, "the line must be reachable on these photos"
+    # The page holding the line draws it before the first weak result, once.
+    start = weak // 24 * 24
+    html = client.get("/", params={**page, "count": str(start + 24)}).text
+    assert _cut_position(html) == weak, (weak, scores[max(0, weak - 2) : weak + 2])
+    assert "Weaker matches below" in html and f'data-strong="{threshold!r}"' in html
+    # The JSON is unchanged: no separator row among the results.
+    assert all(set(r) >= RESULT_KEYS for r in body["results"])
+    # A page after the line's page draws none (a page that starts weak is not the line).
+    if weak + 24 < body["total"]:
+        later = client.get("/", params={**page, "offset": str(weak + 1)}).text
+        assert _cut_position(later) is None
+
+
+def test_no_strong_line_when_sorted_by_date_or_on_the_timeline(client: TestClient) -> None:
+    assert 'id="strong-cut"' not in client.get("/", params={"q": "dog", "sort": "date"}).text
+    assert 'id="strong-cut"' not in client.get("/").text
+
+
+def test_strong_threshold_rules() -> None:
+    from picfind.web.strength import first_weak, strong_threshold
+
+    assert strong_threshold(True, None) == 0.5
+    assert strong_threshold(False, 2.0) == pytest.approx(1.6)
+    assert strong_threshold(False, None) is None and strong_threshold(False, 0.0) is None
+    assert strong_threshold(False, 1.5, "classes") == pytest.approx(1.4)
+    assert strong_threshold(False, 1.0, "classes") is None
+    assert first_weak([0.9, 0.6, 0.4, 0.3], 0.5, at_top=True) == 2
+    assert first_weak([0.4, 0.3], 0.5, at_top=True) == 0
+    assert first_weak([0.4, 0.3], 0.5, at_top=False) is None
+    assert first_weak([0.9, 0.8], 0.5, at_top=True) is None
+    assert first_weak([0.9], None, at_top=True) is None

@@ -27,6 +27,7 @@ from picfind.web.app import error_body
 from picfind.web.grouping import GroupedResults
 from picfind.web.jobs import Jobs
 from picfind.web.service import FILTERS, Service, Timeline, month_of, search_filter
+from picfind.web.strength import cut_html, first_weak, strong_threshold
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -334,7 +335,19 @@ def results_html(
             heading += f' <span class="mode">· copies grouped ({found.ungrouped} in all)</span>'
     rows = found.to_json()["results"]  # with what a grouped page adds (duplicates)
     assert isinstance(rows, list)
-    tiles = "".join(tile_html(r) for r in rows)
+    tiles_list = [tile_html(r) for r in rows]
+    scores = [float(r["score"]) for r in rows]
+    strong = ""
+    if params.get("sort") != "date":  # the line is where a ranking best first weakens
+        best = scores[0] if scores and offset == 0 else None
+        threshold = strong_threshold("q" in params, best, found.mode)
+        cut = first_weak(scores, threshold, at_top=offset == 0)
+        if threshold is not None:
+            last = repr(scores[-1]) if scores else ""
+            strong = f'data-strong="{threshold!r}" data-last-score="{last}" '
+        if cut is not None and threshold is not None:
+            tiles_list.insert(cut, cut_html(threshold))
+    tiles = "".join(tiles_list)
     more = ""
     if offset + shown < found.total:
         next_url = "/?" + urlencode({**params, "offset": offset + shown})
@@ -344,7 +357,7 @@ def results_html(
     return (
         f'<section id="results" class="results" aria-labelledby="results-title" {data} '
         f'data-offset="{offset}" data-next="{offset + shown}" data-total="{found.total}" '
-        f'data-size="{size}">'
+        f'{strong}data-size="{size}">'
         f'<h2 id="results-title" tabindex="-1">{heading}</h2>{hint}{query}'
         f'<ol class="grid" id="grid" start="{offset + 1}">{tiles}</ol>{more}</section>'
     )

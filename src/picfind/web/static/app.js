@@ -73,6 +73,32 @@
       `<span class="score" title="score">${r.score.toFixed(3)}</span>`, names);
   }
 
+  // Where strong matches end (web/strength.py): a row across the grid before the first
+  // weak result of a ranking best first. `last` is the score of the result before
+  // `results` (null at the top of the ranking, undefined when not known).
+  const STRONG_SHARE = 0.8;
+  const BASE_SCORE = { classes: 1 };
+  const CUT_LABEL = "Weaker matches below";
+  function cutHtml(threshold) {
+    const under = threshold.toFixed(3);
+    return `<li class="cut" id="strong-cut"><div role="separator" aria-label="${CUT_LABEL}: score under ${under}">` +
+      `${CUT_LABEL} <span class="cut-score">(score under ${under})</span></div></li>`;
+  }
+
+  function tilesWithCut(results, threshold, last) {
+    let prev = last;
+    let placed = threshold == null || (last !== null && Boolean($("#strong-cut")));
+    return results.map((r) => {
+      let cut = "";
+      if (!placed && r.score < threshold && (prev === null || (prev !== undefined && prev >= threshold))) {
+        cut = cutHtml(threshold);
+        placed = true;
+      }
+      prev = r.score;
+      return cut + tileHtml(r);
+    }).join("");
+  }
+
   // A grouped result's folded copies (pages.duplicates_html).
   function duplicatesHtml(copies) {
     if (!copies || !copies.length) return "";
@@ -230,6 +256,8 @@
     current.next = Number(d.next);
     current.total = Number(d.total);
     current.size = Number(d.size);
+    current.strong = d.strong ? Number(d.strong) : null;
+    current.lastScore = d.lastScore ? Number(d.lastScore) : undefined;
     watchMore();
   }
 
@@ -334,7 +362,10 @@
   function appendResults(body) {
     const grid = $("#grid");
     if (current.kind === "timeline") appendMonths(body.results);
-    else grid.insertAdjacentHTML("beforeend", body.results.map(tileHtml).join(""));
+    else {
+      grid.insertAdjacentHTML("beforeend", tilesWithCut(body.results, current.strong, current.lastScore));
+      if (body.results.length) current.lastScore = body.results[body.results.length - 1].score;
+    }
     current.next += body.results.length;
     current.total = body.total;
     const heading = $("#results-title");
@@ -556,10 +587,14 @@
       ? `1–${shown} of ${body.total} results ${what} <span class="mode">(${escapeHtml(body.mode)})</span>`
       : `No results ${what}`;
     const data = Array.from(searchParams(search)).map(([k, v]) => `data-${k}="${escapeHtml(v)}"`).join(" ");
+    const base = BASE_SCORE[body.mode] || 0;
+    const best = shown ? body.results[0].score : base;
+    const strong = best > base ? base + STRONG_SHARE * (best - base) : null; // by image: relative
+    const marks = strong == null ? "" : `data-strong="${strong}" data-last-score="${body.results[shown - 1].score}" `;
     return `<section id="results" class="results" aria-labelledby="results-title" ${data} ` +
-      `data-offset="0" data-next="${shown}" data-total="${body.total}" data-size="${search.size}">` +
+      `data-offset="0" data-next="${shown}" data-total="${body.total}" ${marks}data-size="${search.size}">` +
       `<h2 id="results-title" tabindex="-1">${heading}</h2>${queryHtml}` +
-      `<ol class="grid" id="grid" start="1">${body.results.map(tileHtml).join("")}</ol>` +
+      `<ol class="grid" id="grid" start="1">${tilesWithCut(body.results, strong, null)}</ol>` +
       (shown < body.total ? `<p class="more"><a id="more" class="button" href="#">More results</a></p>` : "") +
       `</section>`;
   }
@@ -584,6 +619,9 @@
       const preview = `<p class="query-image">Looking like: <img src="/api/uploads/${encodeURIComponent(body.upload)}/preview" alt="your photo"></p>`;
       main.innerHTML = resultsSectionHtml(search, body, "like your photo", preview);
       current = Object.assign(search, { next: body.results.length, total: body.total });
+      const section = $("#results").dataset;
+      current.strong = section.strong ? Number(section.strong) : null;
+      current.lastScore = section.lastScore ? Number(section.lastScore) : undefined;
       // A new history entry: Back returns to what was shown before the photo, where it was.
       history.replaceState(Object.assign({}, history.state, { scrollY: scrolled }), "");
       history.pushState({ picfind: true, scrollY: 0 }, "", addressOf(current));
@@ -715,9 +753,25 @@
     if (!buttons.length || !box) return;
     const bar = $("#job-progress");
     const text = $("#job-text");
+    const skippedBox = $("#job-skipped");
+
+    // Each skipped file and why (the report's `skipped`: {path, reason}), the first
+    // SKIPPED_SHOWN of them, folded: a folder of thousands must not fill the header.
+    const SKIPPED_SHOWN = 50;
+    function skippedHtml(skipped) {
+      if (!skipped || !skipped.length) return "";
+      const rows = skipped.slice(0, SKIPPED_SHOWN).map((s) =>
+        `<li><code class="skipped-path">${escapeHtml(s.path)}</code>: <span class="skipped-reason">${escapeHtml(s.reason)}</span></li>`).join("");
+      const rest = skipped.length - SKIPPED_SHOWN;
+      const more = rest > 0 ? `<li class="skipped-more">and ${rest} more</li>` : "";
+      const noun = skipped.length === 1 ? "file" : "files";
+      return `<details class="skipped" id="skipped-files"><summary>Why ${skipped.length} ${noun} were skipped</summary>` +
+        `<ul class="skipped-list" tabindex="0" aria-label="Skipped files">${rows}${more}</ul></details>`;
+    }
 
     function show(job) {
       box.hidden = false;
+      if (job.state !== "done") { skippedBox.innerHTML = ""; skippedBox.hidden = true; }
       bar.max = Math.max(job.total, 1);
       bar.value = job.state === "running" ? job.done : bar.max;
       if (job.state === "running") {
@@ -729,6 +783,8 @@
         const r = job.report || {};
         const read = r.ocr ? ` Read text in ${r.ocr.updated} of ${r.ocr.pending} photos.` : "";
         text.textContent = `Done: indexed ${r.indexed}, unchanged ${r.unchanged}, removed ${r.removed}, skipped ${(r.skipped || []).length} in ${r.seconds} s.${read}`;
+        skippedBox.innerHTML = skippedHtml(r.skipped);
+        skippedBox.hidden = !skippedBox.innerHTML;
       } else {
         text.textContent = `Indexing failed: ${job.error}`;
       }
