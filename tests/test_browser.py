@@ -622,6 +622,9 @@ def test_a_line_where_strong_matches_end(page, server: str, catsdogs: Path) -> N
     assert state["count"] == 1 and state["at"] == weak, (state, weak)
     assert state["text"].startswith("Weaker matches below") and state["height"] > 8
     assert state["label"].startswith("Weaker matches below") and state["wide"] > 0.95
+    assert "(score under 50%)" in state["text"]  # as the tiles show a words search's scores
+    shown = page.eval_on_selector_all("#grid .tile .score", "els => els.map(e => e.textContent)")
+    assert shown[weak] == f"{scores[weak] * 100:.0f}%"  # an appended tile: a percentage too
     ids = tile_ids(page)
     api_ids = [
         r["id"] for r in page.request.get(f"{server}/api/search?q=dog&limit=200").json()["results"]
@@ -642,6 +645,8 @@ def test_a_line_where_strong_matches_end(page, server: str, catsdogs: Path) -> N
     up = tile_scores(page, server, f"/api/uploads/{key}/similar?mode=fused", 24)
     state = page.evaluate(CUT_STATE)
     assert state["threshold"] == pytest.approx(0.8 * up[0])
+    first = page.locator("#grid .tile .score").first.inner_text()
+    assert first == f"{up[0]:.3f}"  # by image: the score itself (no scale to be a share of)
     expected = next((i for i, s in enumerate(up) if s < 0.8 * up[0]), None)
     assert (state["at"] if state["count"] else None) == expected, (state, up)
     shot(page, "14-strong-line-upload", full_page=True)
@@ -833,7 +838,9 @@ def test_why_filters_and_capture_facts(browser, tagged_server, catsdogs: Path) -
         "#grid .tile .labels", "els => els.map(e => e.querySelector('mark')?.textContent)"
     )
     assert marks == [r["why"][0]["via"] for r in why]
-    assert labels[0] == f"cat ← {why[0]['why'][0]['via']} {why[0]['why'][0]['score']:.2f}"
+    assert labels[0] == f"cat ← {why[0]['why'][0]['via']} {why[0]['why'][0]['score'] * 100:.0f}%"
+    score = page.locator("#grid .tile .score").first.inner_text()
+    assert score == f"{why[0]['score'] * 100:.0f}%"  # a words search's score: a percentage
     # The filter row: a place (Enter), then an order (applies at once); both in the address.
     assert not page.is_visible("#f-place")  # folded until wanted: results come first
     paris_then_newest_first(page)

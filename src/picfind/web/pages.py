@@ -27,7 +27,7 @@ from picfind.web.app import error_body
 from picfind.web.grouping import GroupedResults
 from picfind.web.jobs import Jobs
 from picfind.web.service import FILTERS, Service, Timeline, month_of, search_filter
-from picfind.web.strength import cut_html, first_weak, strong_threshold
+from picfind.web.strength import cut_html, first_weak, shown_score, strong_threshold
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -346,7 +346,7 @@ def results_html(
             last = repr(scores[-1]) if scores else ""
             strong = f'data-strong="{threshold!r}" data-last-score="{last}" '
         if cut is not None and threshold is not None:
-            tiles_list.insert(cut, cut_html(threshold))
+            tiles_list.insert(cut, cut_html(threshold, "q" in params))
     tiles = "".join(tiles_list)
     more = ""
     if offset + shown < found.total:
@@ -384,15 +384,18 @@ def tile_html(r: dict[str, object]) -> str:
     assert isinstance(labels, list)
     names = e(
         ", ".join(
-            f"{lab['name']} {lab['score']:.2f}" for lab in labels if lab["score"] >= MIN_LABEL
+            f"{lab['name']} {lab['score'] * 100:.0f}%"
+            for lab in labels
+            if lab["score"] >= MIN_LABEL
         )
     )
     why = r.get("why")
     if isinstance(why, list) and why:
         names = reasons_html(why)
+    score = shown_score(float(r["score"]), "why" in r)  # type: ignore[arg-type]
     meta = (
         f'<span class="rank">#{r["rank"]}</span> {duplicates_html(r.get("duplicates"))}'
-        f'<span class="score" title="score">{float(r["score"]):.3f}</span>'  # type: ignore[arg-type]
+        f'<span class="score" title="score">{score}</span>'
     )
     return _tile(r, meta, names)
 
@@ -510,14 +513,14 @@ def timeline_html(found: Timeline, chosen: dict[str, str], offset: int, size: in
 
 
 def reasons_html(why: list[dict[str, object]]) -> str:
-    """A words search's tile: the best reason of each term ("dog ← boxer 0.91"), the
+    """A words search's tile: the best reason of each term ("dog ← boxer 91%"), the
     matched label highlighted, instead of the top classes (``whyHtml`` in app.js)."""
     best: dict[object, dict[str, object]] = {}
     for w in why:  # best reason of each term first: keep the first of each term
         best.setdefault(w["term"], w)
     return " · ".join(
         f'<span class="why" data-signal="{e(w["signal"])}">{e(w["term"])} ← '
-        f"<mark>{e(w['via'])}</mark> {float(w['score']):.2f}</span>"  # type: ignore[arg-type]
+        f"<mark>{e(w['via'])}</mark> {float(w['score']) * 100:.0f}%</span>"  # type: ignore[arg-type]
         for w in best.values()
     )
 

@@ -44,11 +44,19 @@ def first_weak(scores: Sequence[float], threshold: float | None, at_top: bool) -
     return None if i is None or (i == 0 and not at_top) else i
 
 
-def cut_html(threshold: float) -> str:
+def shown_score(score: float, by_words: bool) -> str:
+    """A score as a tile shows it: a words search's is a probability, so a percentage
+    ("91%"); a search by image's has no such scale, so the number (``shownScore`` in
+    app.js)."""
+    return f"{score * 100:.0f}%" if by_words else f"{score:.3f}"
+
+
+def cut_html(threshold: float, by_words: bool = False) -> str:
     """The separator: a row of its own across the grid, its words visible and read out
     (``cutHtml`` in app.js)."""
+    under = shown_score(threshold, by_words)
     return (
         '<li class="cut" id="strong-cut"><div role="separator" '
-        f'aria-label="{CUT_LABEL}: score under {threshold:.3f}">'
-        f'{CUT_LABEL} <span class="cut-score">(score under {threshold:.3f})</span></div></li>'
+        f'aria-label="{CUT_LABEL}: score under {under}">'
+        f'{CUT_LABEL} <span class="cut-score">(score under {under})</span></div></li>'
     )

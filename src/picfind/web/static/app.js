@@ -61,16 +61,22 @@
     why.forEach((w) => { if (!best.has(w.term)) best.set(w.term, w); });
     return Array.from(best.values()).map((w) =>
       `<span class="why" data-signal="${escapeHtml(w.signal)}">${escapeHtml(w.term)} ← ` +
-      `<mark>${escapeHtml(w.via)}</mark> ${w.score.toFixed(2)}</span>`).join(" · ");
+      `<mark>${escapeHtml(w.via)}</mark> ${(w.score * 100).toFixed(0)}%</span>`).join(" · ");
   }
 
   // Same markup as pages.tile_html (TILE_SIZES, MIN_LABEL).
   const TILE_SIZES = "(max-width: 640px) calc(50vw - 14px), 190px";
   function tileHtml(r) {
     const names = r.why && r.why.length ? whyHtml(r.why) : escapeHtml(r.labels.filter((l) => l.score >= 0.005)
-      .map((l) => `${l.name} ${l.score.toFixed(2)}`).join(", "));
+      .map((l) => `${l.name} ${(l.score * 100).toFixed(0)}%`).join(", "));
     return tileShell(r, `<span class="rank">#${r.rank}</span> ${duplicatesHtml(r.duplicates)}` +
-      `<span class="score" title="score">${r.score.toFixed(3)}</span>`, names);
+      `<span class="score" title="score">${shownScore(r.score, r.why !== undefined)}</span>`, names);
+  }
+
+  // A score as a tile shows it (strength.shown_score): a words search's is a
+  // probability, a percentage; a search by image's, the number.
+  function shownScore(score, byWords) {
+    return byWords ? `${(score * 100).toFixed(0)}%` : score.toFixed(3);
   }
 
   // Where strong matches end (web/strength.py): a row across the grid before the first
@@ -79,8 +85,8 @@
   const STRONG_SHARE = 0.8;
   const BASE_SCORE = { classes: 1 };
   const CUT_LABEL = "Weaker matches below";
-  function cutHtml(threshold) {
-    const under = threshold.toFixed(3);
+  function cutHtml(threshold, byWords) {
+    const under = shownScore(threshold, byWords);
     return `<li class="cut" id="strong-cut"><div role="separator" aria-label="${CUT_LABEL}: score under ${under}">` +
       `${CUT_LABEL} <span class="cut-score">(score under ${under})</span></div></li>`;
   }
@@ -91,7 +97,7 @@
     return results.map((r) => {
       let cut = "";
       if (!placed && r.score < threshold && (prev === null || (prev !== undefined && prev >= threshold))) {
-        cut = cutHtml(threshold);
+        cut = cutHtml(threshold, r.why !== undefined);
         placed = true;
       }
       prev = r.score;
