@@ -443,13 +443,9 @@ class EmbeddedStore:
                     if candidates is None
                     else np.intersect1d(candidates, pos, assume_unique=True)
                 )
-            if candidates is None:
-                if np.count_nonzero(mask) > SUBSET_FRACTION * seg.n:  # (cheaper: no list)
-                    out_segments.append(seg)
-                    out_masks.append(mask)
-                    continue
-                candidates = np.flatnonzero(mask)
-            if candidates.shape[0] > SUBSET_FRACTION * seg.n:
+            if candidates is None and np.count_nonzero(mask) <= SUBSET_FRACTION * seg.n:
+                candidates = np.flatnonzero(mask)  # (counted first: no list for a wide mask)
+            if candidates is None or candidates.shape[0] > SUBSET_FRACTION * seg.n:
                 out_segments.append(seg)
                 out_masks.append(mask)
                 continue

@@ -163,9 +163,7 @@ class Service:
             )
             return self._not_empty(results)
 
-        if group:
-            return self.grouper.page(("words", words, min_score, where), run, limit, offset)
-        return run(limit, offset)
+        return self._grouped(("words", words, min_score, where), group, limit, offset, run)
 
     def search_similar(
         self,
