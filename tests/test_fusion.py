@@ -23,6 +23,7 @@ from picfind.scoring import (
     fuse,
     fused_block,
     fused_candidates,
+    fused_order,
     fused_rerank,
     top_classes,
     top_k,
@@ -144,6 +145,41 @@ def test_expand_query_without_neighbours_is_the_query() -> None:
     np.testing.assert_array_equal(expanded, weights)
     opposite, _ = expand_query(emb, weights, -emb[None], weights[None])
     np.testing.assert_array_equal(opposite, emb)  # a zero mean keeps the query's direction
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400), k=st.integers(1, 50))
+def test_fused_order_picks_the_rows_fuse_ranks_best(seed: int, n: int, k: int) -> None:
+    """The projected segment's first pass (float32, over every row) is fuse's order: the
+    same rows are finite, the scores are fuse − λ to float32, and its top k are fuse's
+    but for rows tied within that rounding."""
+    rng = np.random.default_rng(seed)
+    c = rng.exponential(0.01, n) * (rng.random(n) < 0.7)  # many rows share no class
+    cos = rng.uniform(-0.3, 1.0, n).astype(np.float32)
+    poisoned = rng.random(n) < 0.05
+    c[poisoned & (rng.random(n) < 0.5)] = np.nan
+    c[poisoned & (rng.random(n) < 0.5)] = np.inf
+    cos[(rng.random(n) < 0.02)] = np.inf
+    with np.errstate(invalid="ignore"):  # fuse's inf/inf on a poisoned row
+        exact = fuse(c, cos)
+    order = fused_order(c, cos)  # (and no warning of its own)
+    assert order.dtype == np.float32
+    np.testing.assert_array_equal(np.isfinite(order), np.isfinite(exact))
+    ok = np.isfinite(exact)
+    np.testing.assert_allclose(order[ok], exact[ok] - FUSED_WEIGHT, atol=2e-7)
+    best_exact, best_order = top_k(exact, k), top_k(order, k)
+    kth = exact[best_exact[-1]] if best_exact.size else 0.0
+    differ = set(best_exact.tolist()) ^ set(best_order.tolist())
+    assert all(abs(exact[i] - kth) < 1e-6 for i in differ)
+
+
+def test_the_projected_first_pass_never_changes_a_result() -> None:
+    """On rows whose fused scores are far apart, its order is fuse's exactly."""
+    c = np.array([0.0, 0.2, 0.001, 0.05, 0.0])
+    cos = np.array([0.9, 0.1, 0.6, 0.5, 0.2], dtype=np.float32)
+    assert top_k(fused_order(c, cos), 5).tolist() == top_k(fuse(c, cos), 5).tolist()
+    with pytest.raises(ValueError):
+        fused_order(c, cos, saturation=0.0)
 
 
 # --- candidates and the re-ranking -----------------------------------------------------

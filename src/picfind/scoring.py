@@ -360,6 +360,32 @@ def fuse(
     return out
 
 
+def fused_order(
+    class_scores: np.ndarray,
+    cosines: np.ndarray,
+    *,
+    weight: float = FUSED_WEIGHT,
+    saturation: float = FUSED_SATURATION,
+) -> np.ndarray:
+    """Scores that rank rows as ``fuse`` does, for picking candidates among a million.
+
+    fuse − λ = cosine − λκ/(c + κ), in float32 with one scratch array: a third of
+    the memory traffic of ``fuse`` over every row, which is what the first pass of
+    a large segment costs beyond hybrid's. Only an order: the candidates it picks
+    are scored with ``fuse``; float32 moves a score by ~1e-7, so at most a row tied
+    at the last candidate's place changes.
+    """
+    if not saturation > 0:
+        raise ValueError(f"saturation must be positive, got {saturation}")
+    c = np.asarray(class_scores)
+    out: np.ndarray = np.maximum(c, 0.0, dtype=np.float32)  # NaN stays NaN
+    out += np.float32(saturation)
+    np.divide(np.float32(-weight * saturation), out, out=out)
+    out[np.isinf(c)] = np.nan  # fuse gives inf/inf there: not finite, like a poisoned row
+    out += np.asarray(cosines, dtype=np.float32)
+    return out
+
+
 def top_classes(weights: np.ndarray, k: int = QUERY_TOP_K) -> np.ndarray:
     """The k largest weights of each row (last axis), zero elsewhere; ties to the lower class."""
     w = np.asarray(weights, dtype=np.float32)

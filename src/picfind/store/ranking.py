@@ -35,6 +35,7 @@ from picfind.scoring import (
     Mask,
     clause_scores,
     expand_query,
+    fused_order,
     query_weights,
     top_k,
     words_scores,
@@ -206,13 +207,18 @@ def fused_query(
         if seg.n == 0:
             continue
         classes = seg.class_dot(weights)
-        first = params.score(classes, seg.coarse_cosine(vector))
-        mask = mask & np.isfinite(first)
-        total += int(mask.sum())
         if not seg.approximate:
+            first = params.score(classes, seg.coarse_cosine(vector))
+            mask = mask & np.isfinite(first)
+            total += int(mask.sum())
             passes.append(_Pass(seg, mask, first))
             continue
-        positions = top_k(first, max(want, vectors.RERANK), mask)
+        order = fused_order(
+            classes, seg.coarse_cosine(vector), weight=params.weight, saturation=params.saturation
+        )
+        mask = mask & np.isfinite(order)
+        total += int(mask.sum())
+        positions = top_k(order, max(want, vectors.RERANK), mask)
         vecs = seg.vectors(positions)
         exact = params.score(classes[positions], vecs @ vector)
         keep = np.isfinite(exact)
