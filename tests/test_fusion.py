@@ -25,6 +25,7 @@ from picfind.scoring import (
     fused_candidates,
     fused_order,
     fused_rerank,
+    rows_dot,
     top_classes,
     top_k,
 )
@@ -171,6 +172,17 @@ def test_fused_order_picks_the_rows_fuse_ranks_best(seed: int, n: int, k: int) -
     kth = exact[best_exact[-1]] if best_exact.size else 0.0
     differ = set(best_exact.tolist()) ^ set(best_order.tolist())
     assert all(abs(exact[i] - kth) < 1e-6 for i in differ)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300), dim=st.integers(1, 64))
+def test_rows_dot_is_the_product(seed: int, n: int, dim: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((n, dim)).astype(np.float32)
+    vector = rng.standard_normal(dim).astype(np.float32)
+    got = rows_dot(rows, vector)
+    assert got.shape == (n,) and got.dtype == np.float32
+    np.testing.assert_allclose(got, rows @ vector, rtol=1e-5, atol=1e-5)
 
 
 def test_the_projected_first_pass_never_changes_a_result() -> None:

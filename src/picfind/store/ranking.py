@@ -37,6 +37,7 @@ from picfind.scoring import (
     expand_query,
     fused_order,
     query_weights,
+    rows_dot,
     top_k,
     words_scores,
 )
@@ -174,7 +175,7 @@ class _Pass:
             picked = top_k(scores, want, self.mask & np.isfinite(scores))
             rows = picked
         else:
-            cos = self.vectors @ vector
+            cos = rows_dot(self.vectors, vector)
             scores = query.params.score(self.seg.class_dot_rows(weights, self.positions), cos)
             picked = top_k(scores, want)
             picked = picked[np.isfinite(scores[picked])]
@@ -220,7 +221,7 @@ def fused_query(
         total += int(mask.sum())
         positions = top_k(order, max(want, vectors.RERANK), mask)
         vecs = seg.vectors(positions)
-        exact = params.score(classes[positions], vecs @ vector)
+        exact = params.score(classes[positions], rows_dot(vecs, vector))
         keep = np.isfinite(exact)
         if not keep.all():  # (a copy of the candidates' vectors only when one is poisoned)
             exact, positions, vecs = exact[keep], positions[keep], vecs[keep]

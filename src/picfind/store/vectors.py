@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from picfind.scoring import ConceptColumns, Postings, dense_dot, indicator
+from picfind.scoring import ConceptColumns, Postings, dense_dot, indicator, rows_dot
 from picfind.store.codec import embeddings_from_blobs, padded_classes
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,7 @@ class Segment:
         raise NotImplementedError
 
     def exact_cosine(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self.vectors(positions) @ vector
-        return out
+        return rows_dot(self.vectors(positions), vector)
 
     def vectors(self, positions: np.ndarray) -> np.ndarray:
         """The stored embeddings (float16 precision, as float32) of some rows, (m, D)."""
