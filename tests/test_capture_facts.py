@@ -1,9 +1,10 @@
 """The NumPy copy of the capture facts (``store/facts.py``) answers what the rows say.
 
 Every filter and capture word is checked against the matchers' own ``matches`` over
-the rows as stored, on one store whose cache is reused, through adds, moves,
-removals, updates in place (a backfill, a direct SQL update from another
-connection) and a fresh process that loads the saved copy.
+the rows as stored (and the timeline's SQL reading of each filter with them), on one
+store whose cache is reused, through adds, moves, removals, updates in place (a
+backfill, a direct SQL update from another connection) and a fresh process that
+loads the saved copy.
 """
 
 from __future__ import annotations
@@ -101,13 +102,20 @@ def _check(store: EmbeddedStore) -> None:
     for matcher in MATCHERS:
         want = _expected(store, matcher)
         assert _words(store, matcher) == want, matcher
+    days = sorted(d for d in (r.metadata.taken_day for r in store.rows(metadata=True)) if d)
+    lo, hi = days[len(days) // 4], days[3 * len(days) // 4]  # bounds that rows sit on
     for where, matcher in (
+        (Filter(after_day=lo, before_day=hi), DateMatch(((lo, hi),))),
         (Filter(places=("paris", "oslo")), PlaceMatch(("paris", "oslo"))),
         (Filter(cameras=("nikon",)), CameraMatch(("nikon",))),
         (Filter(after_day=20160601, before_day=20190101), DateMatch(((20160601, 20190101),))),
         (Filter(after_day=20180101), DateMatch(((20180101, 100000000),))),
     ):
         assert _everything(store, where) == _expected(store, matcher), where
+        # the timeline reads the same filter through SQL (``_browse_conditions``): a twin
+        # of the facts path that must let the same rows through after every kind of write
+        total, page = store.browse(10**6, 0, where)
+        assert total == len(page) and {b.id for b in page} == _expected(store, matcher), where
 
 
 @pytest.fixture
