@@ -18,13 +18,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import onnx
 import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
 
 from picfind import quantize, vgg
+
+if TYPE_CHECKING:
+    import onnx
 from picfind.effnet import BUILDER_VERSION, LITE_COEFFICIENTS, build_onnx
 from picfind.errors import ModelError, UnknownModelError
 from picfind.torchfile import load_state_dict
