@@ -1,13 +1,17 @@
 """EfficientNet-Lite0 int8 against float32, in one run: speed, search quality, agreement.
 
-Usage: ``.venv/bin/python bench/int8.py [--rounds N] [--no-calibration-study | --full-study]``
-(needs ../shared, or $PICFIND_SHARED). Writes bench/results/int8.json:
+Usage: ``.venv/bin/python bench/int8.py [--rounds N] [--no-calibration-study | --full-study]
+[--speed-only]`` (needs ../shared, or $PICFIND_SHARED). Writes bench/results/int8.json
+(``--speed-only``: the two speed figures only, minutes instead of half an hour on a busy
+machine; the quality figures are kept from the file's last full run, marked
+``from_an_earlier_run``):
 
 * ``model_alone``: images/s of each model alone (batch 32, 2 threads), rounds
   alternated between the models so both see the same machine load, with CPU ms
   per image (process time: what load does not change);
-* ``index``: ``picfind index ../shared/data/catsdogs --json`` images/s, alternated,
-  with the child's CPU ms per indexed image;
+* ``index``: ``picfind index ../shared/data/catsdogs --json`` images/s, alternated
+  over ``--rounds`` rounds, with the child's CPU ms per indexed image and each round's
+  ratio;
 * ``eval``: ``picfind eval FOLDER --label-pattern … --model NAME --json`` on
   catsdogs (label: prefix before the first ``.``) and pets (label: the file
   name before its last ``_``): leave-one-out P@10 for classes/embedding/hybrid,
@@ -83,9 +87,11 @@ def model_rates(
     )
 
 
-def index_rates(folder: Path, rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+def index_rates(
+    folder: Path, rounds: int
+) -> tuple[dict[str, float], dict[str, float], list[float]]:
     """``picfind index`` images/s and the child's CPU ms per indexed image (start-up
-    and model load included), medians over alternated rounds."""
+    and model load included), medians over alternated rounds; each round's int8/float."""
     rates: dict[str, list[float]] = {FLOAT: [], INT8: []}
     cpus: dict[str, list[float]] = {FLOAT: [], INT8: []}
     for _ in range(rounds):
@@ -103,9 +109,11 @@ def index_rates(folder: Path, rounds: int) -> tuple[dict[str, float], dict[str, 
             rates[name].append(report["images_per_second"])
             used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             cpus[name].append(1000 * used / max(1, report["indexed"]))
+    per_round = [round(i / f, 2) for f, i in zip(rates[FLOAT], rates[INT8], strict=True)]
     return (
         {name: round(statistics.median(r), 1) for name, r in rates.items()},
         {name: round(statistics.median(c), 1) for name, c in cpus.items()},
+        per_round,
     )
 
 
@@ -230,6 +238,11 @@ def main() -> None:
         action="store_true",
         help="also calibrate on uniform noise and on shared photos (4 quantisations, not 2)",
     )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="model alone and index only; the quality figures stay from the last full run",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "int8.json")
     args = parser.parse_args()
     if not (SHARED / "data").is_dir():
@@ -256,13 +269,24 @@ def main() -> None:
         "cpu_ms_per_image": cpu,
         "cpu_float_over_int8": round(cpu[FLOAT] / cpu[INT8], 2),
     }
-    idx, cpu = index_rates(SETS["catsdogs"][0], max(1, args.rounds // 2))
+    idx, cpu, per_round = index_rates(SETS["catsdogs"][0], args.rounds)
     result["index"] = {
         **idx,
         "int8_over_float": round(idx[INT8] / idx[FLOAT], 2),
+        "int8_over_float_per_round": per_round,
         "cpu_ms_per_image": cpu,
         "cpu_float_over_int8": round(cpu[FLOAT] / cpu[INT8], 2),
     }
+    if args.speed_only:
+        earlier = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        for key in ("eval", "golden", "agreement", "calibration_study", "decision"):
+            if key in earlier:
+                result[key] = {**earlier[key], "from_an_earlier_run": True}
+        result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return
 
     result["eval"] = {
         s: {name: evaluate(name, s) for name in (FLOAT, INT8)} for s in ("catsdogs", "pets")

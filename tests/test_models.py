@@ -129,6 +129,27 @@ def test_features_invariants(loaded: dict[str, Model], cache_dir: Path) -> None:
     np.testing.assert_allclose(one.embedding[0], feats.embedding[2], atol=1e-5)
 
 
+def test_a_batch_in_lanes_is_the_batch_on_one_session_in_order(cache_dir: Path) -> None:
+    """Several images run in lanes (slices at once, single-threaded sessions): the same
+    features, in the batch's order, as the multi-threaded session gives; one image
+    (a query) never makes the lanes' session."""
+    model = Model.load(DEFAULT_MODEL, cache_dir=cache_dir, threads=2)
+    assert model.lanes == 2
+    s = model.input_size
+    batch = np.random.default_rng(3).integers(0, 256, (19, s, s, 3), dtype=np.uint8)
+    model.run(batch[:1])
+    assert model._lane_session is None
+    lanes = model.run(batch)
+    assert model._lane_session is not None
+    logits, pooled = model.run_raw(preprocess(batch))  # the multi-threaded session
+    np.testing.assert_allclose(lanes.probs.argmax(1), logits.argmax(1))
+    cos = (lanes.embedding * (pooled / np.linalg.norm(pooled, axis=1, keepdims=True))).sum(1)
+    assert cos.min() > 1 - 1e-5
+    single = Model.load(DEFAULT_MODEL, cache_dir=cache_dir, threads=1)
+    assert single.lanes == 1
+    np.testing.assert_allclose(single.run(batch).embedding, lanes.embedding, atol=1e-5)
+
+
 def test_run_raw_rejects_wrong_shape(loaded: dict[str, Model], cache_dir: Path) -> None:
     model = _model(loaded, cache_dir, DEFAULT_MODEL)
     with pytest.raises(ValueError, match="expected"):

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import picfind
 from picfind.indexer import Indexer
 from picfind.models import Model
-from picfind.pipeline import Pipeline, Source
-from picfind.records import Fields, ImageRecord, Progress
+from picfind.pipeline import Item, Pipeline, Source
+from picfind.records import Fields, FileState, ImageRecord, Progress
 from picfind.stages import inline_stages
 from picfind.stages.header import HeaderStage
 from picfind.stages.model import ModelStage
@@ -185,3 +188,92 @@ def test_the_indexer_asks_the_store_in_bulk_not_per_file(
         report = Indexer(counting, lambda: idx.model, input_size=224).run([photos])
         assert report.indexed == 16
         assert counting.rows_calls <= 1 + 2  # before, and per batch: hashes, ids
+
+
+# --- memory: the bytes held at once are bounded by the read budget, not the file count ------
+
+
+class _Watch:
+    """Unbatched, reads the bytes: records the file bytes all items hold at each call."""
+
+    name = "watch"
+    reads = Source.BYTES
+    writes = ("format",)
+    batched = False
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.held: list[int] = []
+
+    def __call__(self, items) -> None:
+        self.held.append(sum(len(i.data) for i in self.items))
+
+
+class _Batches:
+    """Batched: the chunk sizes, and the bytes its items still hold when it runs."""
+
+    name = "batches"
+    writes = ("format",)
+    batched = True
+
+    def __init__(self, reads: Source) -> None:
+        self.reads = reads
+        self.sizes: list[int] = []
+        self.bytes_left: list[int] = []
+
+    def __call__(self, items) -> None:
+        self.sizes.append(len(items))
+        self.bytes_left.append(sum(len(i.data) for i in items))
+
+
+def _noise_jpegs(folder: Path, n: int) -> list[Path]:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    noise = Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    noise.save(buf, "JPEG", quality=95)
+    data = buf.getvalue()
+    paths = []
+    for k in range(n):  # distinct bytes (a COM segment), the same picture
+        comment = f"copy {k}".encode()
+        segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+        path = folder / f"p{k:03}.jpg"
+        path.write_bytes(data[:2] + segment + data[2:])
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("batched_reads", [Source.PIXELS, Source.HEADER])
+def test_file_bytes_held_at_once_stay_within_the_read_budget(
+    tmp_path: Path, batched_reads: Source
+) -> None:
+    """60 files of ~130 KB, a budget of 8 files: never more than the budget (and one file)
+    is held, chunks close at a quarter of it, and the bytes go once decoded unless a
+    batched stage reads them."""
+    paths = _noise_jpegs(tmp_path / "photos", 60)
+    size = paths[0].stat().st_size
+    items = [Item(FileState(str(p), p.stat().st_size, 0)) for p in paths]
+    watch, batches = _Watch(items), _Batches(batched_reads)
+    budget = 8 * size
+    pipeline = Pipeline([watch, batches], input_size=32, batch_size=32, read_budget=budget)
+    written: list[int] = []
+    pipeline.run(items, total=len(items), sink=lambda chunk: written.append(len(chunk)) or 0)
+    assert sum(written) == 60 and not [i for i in items if i.skipped]
+    assert max(watch.held) <= budget + size + 100 * len(paths), (max(watch.held), budget)
+    assert max(batches.sizes) <= 3  # a quarter of 8 files of the budget: 2 (3 with slack)
+    if batched_reads is Source.PIXELS:  # only pixels go on to the model: the bytes went
+        assert batches.bytes_left == [0] * len(batches.sizes)
+    else:  # a batched stage reads them: they stay to the chunk's end
+        assert min(batches.bytes_left) > 0
+    assert all(i.data == b"" and i.held == 0 for i in items)
+    # Counted by files alone (the budget out of reach), 2 chunks of 32 and a window of
+    # 64 reads held every one of the 60 files at once: this test's first check fails.
+    unbounded = Pipeline(
+        [_Watch(items), _Batches(batched_reads)], input_size=32, read_budget=1 << 40
+    )
+    for item in items:
+        item.fields, item.content_hash = Fields(), ""
+    watch_all = unbounded.stages[0]
+    assert isinstance(watch_all, _Watch)
+    unbounded.run(items, total=len(items), sink=lambda chunk: 0)
+    assert max(watch_all.held) > budget + size

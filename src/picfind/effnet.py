@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
+
+if TYPE_CHECKING:
+    import onnx
 
 from picfind.errors import ModelError
 from picfind.onnx_graph import classifier_model
@@ -94,6 +96,8 @@ class _GraphBuilder:
     """Accumulates nodes and initializers; consumes state-dict entries as it goes."""
 
     def __init__(self, state: Mapping[str, np.ndarray]) -> None:
+        from onnx import numpy_helper  # on first need: importing onnx costs ~1 s
+
         self.state = state
         self.used: set[str] = set()
         self.nodes: list[onnx.NodeProto] = []
@@ -129,6 +133,8 @@ class _GraphBuilder:
         relu6: bool = True,
     ) -> tuple[str, int]:
         """Conv (SAME) with batch norm folded in, optionally ReLU6; returns (output, size)."""
+        from onnx import helper, numpy_helper  # on first need: importing onnx costs ~1 s
+
         per_group_in = 1 if depthwise else cin
         w = self.weight(f"{conv}.weight", (cout, per_group_in, kernel, kernel))
         gamma = self.weight(f"{bn}.weight", (cout,))
@@ -167,6 +173,8 @@ class _GraphBuilder:
         self, x: str, idx: int, stage: _Stage, cin: int, stride: int, size: int
     ) -> tuple[str, int]:
         """One MBConv block: expand 1x1 → depthwise kxk → project 1x1 (+ skip)."""
+        from onnx import helper  # on first need: importing onnx costs ~1 s
+
         p = f"_blocks.{idx}"
         mid = cin * stage.expand
         h = x
@@ -216,6 +224,8 @@ def build_onnx(name: str, state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
 
     Raises ModelError when the weights do not fit the architecture.
     """
+    from onnx import helper, numpy_helper  # on first need: importing onnx costs ~1 s
+
     if name not in LITE_COEFFICIENTS:
         raise ModelError(f"no architecture for {name!r}")
     width, depth, size = LITE_COEFFICIENTS[name]

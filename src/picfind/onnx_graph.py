@@ -6,8 +6,10 @@ and ``pooled`` (N, D); ``models.py`` relies on those names whatever the network.
 
 from __future__ import annotations
 
-import onnx
-from onnx import TensorProto, helper
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
 
 from picfind.errors import ModelError
 
@@ -26,6 +28,9 @@ def classifier_model(
     full_check: bool = True,
 ) -> onnx.ModelProto:
     """Wrap built nodes as a checked model (full shape checks cost time on big graphs)."""
+    import onnx
+    from onnx import TensorProto, helper  # on first need: importing onnx costs ~1 s
+
     graph = helper.make_graph(
         nodes,
         name.replace("-", "_"),

@@ -39,9 +39,12 @@ import platform
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
+
+if TYPE_CHECKING:
+    import onnx
 
 from picfind.errors import ModelError
 
@@ -147,6 +150,8 @@ def quantize_model(
     """The int8 QDQ version of ``model``, calibrated on ``batches`` (preprocessed float32
     NCHW arrays, as the model takes them). Runs the float model once over them.
     ``full_range``: 8-bit weights (default: :func:`full_range_weights` of this CPU)."""
+    import onnx  # on first need: importing onnx costs ~1 s
+
     full = full_range_weights() if full_range is None else full_range
     from onnxruntime.quantization import (  # type: ignore[import-untyped,unused-ignore]
         CalibrationDataReader,

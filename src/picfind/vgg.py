@@ -39,10 +39,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
+
+if TYPE_CHECKING:
+    import onnx
 
 from picfind.errors import ModelError
 from picfind.kerasfile import KerasLayer, keras_cache_dir, read_keras_weights
@@ -257,6 +259,8 @@ def build_onnx(
     by default, None to accept any) pins the real network, so a file of another
     size is refused instead of making a graph the registry cannot feed.
     """
+    from onnx import helper, numpy_helper  # on first need: importing onnx costs ~1 s
+
     unused = set(state)
     inits: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
