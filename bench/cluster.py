@@ -382,33 +382,39 @@ def queries(store: ClusterStore, n: int, n_queries: int, seed: int) -> dict[str,
     return out
 
 
-def measure_layout(store: ClusterStore, n: int, n_queries: int, seed: int) -> dict:
-    """One loaded layout: its size, segments and each mode's latency, one query at a
-    time after a warm-up (script compilation, caches), end to end through
-    ``ClusterStore.search``; with the top-10 ids of every query, for the agreement."""
-    qs = queries(store, n, n_queries, seed)
-    kinds = KINDS[store.layout]
-    for kind in kinds:  # warm
-        for qq in qs[kind][:3]:
-            store.search(qq, 10)
-    out: dict = {"latency": {}, "ids": {}}
-    for kind in kinds:
-        ms, ids = [], []
-        c = time.process_time()
+def measure_layouts(stores: list[ClusterStore], n: int, n_queries: int, seed: int) -> dict:
+    """Loaded layouts, measured in one run: each one's size and segments, and each
+    mode's latency, one query at a time after a warm-up (script compilation, caches),
+    end to end through ``ClusterStore.search``, every query sent to each layout in turn
+    (so the load of the shared machine weighs on both alike); with the top-10 ids of
+    every query, for the agreement."""
+    qs = queries(stores[0], n, n_queries, seed)
+    for store in stores:  # warm
+        for kind in KINDS[store.layout]:
+            for qq in qs[kind][:3]:
+                store.search(qq, 10)
+    out: dict = {s.layout: {"latency": {}, "ids": {}} for s in stores}
+    for kind in KINDS["picfind"]:
+        which = [s for s in stores if kind in KINDS[s.layout]]
+        ms: dict[str, list[float]] = {s.layout: [] for s in which}
         for qq in qs[kind]:
-            t, top = timed(store, qq)
-            ms.append(t)
-            ids.append(top)
-        out["latency"][kind] = percentiles(ms) | {
-            "client_cpu_ms_mean": round(1000 * (time.process_time() - c) / len(ms), 2)
+            for store in which:
+                t, top = timed(store, qq)
+                ms[store.layout].append(t)
+                out[store.layout]["ids"].setdefault(kind, []).append(top)
+        for layout, v in ms.items():
+            out[layout]["latency"][kind] = percentiles(v)
+            print(f"{layout} {kind}: {out[layout]['latency'][kind]}", file=sys.stderr)
+    for store in stores:
+        st = store.client.indices.stats(index=store.alias, metric="store,segments")
+        total = st["_all"]["total"]
+        out[store.layout] |= {
+            "index_bytes": int(total["store"]["size_in_bytes"]),
+            "segments": int(total["segments"]["count"]),
+            "queries": {"image": n_queries, "keyword": len(qs["keyword"])},
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "measured_with": [s.layout for s in stores],
         }
-        out["ids"][kind] = ids
-        print(f"{store.layout} {kind}: {out['latency'][kind]}", file=sys.stderr)
-    st = store.client.indices.stats(index=store.alias, metric="store,segments")["_all"]["total"]
-    out["index_bytes"] = int(st["store"]["size_in_bytes"])
-    out["segments"] = int(st["segments"]["count"])
-    out["queries"] = {"image": n_queries, "keyword": len(qs["keyword"])}
-    out["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
 
@@ -739,18 +745,21 @@ def node_module():
 
 
 def layouts(url: str, args: argparse.Namespace, previous: dict) -> dict:
-    """Load and measure each layout in turn (one index on the node at a time unless
-    ``--keep``), each one's measurement kept under ``$PICFIND_BENCH_CACHE`` so that
+    """Load each layout in turn, then measure them together (deleted after unless
+    ``--keep``); each one's measurement is kept under ``$PICFIND_BENCH_CACHE`` so that
     layouts measured by separate runs at the same N combine into one result."""
     measured: dict[str, dict] = {}
+    stores, loads = [], {}
     for layout in args.layouts.split(","):
-        store, load_stats = ensure_loaded(
+        store, loads[layout] = ensure_loaded(
             url, layout, args.n, args.seed, args.reuse, args.workers, args.senders
         )
-        print(f"{layout}: {load_stats['docs_per_second']} docs/s", file=sys.stderr)
-        m = measure_layout(store, args.n, args.queries, args.seed) | {"load": load_stats}
-        measured_path(layout, args.n, args.seed).write_text(json.dumps(m))
-        measured[layout] = m
+        print(f"{layout}: {loads[layout]['docs_per_second']} docs/s", file=sys.stderr)
+        stores.append(store)
+    for layout, m in measure_layouts(stores, args.n, args.queries, args.seed).items():
+        measured[layout] = m | {"load": loads[layout]}
+        measured_path(layout, args.n, args.seed).write_text(json.dumps(measured[layout]))
+    for store in stores:
         if not args.keep:
             for index in list(store.client.indices.get(index=f"{store.alias}-*")):
                 store.client.indices.delete(index=index)
