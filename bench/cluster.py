@@ -196,6 +196,7 @@ def fast_load(
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+    from opensearchpy.exceptions import TransportError
     from synthetic import generate
 
     index, client = store.concrete, store.client
@@ -222,12 +223,23 @@ def fast_load(
         return out | ({"interrupted": True} if interrupted else {})
 
     def send(body: bytes) -> None:
-        res = client.bulk(body=body, request_timeout=600)
-        if res.get("errors"):
-            for item in res["items"]:
-                info = next(iter(item.values()))
-                if info.get("status", 500) >= 300:
-                    failures.append(f"{info.get('_id')}: {info.get('error')}")
+        # a 429 (the node's circuit breaker or a full write queue) is sent again after a
+        # pause, as the client's bulk helper does: each action is an idempotent index by id
+        for attempt in range(12):
+            try:
+                res = client.bulk(body=body, request_timeout=600)
+            except TransportError as exc:
+                if exc.status_code != 429 or attempt == 11:
+                    raise
+                time.sleep(min(30, 2**attempt))
+                continue
+            items = [next(iter(item.values())) for item in res["items"]]
+            if res.get("errors") and any(i.get("status") == 429 for i in items):
+                time.sleep(min(30, 2**attempt))
+                continue
+            failures.extend(f"{i.get('_id')}: {i.get('error')}" for i in items
+                            if i.get("status", 500) >= 300)  # fmt: skip
+            break
         sent[0] += body.count(b"\n") // 2
 
     t0, c0, node0 = time.perf_counter(), time.process_time(), node_cpu(store.url)
@@ -408,9 +420,15 @@ def measure_layouts(stores: list[ClusterStore], n: int, n_queries: int, seed: in
     for store in stores:
         st = store.client.indices.stats(index=store.alias, metric="store,segments")
         total = st["_all"]["total"]
+        # the segments' own bytes: the store's size also counts an unfinished merge's
+        # output (a large HNSW merge runs for many minutes after a load)
+        rows = store.client.cat.segments(index=store.concrete, h="size", bytes="b", format="json")
+        merges = store.client.indices.stats(index=store.alias, metric="merge")["_all"]["total"]
         out[store.layout] |= {
             "index_bytes": int(total["store"]["size_in_bytes"]),
+            "segment_bytes": sum(int(r["size"]) for r in rows),
             "segments": int(total["segments"]["count"]),
+            "merging_docs": int(merges["merges"]["current_docs"]),
             "queries": {"image": n_queries, "keyword": len(qs["keyword"])},
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
             "measured_with": [s.layout for s in stores],
@@ -425,8 +443,12 @@ def combine(n: int, layouts: dict[str, dict], baseline: dict | None) -> dict:
     out: dict = {"images": n}
     out["bulk_docs_per_second"] = {k: v["load"]["docs_per_second"] for k, v in layouts.items()}
     out["index_bytes"] = {k: v["index_bytes"] for k, v in layouts.items()}
-    out["index_bytes_per_image"] = {k: round(v["index_bytes"] / n) for k, v in layouts.items()}
+    out["segment_bytes"] = {k: v.get("segment_bytes") for k, v in layouts.items()}
+    out["index_bytes_per_image"] = {
+        k: round(v.get("segment_bytes", v["index_bytes"]) / n) for k, v in layouts.items()
+    }
     out["segments"] = {k: v["segments"] for k, v in layouts.items()}
+    out["merging_docs"] = {k: v.get("merging_docs") for k, v in layouts.items()}
     out["latency"] = {k: v["latency"] for k, v in layouts.items()}
     if {"picfind", "paper"} <= layouts.keys():
         lat, ids = out["latency"], {k: v["ids"] for k, v in layouts.items()}
@@ -775,7 +797,7 @@ def layouts(url: str, args: argparse.Namespace, previous: dict) -> dict:
     if baseline:
         result["baseline"] = {
             k: v for k, v in baseline.items() if k not in ("unchanged_rerun", "growth")
-        } | {"file": str(Path(args.baseline).relative_to(REPO))}
+        } | {"file": str(Path(args.baseline).resolve().relative_to(REPO))}
     if "unchanged_rerun" in previous:
         result["unchanged_rerun"] = previous["unchanged_rerun"]
     return result
