@@ -32,6 +32,17 @@ into OpenSearch with every write sent inline, alternated for ``--rounds``
 rounds; rates, CPU times and load averages in ``bench/results/cluster_throughput.json``.
 The target is OpenSearch ≥ 0.8 × the embedded rate in the same run.
 
+**At scale** (issue 13.5): ``--n`` up to 1M. Each layout is loaded by ``fast_load``
+(the documents of ``mapping.document``, built and serialised in a worker process,
+several bulk requests at once, bench-only index settings while loading: no refresh,
+async translog, one refresh at the end), measured, and with ``--keep`` left on the
+node; ``--layouts picfind`` then ``--layouts paper`` measure one at a time (each
+one's measurement is kept under ``$PICFIND_BENCH_CACHE/cluster`` and the result
+combines them); ``--reuse`` keeps an index that holds N documents and resumes one
+that holds fewer — an interrupted load, or a smaller N's: an N of whole
+``generate`` chunks (524288 = 64 × 8192) is a prefix of the 1M index. ``--baseline``
+(e.g. ``bench/results/cluster.json``, 100k) adds the growth of every measure to it.
+
 Run: ``.venv/bin/python bench/cluster.py [--n 100000] [--url URL]``; without
 ``--url`` (or ``PICFIND_TEST_OPENSEARCH_URL``) a node is started from
 ``tools/opensearch`` and stopped at the end. Results: ``bench/results/cluster.json``.
@@ -48,6 +59,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +74,7 @@ from synthetic import records  # noqa: E402
 from picfind.query import parse_query  # noqa: E402
 from picfind.search import image_query, keyword_query  # noqa: E402
 from picfind.store.cluster import ClusterOptions, ClusterStore  # noqa: E402
+from picfind.store.cluster.writes import REFRESH_SECONDS  # noqa: E402
 from picfind.vocabulary import Vocabulary  # noqa: E402
 
 MODEL = "efficientnet-lite0"
@@ -106,65 +119,389 @@ def load(url: str, name: str, layout: str, n: int, seed: int) -> tuple[ClusterSt
     return store, n / seconds
 
 
-def measure(url: str, n: int, n_queries: int, seed: int) -> dict:
-    vocab = Vocabulary.load()
-    out: dict = {"images": n}
-    picfind_store, rate_p = load(url, "bench-picfind", "picfind", n, seed)
-    print(f"picfind layout: {rate_p:.0f} docs/s", file=sys.stderr)
-    paper_store, rate_paper = load(url, "bench-paper", "paper", n, seed)
-    print(f"paper layout: {rate_paper:.0f} docs/s", file=sys.stderr)
-    out["bulk_docs_per_second"] = {"picfind": round(rate_p), "paper": round(rate_paper)}
-    sizes = {}
-    for s in (picfind_store, paper_store):
-        st = s.client.indices.stats(index=s.alias, metric="store")
-        sizes[s.layout] = int(st["_all"]["total"]["store"]["size_in_bytes"])
-    out["index_bytes"] = sizes
+LOAD_SETTINGS = {
+    "refresh_interval": "-1",
+    "number_of_replicas": 0,
+    "translog.durability": "async",
+    "translog.flush_threshold_size": "2gb",
+}
+"""Bench-only index settings while a layout is bulk-loaded (then reset and one refresh):
+no refreshes (segments only as the indexing buffer fills), no replica, translog fsync
+every few seconds instead of per request (a crash of the node loses the last seconds:
+the loader's resume reloads them), fewer flushes. Not picfind's defaults: a user's
+index must survive a crash without a re-load."""
 
+
+_TABLE: list[str] = []
+
+
+def _float16_json() -> list[str]:
+    """``json.dumps`` of every float16 value as the store writes it (float32 → float)."""
+    if not _TABLE:
+        values = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+        _TABLE.extend(json.dumps(float(v)) if np.isfinite(v) else "null" for v in values)
+    return _TABLE
+
+
+def _bodies(task: tuple[int, np.ndarray, np.ndarray, np.ndarray, str, str, str, int, int]):
+    """Bulk request bodies (ndjson bytes, each ≤ max_bytes) of one slice of rows:
+    ``mapping.document`` of each record, as ``ClusterStore.load`` writes it. Runs in a
+    worker process so that building and serialising overlaps the node's indexing."""
+    from synthetic import chunk_records
+
+    from picfind.store.cluster.mapping import document
+
+    start, ids, probs, emb, index, model, layout, now_ms, max_bytes = task
+    table = _float16_json()
+    out: list[bytes] = []
+    part: list[bytes] = []
+    size = 0
+    for k, rec in enumerate(chunk_records(start, ids, probs, emb)):
+        head = json.dumps({"index": {"_index": index, "_id": rec.id}}).encode()
+        source = document(rec, model, layout, now_ms)
+        vector = source.pop("embedding")
+        # the embedding's text from a table of float16 values' JSON (the store keeps
+        # float16 precision): the same characters as json.dumps, a fraction of its time
+        bits = np.asarray(rec.features.embedding, dtype=np.float16).view(np.uint16)
+        text = "[" + ",".join([table[b] for b in bits.tolist()]) + "]"
+        if k == 0:
+            assert json.loads(text) == vector
+        body = json.dumps(source, separators=(",", ":"))
+        doc = (body[:-1] + ',"embedding":' + text + "}").encode()
+        if part and size + len(head) + len(doc) + 2 > max_bytes:
+            out.append(b"".join(part))
+            part, size = [], 0
+        part += [head, b"\n", doc, b"\n"]
+        size += len(head) + len(doc) + 2
+    if part:
+        out.append(b"".join(part))
+    return out
+
+
+def fast_load(
+    store: ClusterStore,
+    n: int,
+    seed: int,
+    start: int = 0,
+    workers: int = 1,
+    senders: int = 2,
+    max_bytes: int = 8 << 20,
+    slice_rows: int = 1024,
+    progress: Callable[[dict], None] | None = None,
+) -> dict:
+    """Bulk-load rows ``start``…``n`` of ``synthetic.generate(n, seed)`` into the store's
+    index: the same documents as ``store.load(records(n, seed))`` (ids, fields), built
+    and serialised in ``workers`` processes and sent by ``senders`` threads at once (the
+    node indexes one request per write thread). Returns wall/CPU seconds."""
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from opensearchpy.exceptions import TransportError
+    from synthetic import generate
+
+    index, client = store.concrete, store.client
+    model = str(store.model)
+    now_ms = int(time.time() * 1000)
+    client.indices.put_settings(index=index, body={"index": LOAD_SETTINGS})
+    failures: list[str] = []
+    sent = [0]
+
+    def stats(wall: float, refresh_s: float, docs: int, interrupted: bool = False) -> dict:
+        out = {
+            "documents": docs,
+            "first_row": start,
+            "seconds": round(wall + refresh_s, 1),
+            "refresh_seconds": round(refresh_s, 1),
+            "docs_per_second": round(docs / (wall + refresh_s)),
+            "client_cpu_seconds_main": round(time.process_time() - c0, 1),
+            "node_cpu_seconds": round(node_cpu(store.url) - node0, 1),
+            "workers": workers,
+            "senders": senders,
+            "request_bytes_max": max_bytes,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        }
+        return out | ({"interrupted": True} if interrupted else {})
+
+    def send(body: bytes) -> None:
+        # a 429 (the node's circuit breaker or a full write queue) is sent again after a
+        # pause, as the client's bulk helper does: each action is an idempotent index by id
+        for attempt in range(12):
+            try:
+                res = client.bulk(body=body, request_timeout=600)
+            except TransportError as exc:
+                if exc.status_code != 429 or attempt == 11:
+                    raise
+                time.sleep(min(30, 2**attempt))
+                continue
+            items = [next(iter(item.values())) for item in res["items"]]
+            if res.get("errors") and any(i.get("status") == 429 for i in items):
+                time.sleep(min(30, 2**attempt))
+                continue
+            failures.extend(f"{i.get('_id')}: {i.get('error')}" for i in items
+                            if i.get("status", 500) >= 300)  # fmt: skip
+            break
+        sent[0] += body.count(b"\n") // 2
+
+    t0, c0, node0 = time.perf_counter(), time.process_time(), node_cpu(store.url)
+    last = t0
+    pending: deque = deque()
+    sending: deque = deque()
+    with (
+        ProcessPoolExecutor(workers) as pool,
+        ThreadPoolExecutor(senders) as out,
+    ):
+
+        def drain(keep: int) -> None:
+            nonlocal last
+            while len(pending) > keep:
+                for body in pending.popleft().result():
+                    sending.append(out.submit(send, body))
+                    while len(sending) > 2 * senders:
+                        sending.popleft().result()
+            if time.perf_counter() - last > 60:
+                last = time.perf_counter()
+                rate = sent[0] / (last - t0)
+                print(f"  {start + sent[0]} / {n} ({rate:.0f} docs/s)", file=sys.stderr)
+                if progress is not None:
+                    progress(stats(last - t0, 0.0, sent[0], interrupted=True))
+
+        row = 0
+        for ids, probs, emb in generate(n, seed):
+            for a in range(0, ids.shape[0], slice_rows):
+                first = row + a
+                if first + slice_rows <= start:
+                    continue  # loaded by an earlier run (resume)
+                b = a + slice_rows
+                task = (first, ids[a:b], probs[a:b], emb[a:b], index, model, store.layout,
+                        now_ms, max_bytes)  # fmt: skip
+                pending.append(pool.submit(_bodies, task))
+                drain(2 * workers)
+            row += ids.shape[0]
+        drain(0)
+        for f in sending:
+            f.result()
+    wall = time.perf_counter() - t0
+    # back to a new index's settings (not those read before: a resumed load's were these)
+    reset = {"refresh_interval": f"{REFRESH_SECONDS:g}s", "number_of_replicas": 0}
+    reset |= {"translog.durability": None, "translog.flush_threshold_size": None}
+    client.indices.put_settings(index=index, body={"index": reset})
+    t = time.perf_counter()
+    client.indices.refresh(index=index)
+    refresh_s = time.perf_counter() - t
+    assert not failures, failures[:3]
+    return stats(wall, refresh_s, n - start)
+
+
+CHUNK = 8192
+"""Rows per ``synthetic.generate`` chunk (its default)."""
+RESUME_MARGIN = 2 * 8192
+"""Rows reloaded before an interrupted load's count (requests in flight, unfsynced
+translog): writes are idempotent by id, so reloading some twice is harmless."""
+
+
+def load_record_path(name: str, seed: int) -> Path:
+    """Where a layout's load is recorded (rate, CPU), for a later ``--reuse`` run."""
+    return CACHE / "cluster" / f"{name}-seed{seed}.json"
+
+
+def ensure_loaded(
+    url: str,
+    layout: str,
+    n: int,
+    seed: int,
+    reuse: bool,
+    workers: int = 1,
+    senders: int = 2,
+    prefix: str = "bench",
+) -> tuple[ClusterStore, dict]:
+    """The layout's bench index holding rows 0…n-1, loaded with ``fast_load``.
+
+    With ``reuse``, an index already holding n documents is kept (its load as recorded);
+    one holding fewer is extended: an interrupted load from a little before its count, a
+    complete load of a smaller N from its last whole ``generate`` chunk — rows of whole
+    chunks are the same for every N (so an N of whole chunks, e.g. 524288 = 64 × 8192,
+    is a prefix of the 1M index: a bench grows from one to the other)."""
+    name = f"{prefix}-{layout}"
+    record = load_record_path(name, seed)
+    start = 0
+    runs: list[dict] = []
+    if reuse:
+        store = ClusterStore(
+            url, ClusterOptions(name=name, layout=layout, shards=1, replicas=0), create=True
+        )
+        if store.model is None:
+            store.set_model(MODEL)
+        store.client.indices.refresh(index=store.concrete)
+        held = store.count()
+        runs = json.loads(record.read_text())["runs"] if record.exists() and held else []
+        if held == n and runs and not runs[-1].get("interrupted"):
+            print(f"{layout}: reusing {held} documents", file=sys.stderr)
+            return store, summarise_load(runs, n)
+        if runs and held <= n:
+            margin = RESUME_MARGIN if runs[-1].get("interrupted") else 0
+            start = max(0, held - margin) // CHUNK * CHUNK
+            print(f"{layout}: {held} documents held, loading from row {start}", file=sys.stderr)
+        else:  # a larger index, or one with no load record: start again
+            store.close()
+            store, runs = fresh(url, name, layout), []
+    else:
+        store = fresh(url, name, layout)
+    record.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(run: dict) -> None:
+        record.write_text(json.dumps({"layout": layout, "runs": [*runs, run]}, indent=1))
+
+    save({"documents": 0, "first_row": start, "seconds": 0.0, "interrupted": True,
+          "client_cpu_seconds_main": 0.0, "node_cpu_seconds": 0.0})  # fmt: skip
+    run = fast_load(store, n, seed, start=start, workers=workers, senders=senders, progress=save)
+    save(run | {"images": n})
+    runs.append(run | {"images": n})
+    held = store.count()
+    assert held == n, (held, n)
+    return store, summarise_load(runs, n)
+
+
+def summarise_load(runs: list[dict], n: int) -> dict:
+    """One load's rate from its runs (a resumed load: the rows each run sent over the
+    seconds of all runs, the reloaded margin counted once)."""
+    seconds = sum(r["seconds"] for r in runs)
+    return {
+        "docs_per_second": round(n / seconds),
+        "seconds": round(seconds, 1),
+        "client_cpu_seconds_main": round(sum(r["client_cpu_seconds_main"] for r in runs), 1),
+        "node_cpu_seconds": round(sum(r["node_cpu_seconds"] for r in runs), 1),
+        "runs": runs,
+    }
+
+
+KINDS = {"picfind": ("classes", "keyword", "embedding", "hybrid"), "paper": ("classes", "keyword")}
+"""Query modes measured per layout (the paper's layout has no embedding search)."""
+
+
+def queries(store: ClusterStore, n: int, n_queries: int, seed: int) -> dict[str, list]:
+    """The bench's queries: by image, the features of ``n_queries`` indexed images drawn
+    with ``seed + 1`` (read back from the store, in the order drawn); by keyword, the
+    ``query.WORDS`` three times over. Either layout's index gives the same ones."""
+    vocab = Vocabulary.load()
     rng = np.random.default_rng(seed + 1)
     query_ids = [f"s{int(i):09d}" for i in rng.choice(n, n_queries, replace=False)]
-    feats = [r.features for r in picfind_store.rows(ids=query_ids, features=True)]
-    image_queries = {
+    by_id = {r.id: r.features for r in store.rows(ids=query_ids, features=True)}
+    feats = [by_id[i] for i in query_ids]
+    out: dict[str, list] = {
         m: [image_query(f, m) for f in feats] for m in ("classes", "embedding", "hybrid")
     }
-    kw = [keyword_query(parse_query(w, vocab)) for w in WORDS]
-
-    # warm both (script compilation, caches)
-    for qq in image_queries["classes"][:3] + kw[:3]:
-        picfind_store.search(qq, 10)
-        paper_store.search(qq, 10)
-
-    lat: dict[str, dict[str, list[float]]] = {"picfind": {}, "paper": {}}
-    agree: dict[str, list[int]] = {"classes": [], "keyword": []}
-    overlap: dict[str, list[int]] = {"classes": [], "keyword": []}
-    for kind, queries in (("classes", image_queries["classes"]), ("keyword", kw * 3)):
-        for qq in queries:
-            tp, ip = timed(picfind_store, qq)
-            tq, iq = timed(paper_store, qq)
-            lat["picfind"].setdefault(kind, []).append(tp)
-            lat["paper"].setdefault(kind, []).append(tq)
-            agree[kind].append(sum(a == b for a, b in zip(ip, iq, strict=False)))
-            overlap[kind].append(len(set(ip) & set(iq)))
-    for kind in ("embedding", "hybrid"):
-        for qq in image_queries[kind]:
-            tp, _ = timed(picfind_store, qq)
-            lat["picfind"].setdefault(kind, []).append(tp)
-    out["latency"] = {
-        layout: {kind: percentiles(v) for kind, v in kinds.items()} for layout, kinds in lat.items()
-    }
-    out["paper_over_picfind_p50"] = {
-        kind: round(
-            out["latency"]["paper"][kind]["p50_ms"] / out["latency"]["picfind"][kind]["p50_ms"], 1
-        )
-        for kind in ("classes", "keyword")
-    }
-    out["top10_same_place"] = {k: round(float(np.mean(v)), 2) for k, v in agree.items()}
-    out["top10_overlap"] = {k: round(float(np.mean(v)), 2) for k, v in overlap.items()}
-    out["queries"] = {"image": n_queries, "keyword": len(kw) * 3}
-    for s in (picfind_store, paper_store):
-        for index in list(s.client.indices.get(index=f"{s.alias}-*")):
-            s.client.indices.delete(index=index)
-        s.close()
+    out["keyword"] = [keyword_query(parse_query(w, vocab)) for w in WORDS] * 3
     return out
+
+
+def measure_layouts(stores: list[ClusterStore], n: int, n_queries: int, seed: int) -> dict:
+    """Loaded layouts, measured in one run: each one's size and segments, and each
+    mode's latency, one query at a time after a warm-up (script compilation, caches),
+    end to end through ``ClusterStore.search``, every query sent to each layout in turn
+    (so the load of the shared machine weighs on both alike); with the top-10 ids of
+    every query, for the agreement."""
+    qs = queries(stores[0], n, n_queries, seed)
+    for store in stores:  # warm
+        for kind in KINDS[store.layout]:
+            for qq in qs[kind][:3]:
+                store.search(qq, 10)
+    out: dict = {s.layout: {"latency": {}, "ids": {}} for s in stores}
+    for kind in KINDS["picfind"]:
+        which = [s for s in stores if kind in KINDS[s.layout]]
+        ms: dict[str, list[float]] = {s.layout: [] for s in which}
+        for qq in qs[kind]:
+            for store in which:
+                t, top = timed(store, qq)
+                ms[store.layout].append(t)
+                out[store.layout]["ids"].setdefault(kind, []).append(top)
+        for layout, v in ms.items():
+            out[layout]["latency"][kind] = percentiles(v)
+            print(f"{layout} {kind}: {out[layout]['latency'][kind]}", file=sys.stderr)
+    for store in stores:
+        st = store.client.indices.stats(index=store.alias, metric="store,segments")
+        total = st["_all"]["total"]
+        # the segments' own bytes: the store's size also counts an unfinished merge's
+        # output (a large HNSW merge runs for many minutes after a load)
+        rows = store.client.cat.segments(index=store.concrete, h="size", bytes="b", format="json")
+        merges = store.client.indices.stats(index=store.alias, metric="merge")["_all"]["total"]
+        out[store.layout] |= {
+            "index_bytes": int(total["store"]["size_in_bytes"]),
+            "segment_bytes": sum(int(r["size"]) for r in rows),
+            "segments": int(total["segments"]["count"]),
+            "merging_docs": int(merges["merges"]["current_docs"]),
+            "queries": {"image": n_queries, "keyword": len(qs["keyword"])},
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "measured_with": [s.layout for s in stores],
+        }
+    return out
+
+
+def combine(n: int, layouts: dict[str, dict], baseline: dict | None) -> dict:
+    """The result file's layout entries from each layout's measurement (and load), the
+    ratios and agreement where both layouts are measured, and the growth from the
+    ``baseline`` result (another N's, e.g. cluster.json's 100k) where one is given."""
+    out: dict = {"images": n}
+    out["bulk_docs_per_second"] = {k: v["load"]["docs_per_second"] for k, v in layouts.items()}
+    out["index_bytes"] = {k: v["index_bytes"] for k, v in layouts.items()}
+    out["segment_bytes"] = {k: v.get("segment_bytes") for k, v in layouts.items()}
+    out["index_bytes_per_image"] = {
+        k: round(v.get("segment_bytes", v["index_bytes"]) / n) for k, v in layouts.items()
+    }
+    out["segments"] = {k: v["segments"] for k, v in layouts.items()}
+    out["merging_docs"] = {k: v.get("merging_docs") for k, v in layouts.items()}
+    out["latency"] = {k: v["latency"] for k, v in layouts.items()}
+    if {"picfind", "paper"} <= layouts.keys():
+        lat, ids = out["latency"], {k: v["ids"] for k, v in layouts.items()}
+        out["paper_over_picfind_p50"] = {
+            kind: round(lat["paper"][kind]["p50_ms"] / lat["picfind"][kind]["p50_ms"], 1)
+            for kind in KINDS["paper"]
+        }
+        pairs = {kind: list(zip(ids["picfind"][kind], ids["paper"][kind], strict=True))
+                 for kind in KINDS["paper"]}  # fmt: skip
+        out["top10_same_place"] = {
+            k: round(float(np.mean([sum(a == b for a, b in zip(x, y, strict=False))
+                                    for x, y in v])), 2)
+            for k, v in pairs.items()
+        }  # fmt: skip
+        out["top10_overlap"] = {
+            k: round(float(np.mean([len(set(x) & set(y)) for x, y in v])), 2)
+            for k, v in pairs.items()
+        }
+    out["queries"] = next(iter(layouts.values()))["queries"]
+    out["load"] = {k: v["load"] for k, v in layouts.items()}
+    out["measured_loadavg_after"] = {k: v["loadavg_after"] for k, v in layouts.items()}
+    if baseline:
+        out["growth"] = growth(baseline, out)
+    return out
+
+
+def growth(small: dict, large: dict) -> dict:
+    """Each measure at the larger N over the same at the smaller (latency: p50 and p99;
+    size: bytes per image; rate: documents per second)."""
+    rows: dict = {"from_images": small["images"], "to_images": large["images"]}
+    ratio = large["images"] / small["images"]
+    for layout in large["latency"]:
+        if layout not in small.get("latency", {}):
+            continue
+        row: dict = {}
+        for kind, v in large["latency"][layout].items():
+            if kind in small["latency"][layout]:
+                was = small["latency"][layout][kind]
+                row[kind] = {
+                    p: {"from": was[p], "to": v[p], "x": round(v[p] / was[p], 2)}
+                    for p in ("p50_ms", "p99_ms")
+                }
+        per = small["index_bytes"][layout] / small["images"]
+        row["index_bytes_per_image"] = {
+            "from": round(per), "to": round(large["index_bytes"][layout] / large["images"]),
+        }  # fmt: skip
+        rate = small["bulk_docs_per_second"][layout]
+        row["bulk_docs_per_second"] = {
+            "from": rate, "to": large["bulk_docs_per_second"][layout],
+        }  # fmt: skip
+        rows[layout] = row
+    rows["documents_x"] = round(ratio, 1)
+    return rows
 
 
 def rerun(url: str, n: int, seed: int) -> dict:
@@ -412,12 +749,62 @@ def node_cpu(url: str) -> float:
     return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
 
 
+def node_jvm(store: ClusterStore) -> str:
+    """The node's JVM and the options that change Lucene's speed (the Vector API:
+    ``tools/opensearch/node.py``'s ``PICFIND_OPENSEARCH_JAVA_OPTS``)."""
+    info = store.client.nodes.info(node_id="_local", metric="jvm")["nodes"]
+    jvm = next(iter(info.values()))["jvm"]
+    flags = [a for a in jvm.get("input_arguments", []) if "vector" in a or a.startswith("-Xm")]
+    return " ".join([str(jvm.get("version")), *flags])
+
+
 def node_module():
     spec = importlib.util.spec_from_file_location("node", REPO / "tools" / "opensearch" / "node.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def layouts(url: str, args: argparse.Namespace, previous: dict) -> dict:
+    """Load each layout in turn, then measure them together (deleted after unless
+    ``--keep``); each one's measurement is kept under ``$PICFIND_BENCH_CACHE`` so that
+    layouts measured by separate runs at the same N combine into one result."""
+    measured: dict[str, dict] = {}
+    stores, loads = [], {}
+    for layout in args.layouts.split(","):
+        store, loads[layout] = ensure_loaded(
+            url, layout, args.n, args.seed, args.reuse, args.workers, args.senders
+        )
+        print(f"{layout}: {loads[layout]['docs_per_second']} docs/s", file=sys.stderr)
+        stores.append(store)
+    for layout, m in measure_layouts(stores, args.n, args.queries, args.seed).items():
+        measured[layout] = m | {"load": loads[layout]}
+        measured_path(layout, args.n, args.seed).write_text(json.dumps(measured[layout]))
+    for store in stores:
+        if not args.keep:
+            for index in list(store.client.indices.get(index=f"{store.alias}-*")):
+                store.client.indices.delete(index=index)
+            load_record_path(store.alias, args.seed).unlink(missing_ok=True)
+        store.close()
+    for layout in KINDS:
+        path = measured_path(layout, args.n, args.seed)
+        if layout not in measured and path.exists():
+            measured[layout] = json.loads(path.read_text())
+    measured = {k: measured[k] for k in KINDS if k in measured}
+    baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
+    result = combine(args.n, measured, baseline)
+    if baseline:
+        result["baseline"] = {
+            k: v for k, v in baseline.items() if k not in ("unchanged_rerun", "growth")
+        } | {"file": str(Path(args.baseline).resolve().relative_to(REPO))}
+    if "unchanged_rerun" in previous:
+        result["unchanged_rerun"] = previous["unchanged_rerun"]
+    return result
+
+
+def measured_path(layout: str, n: int, seed: int) -> Path:
+    return CACHE / "cluster" / f"measured-{layout}-{n}-seed{seed}.json"
 
 
 def main() -> int:
@@ -427,6 +814,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--url", default=os.environ.get("PICFIND_TEST_OPENSEARCH_URL"))
     parser.add_argument("--out", default=str(HERE / "results" / "cluster.json"))
+    parser.add_argument("--layouts", default="picfind,paper", help="measured in this order")
+    parser.add_argument("--reuse", action="store_true", help="keep (or resume) a loaded index")
+    parser.add_argument("--keep", action="store_true", help="leave the indexes on the node")
+    parser.add_argument("--workers", type=int, default=1, help="processes building documents")
+    parser.add_argument("--senders", type=int, default=2, help="bulk requests at once")
+    parser.add_argument("--baseline", default=None, help="result file of another N to grow from")
     parser.add_argument("--rerun", type=int, action="append", default=[], metavar="N")
     parser.add_argument("--only", choices=["layouts", "rerun", "throughput"], default=None)
     parser.add_argument("--photos", default=str(REPO.parent / "shared" / "data" / "catsdogs"))
@@ -444,6 +837,7 @@ def main() -> int:
     try:
         probe = ClusterStore(url, ClusterOptions(name="bench-probe"), create=True)
         engine = f"{probe.engine.distribution} {probe.engine.version}"
+        jvm = node_jvm(probe)
         probe.close()
         if args.only == "throughput":
             result = {"engine": engine, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
@@ -455,9 +849,7 @@ def main() -> int:
         if args.only == "rerun":
             result = {k: v for k, v in previous.items() if k not in ("engine", "node", "machine")}
         else:
-            result = measure(url, args.n, args.queries, args.seed)
-            if "unchanged_rerun" in previous:
-                result["unchanged_rerun"] = previous["unchanged_rerun"]
+            result = layouts(url, args, previous)
         if args.only != "layouts" and args.rerun:
             points = [rerun(url, n, args.seed) for n in args.rerun]
             result["unchanged_rerun"] = rerun_summary(points, previous.get("unchanged_rerun"))
@@ -469,6 +861,7 @@ def main() -> int:
         "node": "one node, one shard, no replica, "
         + f"heap {os.environ.get('PICFIND_OPENSEARCH_HEAP', 'external')}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **({"jvm": jvm} if args.only != "rerun" else {}),
         **result,
     }
     Path(args.out).parent.mkdir(exist_ok=True)

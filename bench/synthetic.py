@@ -73,21 +73,30 @@ def records(n: int, seed: int = 0) -> Iterator[ImageRecord]:
     store-API path; ``build`` writes the same rows in bulk)."""
     row = 0
     for ids, probs, emb in generate(n, seed):
-        for i in range(ids.shape[0]):
-            keep = probs[i] >= MIN_STORED_PROB
-            keep[0] = True
-            yield ImageRecord(
-                f"s{row:09d}",
-                f"/synthetic/{row // 1000:05d}/{row:09d}.jpg",
-                f"h{row}",
-                1,
-                1,
-                224,
-                224,
-                "JPEG",
-                Features(SparseClasses(ids[i][keep], probs[i][keep]), emb[i]),
-            )
-            row += 1
+        yield from chunk_records(row, ids, probs, emb)
+        row += ids.shape[0]
+
+
+def chunk_records(
+    start: int, ids: np.ndarray, probs: np.ndarray, emb: np.ndarray
+) -> Iterator[ImageRecord]:
+    """The records of rows ``start``… of one ``generate`` chunk (or a slice of one): a
+    bulk loader can turn chunks into records in other processes, in the same order."""
+    for i in range(ids.shape[0]):
+        row = start + i
+        keep = probs[i] >= MIN_STORED_PROB
+        keep[0] = True
+        yield ImageRecord(
+            f"s{row:09d}",
+            f"/synthetic/{row // 1000:05d}/{row:09d}.jpg",
+            f"h{row}",
+            1,
+            1,
+            224,
+            224,
+            "JPEG",
+            Features(SparseClasses(ids[i][keep], probs[i][keep]), emb[i]),
+        )
 
 
 _INSERT = (

@@ -9,6 +9,12 @@ waits until the cluster is yellow and prints ``PICFIND_URL=...``.
     python tools/opensearch/node.py start      # background; prints the URL as the last line
     python tools/opensearch/node.py stop
 
+``PICFIND_OPENSEARCH_HEAP`` sets the heap (default 1g); ``PICFIND_OPENSEARCH_JAVA_OPTS``
+adds JVM options, e.g. for the large benchmark on a JDK 21+ (``JAVA_HOME``)
+``--add-modules=jdk.incubator.vector`` (and, on a JDK newer than this Lucene knows,
+``-Dorg.apache.lucene.vectorization.upperJavaFeatureVersion=25``): Lucene's SIMD
+vector code, which builds the HNSW graphs of a bulk load faster.
+
 Tests import ``start_cluster`` to run nodes of their own (two nodes, stopping one).
 Standard library only: it runs before picfind is installed.
 """
@@ -57,7 +63,9 @@ def command(nodes: int, base: Path, url_file: Path, control: bool) -> list[str]:
     cp = os.pathsep.join(
         [str(TARGET / "classes"), str(TARGET / "lib" / "*"), str(TARGET / "knn" / "*")]
     )
-    args = [java(), f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-cp", cp, "picfind.Node"]
+    extra = os.environ.get("PICFIND_OPENSEARCH_JAVA_OPTS", "").split()  # e.g. the bench's
+    args = [java(), f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseSerialGC", *extra, "-cp", cp]
+    args.append("picfind.Node")
     args += ["--nodes", str(nodes), "--base", str(base), "--url-file", str(url_file)]
     return args + (["--control"] if control else [])
 
