@@ -326,6 +326,12 @@ FUSED_CANDIDATES = 200
 """K: a store re-ranks the K best by cosine together with the K best by the class term."""
 
 
+def _positive(saturation: float) -> None:
+    """κ must be positive: c/(c + κ) at κ ≤ 0 is not a saturation (and divides by zero)."""
+    if not saturation > 0:
+        raise ValueError(f"saturation must be positive, got {saturation}")
+
+
 def class_evidence(class_scores: np.ndarray, saturation: float = FUSED_SATURATION) -> np.ndarray:
     """c / (c + κ): near 1 for any real class match, 0 for none.
 
@@ -335,8 +341,7 @@ def class_evidence(class_scores: np.ndarray, saturation: float = FUSED_SATURATIO
     classes lift a photo above those that share none, and lets the cosine order
     the photos that share them.
     """
-    if not saturation > 0:
-        raise ValueError(f"saturation must be positive, got {saturation}")
+    _positive(saturation)
     out: np.ndarray = np.maximum(np.asarray(class_scores, dtype=np.float64), 0.0)
     np.divide(out, out + saturation, out=out)  # in place: a store runs this over every row
     return out
@@ -386,8 +391,7 @@ def fused_order(
     are scored with ``fuse``; float32 moves a score by ~1e-7, so at most a row tied
     at the last candidate's place changes.
     """
-    if not saturation > 0:
-        raise ValueError(f"saturation must be positive, got {saturation}")
+    _positive(saturation)
     c = np.asarray(class_scores)
     out: np.ndarray = np.maximum(c, 0.0, dtype=np.float32)  # NaN stays NaN
     out += np.float32(saturation)
@@ -449,6 +453,10 @@ class Fusion:
 
     def score(self, class_scores: np.ndarray, cosines: np.ndarray) -> np.ndarray:
         return fuse(class_scores, cosines, weight=self.weight, saturation=self.saturation)
+
+    def order(self, class_scores: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        """``score``'s order over every row of a large segment (``fused_order``)."""
+        return fused_order(class_scores, cosines, weight=self.weight, saturation=self.saturation)
 
 
 DEFAULT_FUSION = Fusion()

@@ -35,7 +35,6 @@ from picfind.scoring import (
     Mask,
     clause_scores,
     expand_query,
-    fused_order,
     query_weights,
     rows_dot,
     top_k,
@@ -214,9 +213,7 @@ def fused_query(
             total += int(mask.sum())
             passes.append(_Pass(seg, mask, first))
             continue
-        order = fused_order(
-            classes, seg.coarse_cosine(vector), weight=params.weight, saturation=params.saturation
-        )
+        order = params.order(classes, seg.coarse_cosine(vector))
         mask = mask & np.isfinite(order)
         total += int(mask.sum())
         positions = top_k(order, max(want, vectors.RERANK), mask)
