@@ -69,7 +69,7 @@ from picfind.store.base import (
     StoreQuery,
     search_each,
 )
-from picfind.store.cluster import bodies
+from picfind.store.cluster import bodies, linear
 from picfind.store.cluster.bodies import FEATURE_ERROR
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import source_classes
@@ -98,6 +98,9 @@ class Queries:
 
     def __init__(self, handle: IndexHandle) -> None:
         self.handle = handle
+        self.linear = True
+        """Rank a one-concept words query natively (``linear``); False: the script plan
+        for every words query (kept for what ``linear`` cannot do, and the bench)."""
 
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
@@ -182,12 +185,64 @@ class Queries:
                 n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
             )
 
+        single = linear.single_concept(query, where) if self.linear else None
+        if single is not None:
+            return self._linear(query, single, want, where, exact, source)
         body = bodies.keyword_query(query, where)
         if where is not None and where.sort == "date":
             count, scored = self._newest_first(body, want, exact, source)
         else:
             count, scored = self._rescored(body, want, exact, floor, total=True, source=source)
         return count - self._band_misses(query, body, exact, source), scored
+
+    def _linear(
+        self,
+        query: WordsQuery,
+        matcher: ConceptMatch,
+        want: int,
+        where: Filter | None,
+        exact: Callable[[Sources], npt.NDArray[np.float64]],
+        source: list[str],
+    ) -> tuple[int, Scored]:
+        """One positive concept matcher, native scores (``linear``): the first window,
+        the engine's matches and its certain matches counted in one round trip; then the
+        rest of the boundary (documents whose engine mass could still beat the page's
+        last exact one) and the quantisation band, fetched and checked exactly."""
+        body = linear.ranking(query, matcher, where)
+        t = matcher.at(False)
+        low, high = linear.floor(matcher, t), linear.certain(t)
+        counts = [_fetch(body, 0, None, min_score=x, track_total_hits=True) for x in (low, high)]
+        size = want + RESCORE_SLACK if want else 0
+        first = [_fetch(body, size, source)] if want else []
+        *window, engine, sure = self.handle.msearch(first + counts)
+        hits = window[0]["hits"]["hits"] if window else []
+        scored = _scored(hits, exact)
+        later: list[dict[str, Any]] = []
+        if want and len(hits) == size:
+            valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
+            kth = linear.floor(matcher, valid[want - 1]) if len(valid) >= want else low
+            need = max(low, kth)
+            if float(hits[-1]["_score"]) >= need:
+                seen = {"ids": {"values": [h["_id"] for h in hits]}}
+                rest = {"bool": {"must": [body], "must_not": [seen]}}
+                later.append(_fetch(rest, RESCORE_MAX, source, min_score=need))
+        n_engine = int(engine["hits"]["total"]["value"])
+        n_band = min(n_engine - int(sure["hits"]["total"]["value"]), RESCORE_MAX)
+        band = []
+        if n_band > 0:  # the lowest engine masses: exactly the documents below ``high``
+            asc = [{"_score": "asc"}]
+            band.append(_fetch(body, n_band, source, min_score=low, sort=asc))
+        negated = linear.negated_band(query, where, matcher)
+        if negated is not None:
+            band.append(_fetch(negated, RESCORE_MAX, source, min_score=low))
+        replies = self.handle.msearch(later + band) if later or band else []
+        if later:
+            scored += _scored(replies[0]["hits"]["hits"], exact)
+        near = {h["_id"]: h["_source"] for r in replies[len(later) :] for h in r["hits"]["hits"]}
+        misses = int(np.count_nonzero(~np.isfinite(exact(list(near.values()))))) if near else 0
+        scored = [t for t in scored if t[0] > -np.inf]  # -inf: not an exact match
+        scored.sort(key=lambda t: -t[0])  # stable: engine order breaks exact ties
+        return n_engine - misses, scored
 
     def _newest_first(
         self,
@@ -369,6 +424,14 @@ class Queries:
             )
         total, hits = self._hits(body, want, False, True)
         return total, [(float(h["_score"]), h["_id"]) for h in hits]
+
+
+def _fetch(query: dict[str, Any], size: int, source: Any, **extra: Any) -> dict[str, Any]:
+    """A search body: ``size`` hits with ``source``, no total unless ``extra`` asks."""
+    return {"query": query, "size": size, "_source": source or False} | {
+        "track_total_hits": False,
+        **extra,
+    }
 
 
 def _scored(
