@@ -118,7 +118,7 @@ def main() -> int:
     args = parser.parse_args()
     old = ClusterStore(args.url, ClusterOptions(name=args.index))
     new = ClusterStore(args.url, ClusterOptions(name=args.index))
-    old.queries.linear = False
+    old.queries.native = False
     vocab = Vocabulary.load()
     qs = {w: keyword_query(parse_query(w, vocab)) for w in WORDS}
     before = [round(x, 2) for x in os.getloadavg()]

@@ -98,9 +98,10 @@ class Queries:
 
     def __init__(self, handle: IndexHandle) -> None:
         self.handle = handle
-        self.linear = True
-        """Rank a one-concept words query natively (``linear``); False: the script plan
-        for every words query (kept for what ``linear`` cannot do, and the bench)."""
+        self.native = True
+        """The native plans: a one-concept words query ranked by its ``rank_feature`` mass
+        alone (``linear``), a classes query's count sent beside its first window; False:
+        the plans before them (the script plan stays for what ``linear`` cannot do)."""
 
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
@@ -141,17 +142,20 @@ class Queries:
 
     def _classes(self, query: ClassesQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
         weights = dense_weights(query.weights)
-        total = self.handle.count(where)
         if want == 0:
-            return total, []
-        _, scored = self._rescored(
+            return self.handle.count(where), []
+        counting = _fetch(bodies.filter_query(where), 0, None, track_total_hits=True)
+        total, scored = self._rescored(
             bodies.classes_query(weights, where),
             want,
             lambda sources: 1.0 + _dense(sources) @ weights.astype(np.float64),
             # engine score = Σ η_j q(ξ_ij) ≥ (1 − ε)·Σ η_j ξ_ij
             lambda kth: (kth - 1.0) * (1.0 - FEATURE_ERROR),
             total=False,
+            counted=counting if self.native else None,
         )
+        if not self.native:
+            total = self.handle.count(where)
         if len(scored) < want:  # images with none of the query's classes score exactly 1
             filters, must_not = bodies.filter_clauses(where)
             should = bodies.class_features(weights)
@@ -185,7 +189,7 @@ class Queries:
                 n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
             )
 
-        single = linear.single_concept(query, where) if self.linear else None
+        single = linear.single_concept(query, where) if self.native else None
         if single is not None:
             return self._linear(query, single, want, where, exact, source)
         body = bodies.keyword_query(query, where)
@@ -220,9 +224,9 @@ class Queries:
         later: list[dict[str, Any]] = []
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
-            kth = linear.floor(matcher, valid[want - 1]) if len(valid) >= want else low
-            need = max(low, kth)
-            if float(hits[-1]["_score"]) >= need:
+            need = linear.floor(matcher, valid[want - 1]) if len(valid) >= want else low
+            # the engine's float32 scores, printed short: compared as float32
+            if np.float32(hits[-1]["_score"]) >= np.float32(need):
                 seen = {"ids": {"values": [h["_id"] for h in hits]}}
                 rest = {"bool": {"must": [body], "must_not": [seen]}}
                 later.append(_fetch(rest, RESCORE_MAX, source, min_score=need))
@@ -298,17 +302,25 @@ class Queries:
         *,
         total: bool,
         source: list[str] | None = None,
+        counted: dict[str, Any] | None = None,
     ) -> tuple[int, Scored]:
         """Candidates by engine score, re-scored exactly from ``_source``.
 
         The engine's scores are low by at most the quantisation error, so a
         document can only beat the k-th exact score if its engine score reaches
         ``floor(k-th)``; when documents past the first window still do, every
-        one of them (up to RESCORE_MAX) is fetched and re-scored too.
+        one of them (up to RESCORE_MAX) is fetched and re-scored too. ``counted``: a
+        counting search sent beside the first window (one round trip), whose total is
+        the count returned.
         """
         size = want + RESCORE_SLACK if want else 0
         fields = source or ["top"]
-        count, hits = self._hits(query, size, fields, total)
+        if counted:
+            first = _fetch(query, size, fields, track_total_hits=total)
+            res, counts = self.handle.msearch([first, counted])
+            hits, count = res["hits"]["hits"], int(counts["hits"]["total"]["value"])
+        else:
+            count, hits = self._hits(query, size, fields, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
