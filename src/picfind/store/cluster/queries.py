@@ -225,8 +225,7 @@ class Queries:
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
             need = linear.floor(matcher, valid[want - 1]) if len(valid) >= want else low
-            # the engine's float32 scores, printed short: compared as float32
-            if np.float32(hits[-1]["_score"]) >= np.float32(need):
+            if _reaches(hits[-1]["_score"], need):
                 seen = {"ids": {"values": [h["_id"] for h in hits]}}
                 rest = {"bool": {"must": [body], "must_not": [seen]}}
                 later.append(_fetch(rest, RESCORE_MAX, source, min_score=need))
@@ -325,7 +324,7 @@ class Queries:
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
             need = float(floor(valid[want - 1])) if len(valid) >= want else -np.inf
-            if float(hits[-1]["_score"]) >= need:
+            if _reaches(hits[-1]["_score"], need):
                 body = {
                     "query": query,
                     "size": RESCORE_MAX,
@@ -436,6 +435,12 @@ class Queries:
             )
         total, hits = self._hits(body, want, False, True)
         return total, [(float(h["_score"]), h["_id"]) for h in hits]
+
+
+def _reaches(score: float, need: float) -> bool:
+    """Whether an engine score reaches ``need``: compared as the float32 the engine
+    holds (its JSON prints the shortest repr, which as a double may lie below it)."""
+    return bool(np.float32(score) >= np.float32(need))
 
 
 def _fetch(query: dict[str, Any], size: int, source: Any, **extra: Any) -> dict[str, Any]:
