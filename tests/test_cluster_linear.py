@@ -48,7 +48,8 @@ def _masses() -> list[dict[int, float]]:
         m = KEYWORD_FLOOR * (1 + 0.0002 * k + 0.00003)
         docs.append({dog_a: 0.6 * m, dog_b: 0.4 * m, cat: 0.3})
     for k in range(60):  # 60 distinct dog masses in the bucket [0.99805, 1)
-        docs.append({dog_a: 0.9 - 0.00001 * k, dog_b: 0.0985 + 0.000003 * k})
+        docs.append({dog_a: 0.9 + 0.00001 * k, dog_b: 0.0985 + 0.000003 * k})  # rising: the
+        # engine orders ties by document, the exact order is the reverse
     for k in range(40):  # espresso on one feature: a bucket at 0.5, the floor's bucket
         docs.append({espresso: 0.5 + 0.00004 * k, cat: 0.1})
         docs.append({espresso: KEYWORD_FLOOR * (1 + 0.0001 * (k - 20) + 0.00001)})
@@ -208,3 +209,20 @@ def test_the_plan_is_only_for_one_positive_concept() -> None:
     assert linear.truncated(0.02) == pytest.approx(0.019958496, abs=1e-9)
     assert linear.truncated(1.0) == 1.0 and linear.truncated(0.999) < 0.999
     assert bodies.band_of(()) is None
+
+
+def test_classes_pages_agree_where_scores_crowd(stores) -> None:
+    """By image (``classes``): the window's engine scores alone pick what is read; on
+    documents whose scores differ by less than the quantisation (the 60 in one dog
+    bucket) the pages, totals and scores are still the embedded store's."""
+    from picfind.scoring import query_weights
+    from picfind.store.base import ClassesQuery
+
+    embedded, cluster = stores
+    recs = _records()
+    for i in (0, 45, 70, 130, 190, 250):
+        query = ClassesQuery(query_weights(recs[i].features.classes))
+        for limit, offset in ((10, 0), (10, 25), (3, 0)):
+            where = Filter(exclude=(recs[i].id,))
+            _same(embedded, cluster, query, limit, offset, where)
+        _same(embedded, cluster, query, 10, 5, Filter(under="/photos/a"))
