@@ -62,14 +62,6 @@ def floor(matcher: ConceptMatch, mass: float) -> float:
     return mass * (1.0 - FEATURE_ERROR)
 
 
-def reach(matcher: ConceptMatch, score: float) -> float:
-    """The engine score every candidate of a page must reach when the window's want-th
-    engine score is ``score`` (each page document's exact mass is at least that)."""
-    if one_feature(matcher):
-        return truncated(score * (1.0 - 4 * NOISE))
-    return score * (1.0 - FEATURE_ERROR) * (1.0 - 2 * NOISE)
-
-
 def certain(mass: float) -> float:
     """The engine score from which a document's exact mass is surely ``mass`` or more."""
     return float(np.nextafter(np.float32(mass * (1.0 + 2 * NOISE)), np.float32(np.inf)))

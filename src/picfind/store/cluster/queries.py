@@ -29,7 +29,6 @@ document whose exact score is s, so the window reasoning below stays sound.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -145,19 +144,18 @@ class Queries:
         weights = dense_weights(query.weights)
         if want == 0:
             return self.handle.count(where), []
-        body = bodies.classes_query(weights, where)
-
-        def exact(sources: Sources) -> npt.NDArray[np.float64]:
-            return 1.0 + _dense(sources) @ weights.astype(np.float64)
-
-        def floor(kth: float) -> float:  # engine score = Σ η_j q(ξ_ij) ≥ (1 − ε)·Σ η_j ξ_ij
-            return (kth - 1.0) * (1.0 - FEATURE_ERROR)
-
-        if self.native:
-            total, scored = self._classes_native(body, want, where, exact, floor)
-        else:
+        counting = _fetch(bodies.filter_query(where), 0, None, track_total_hits=True)
+        total, scored = self._rescored(
+            bodies.classes_query(weights, where),
+            want,
+            lambda sources: 1.0 + _dense(sources) @ weights.astype(np.float64),
+            # engine score = Σ η_j q(ξ_ij) ≥ (1 − ε)·Σ η_j ξ_ij
+            lambda kth: (kth - 1.0) * (1.0 - FEATURE_ERROR),
+            total=False,
+            counted=counting if self.native else None,
+        )
+        if not self.native:
             total = self.handle.count(where)
-            _, scored = self._rescored(body, want, exact, floor, total=False)
         if len(scored) < want:  # images with none of the query's classes score exactly 1
             filters, must_not = bodies.filter_clauses(where)
             should = bodies.class_features(weights)
@@ -167,30 +165,6 @@ class Queries:
             _, more = self._hits(rest, want - len(scored), False, False)
             scored += [(1.0, h["_id"]) for h in more]
         return total, scored
-
-    def _classes_native(
-        self,
-        body: dict[str, Any],
-        want: int,
-        where: Filter | None,
-        exact: Callable[[Sources], npt.NDArray[np.float64]],
-        floor: Callable[[float], float],
-    ) -> tuple[int, Scored]:
-        """The window's engine scores (no ``_source``) and the count in one round trip,
-        then the page's candidates: every document whose engine score reaches what the
-        want-th's implies (each page document's exact Σ η_j ξ_ij is at least that)."""
-        counting = _fetch(bodies.filter_query(where), 0, None, track_total_hits=True)
-        window, counted = self.handle.msearch([_ids_window(body, want + RESCORE_SLACK), counting])
-        hits = window["hits"]["hits"]
-        need = -np.inf  # fewer than the page match: fetch them all
-        if len(hits) >= want:
-            need = (
-                float(hits[want - 1]["_score"]) * (1.0 - FEATURE_ERROR) * (1.0 - 2 * linear.NOISE)
-            )
-        extra = {} if need == -np.inf else {"min_score": need}
-        page = self.handle.search(_fetch(body, RESCORE_MAX, ["top"], **extra))["hits"]["hits"]
-        scored = self._settled(body, page, want, exact, floor, need, None, ["top"])
-        return int(counted["hits"]["total"]["value"]), scored
 
     def _words(self, query: WordsQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
         if not query.positive:
@@ -234,17 +208,27 @@ class Queries:
         exact: Callable[[Sources], npt.NDArray[np.float64]],
         source: list[str],
     ) -> tuple[int, Scored]:
-        """One positive concept matcher, native scores (``linear``): in one round trip the
-        first window's engine scores (ids from doc values, no ``_source``), the engine's
-        matches and its certain matches counted; in a second the page's candidates (every
-        document whose engine mass reaches what the window's want-th one implies) and the
-        quantisation band, read and checked exactly (``_settled``)."""
+        """One positive concept matcher, native scores (``linear``): the first window,
+        the engine's matches and its certain matches counted in one round trip; then the
+        rest of the boundary (documents whose engine mass could still beat the page's
+        last exact one) and the quantisation band, fetched and checked exactly."""
         body = linear.ranking(query, matcher, where)
         t = matcher.at(False)
         low, high = linear.floor(matcher, t), linear.certain(t)
         counts = [_fetch(body, 0, None, min_score=x, track_total_hits=True) for x in (low, high)]
-        first = [_ids_window(body, want + RESCORE_SLACK)] if want else []
+        size = want + RESCORE_SLACK if want else 0
+        first = [_fetch(body, size, source)] if want else []
         *window, engine, sure = self.handle.msearch(first + counts)
+        hits = window[0]["hits"]["hits"] if window else []
+        scored = _scored(hits, exact)
+        later: list[dict[str, Any]] = []
+        if want and len(hits) == size:
+            valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
+            need = linear.floor(matcher, valid[want - 1]) if len(valid) >= want else low
+            if _reaches(hits[-1]["_score"], need):
+                seen = {"ids": {"values": [h["_id"] for h in hits]}}
+                rest = {"bool": {"must": [body], "must_not": [seen]}}
+                later.append(_fetch(rest, RESCORE_MAX, source, min_score=need))
         n_engine = int(engine["hits"]["total"]["value"])
         n_band = min(n_engine - int(sure["hits"]["total"]["value"]), RESCORE_MAX)
         band = []
@@ -254,49 +238,14 @@ class Queries:
         negated = linear.negated_band(query, where, matcher)
         if negated is not None:
             band.append(_fetch(negated, RESCORE_MAX, source, min_score=low))
-        need = low
-        if window and len(window[0]["hits"]["hits"]) >= want:
-            need = max(low, linear.reach(matcher, window[0]["hits"]["hits"][want - 1]["_score"]))
-        page = [_fetch(body, RESCORE_MAX, source, min_score=need)] if want else []
-        replies = self.handle.msearch(page + band) if page or band else []
-        scored: Scored = []
-        if want:
-            floor = functools.partial(linear.floor, matcher)
-            hits = replies[0]["hits"]["hits"]
-            scored = self._settled(body, hits, want, exact, floor, need, low, source)
-        near = {h["_id"]: h["_source"] for r in replies[len(page) :] for h in r["hits"]["hits"]}
+        replies = self.handle.msearch(later + band) if later or band else []
+        if later:
+            scored += _scored(replies[0]["hits"]["hits"], exact)
+        near = {h["_id"]: h["_source"] for r in replies[len(later) :] for h in r["hits"]["hits"]}
         misses = int(np.count_nonzero(~np.isfinite(exact(list(near.values()))))) if near else 0
-        return n_engine - misses, scored
-
-    def _settled(
-        self,
-        query: dict[str, Any],
-        hits: list[dict[str, Any]],
-        want: int,
-        exact: Callable[[Sources], npt.NDArray[np.float64]],
-        floor: Callable[[float], float],
-        need: float,
-        low: float | None,
-        source: list[str],
-    ) -> Scored:
-        """The page from ``hits``, every document whose engine score reaches ``need``:
-        decided when every document that could beat the want-th exact score among them
-        was fetched (``floor`` of it reaches ``need``); else those between are fetched
-        too (one more request, rare: the window's want-th was no exact match). ``low``:
-        the engine score below which nothing matches (None: anything the query finds)."""
-        scored = _scored(hits, exact)
-        valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
-        more = floor(valid[want - 1]) if len(valid) >= want else low
-        done = need == -np.inf or (more is not None and _reaches(more, need))
-        if not done and len(hits) < RESCORE_MAX:
-            seen = {"ids": {"values": [h["_id"] for h in hits]}}
-            rest = {"bool": {"must": [query], "must_not": [seen]}}
-            extra = {} if more is None else {"min_score": more}
-            res = self.handle.search(_fetch(rest, RESCORE_MAX, source, **extra))
-            scored += _scored(res["hits"]["hits"], exact)
         scored = [t for t in scored if t[0] > -np.inf]  # -inf: not an exact match
         scored.sort(key=lambda t: -t[0])  # stable: engine order breaks exact ties
-        return scored
+        return n_engine - misses, scored
 
     def _newest_first(
         self,
@@ -352,17 +301,25 @@ class Queries:
         *,
         total: bool,
         source: list[str] | None = None,
+        counted: dict[str, Any] | None = None,
     ) -> tuple[int, Scored]:
         """Candidates by engine score, re-scored exactly from ``_source``.
 
         The engine's scores are low by at most the quantisation error, so a
         document can only beat the k-th exact score if its engine score reaches
         ``floor(k-th)``; when documents past the first window still do, every
-        one of them (up to RESCORE_MAX) is fetched and re-scored too.
+        one of them (up to RESCORE_MAX) is fetched and re-scored too. ``counted``: a
+        counting search sent beside the first window (one round trip), whose total is
+        the count returned.
         """
         size = want + RESCORE_SLACK if want else 0
         fields = source or ["top"]
-        count, hits = self._hits(query, size, fields, total)
+        if counted:
+            first = _fetch(query, size, fields, track_total_hits=total)
+            res, counts = self.handle.msearch([first, counted])
+            hits, count = res["hits"]["hits"], int(counts["hits"]["total"]["value"])
+        else:
+            count, hits = self._hits(query, size, fields, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
@@ -484,12 +441,6 @@ def _reaches(score: float, need: float) -> bool:
     """Whether an engine score reaches ``need``: compared as the float32 the engine
     holds (its JSON prints the shortest repr, which as a double may lie below it)."""
     return bool(np.float32(score) >= np.float32(need))
-
-
-def _ids_window(query: dict[str, Any], size: int) -> dict[str, Any]:
-    """The first ``size`` engine scores, ids from doc values: no stored field is read
-    (reading and filtering ``_source`` is most of what a hit costs)."""
-    return _fetch(query, size, None, stored_fields="_none_", docvalue_fields=["id"])
 
 
 def _fetch(query: dict[str, Any], size: int, source: Any, **extra: Any) -> dict[str, Any]:
