@@ -208,19 +208,25 @@ class Queries:
         exact: Callable[[Sources], npt.NDArray[np.float64]],
         source: list[str],
     ) -> tuple[int, Scored]:
-        """One positive concept matcher, native scores (``linear``): the first window,
-        the engine's matches and its certain matches counted in one round trip; then the
-        rest of the boundary (documents whose engine mass could still beat the page's
-        last exact one) and the quantisation band, fetched and checked exactly."""
+        """One positive concept matcher, native scores (``linear``): in one round trip the
+        first window of the engine's matches (counted: the one pass over them) and the
+        count of its certain matches; when the window holds every match it decides the
+        page and the total alone; else the rest of the boundary (documents whose engine
+        mass could still beat the page's last exact one) and the quantisation band are
+        fetched in a second, and checked exactly."""
         body = linear.ranking(query, matcher, where)
         t = matcher.at(False)
         low, high = linear.floor(matcher, t), linear.certain(t)
-        counts = [_fetch(body, 0, None, min_score=x, track_total_hits=True) for x in (low, high)]
         size = want + RESCORE_SLACK if want else 0
-        first = [_fetch(body, size, source)] if want else []
-        *window, engine, sure = self.handle.msearch(first + counts)
-        hits = window[0]["hits"]["hits"] if window else []
+        first = _fetch(body, size, source, min_score=low, track_total_hits=True)
+        certain = _fetch(body, 0, None, min_score=high, track_total_hits=True)
+        window, sure = self.handle.msearch([first, certain])
+        hits = window["hits"]["hits"]
+        n_engine = int(window["hits"]["total"]["value"])
         scored = _scored(hits, exact)
+        if len(hits) >= n_engine:  # every engine match read: the exact check counts them
+            misses = sum(1 for s, _ in scored if s == -np.inf)
+            return n_engine - misses, sorted((t for t in scored if t[0] > -np.inf), key=_best)
         later: list[dict[str, Any]] = []
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
@@ -229,7 +235,6 @@ class Queries:
                 seen = {"ids": {"values": [h["_id"] for h in hits]}}
                 rest = {"bool": {"must": [body], "must_not": [seen]}}
                 later.append(_fetch(rest, RESCORE_MAX, source, min_score=need))
-        n_engine = int(engine["hits"]["total"]["value"])
         n_band = min(n_engine - int(sure["hits"]["total"]["value"]), RESCORE_MAX)
         band = []
         if n_band > 0:  # the lowest engine masses: exactly the documents below ``high``
@@ -244,7 +249,7 @@ class Queries:
         near = {h["_id"]: h["_source"] for r in replies[len(later) :] for h in r["hits"]["hits"]}
         misses = int(np.count_nonzero(~np.isfinite(exact(list(near.values()))))) if near else 0
         scored = [t for t in scored if t[0] > -np.inf]  # -inf: not an exact match
-        scored.sort(key=lambda t: -t[0])  # stable: engine order breaks exact ties
+        scored.sort(key=_best)  # stable: engine order breaks exact ties
         return n_engine - misses, scored
 
     def _newest_first(
@@ -435,6 +440,11 @@ class Queries:
             )
         total, hits = self._hits(body, want, False, True)
         return total, [(float(h["_score"]), h["_id"]) for h in hits]
+
+
+def _best(scored: tuple[float, str]) -> float:
+    """Sort key: best exact score first (a stable sort keeps the engine's order in ties)."""
+    return -scored[0]
 
 
 def _reaches(score: float, need: float) -> bool:
