@@ -5,13 +5,18 @@ strategy re-scores its candidates from the exact top classes in ``_source`` with
 the same pure functions as the embedded store (``picfind.scoring``), and widens
 the candidate window until quantisation cannot change the page:
 
-* classes: ``bool.should`` of linear ``rank_feature`` queries boosted by η_j; the
+* classes: ``bool.should`` of linear ``rank_feature`` queries boosted by η_j (the
+  count of the filtered documents sent beside the first window: one ``_msearch``); the
   window is the page plus ``RESCORE_SLACK``, widened with ``min_score`` to every
   document whose truncated score could still beat the page's last exact one (up
   to ``RESCORE_MAX``); images with none of the query's classes (all scored 1) fill
   short pages;
 * words: one query clause per matcher (``bodies.matcher_clause``); the AND and NOT
-  thresholds are applied by the engine, the geometric mean re-scored exactly;
+  thresholds are applied by the engine, the geometric mean re-scored exactly; a query
+  of one positive concept matcher (the common case) is ranked by its native
+  ``rank_feature`` mass instead, no painless on its positive side (``linear``: native
+  counts at the engine's floor and its certain score, the band between them read
+  exactly); ``Queries.native = False`` keeps the script plan for every query;
 * embedding: kNN (HNSW, k ≥ ``KNN_K``), the engine's cosine;
 * hybrid: ``HYBRID_CANDIDATES`` kNN candidates re-scored ``cos + λ·Σ η_j ξ_ij``;
 * fused: the ``FUSED_CANDIDATES`` best by kNN with those of the classes query; their
