@@ -3,10 +3,12 @@ native Lucene scoring (no painless on the positive side).
 
 The engine score of ``mass_query`` is the matcher's quantised mass S ≈ m, and
 ``1 + ln(m / b)`` orders like m, so the ranking is the bare ``rank_feature``
-disjunction (``track_total_hits`` false: Lucene may skip blocks) and the
-threshold is checked exactly on the client. The exact total is a native count
-with a top-level ``min_score`` (every document whose S could reach the
-threshold), less the documents of the quantisation band that are no exact match.
+disjunction and the threshold is checked exactly on the client. The exact total
+is the native count of the first window itself (a top-level ``min_score`` at the
+engine's floor: every document whose S could reach the threshold; the count
+visits every match, so Lucene skips no block, but scores each natively), less the
+documents of the quantisation band (below the certain score) that are no exact
+match: read exactly, the lowest engine masses first.
 
 Bounds (δ = ``NOISE``: the index computed each mass in float32, the client in
 float64): a sum of clauses has S ∈ [m(1 − ε), m(1 + δ)] (ε = ``FEATURE_ERROR``);

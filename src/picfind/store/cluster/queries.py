@@ -220,8 +220,8 @@ class Queries:
         mass could still beat the page's last exact one) and the quantisation band are
         fetched in a second, and checked exactly."""
         body = linear.ranking(query, matcher, where)
-        t = matcher.at(False)
-        low, high = linear.floor(matcher, t), linear.certain(t)
+        at = matcher.at(False)
+        low, high = linear.floor(matcher, at), linear.certain(at)
         size = want + RESCORE_SLACK if want else 0
         first = _fetch(body, size, source, min_score=low, track_total_hits=True)
         certain = _fetch(body, 0, None, min_score=high, track_total_hits=True)
@@ -231,7 +231,7 @@ class Queries:
         scored = _scored(hits, exact)
         if len(hits) >= n_engine:  # every engine match read: the exact check counts them
             misses = sum(1 for s, _ in scored if s == -np.inf)
-            return n_engine - misses, sorted((t for t in scored if t[0] > -np.inf), key=_best)
+            return n_engine - misses, sorted((h for h in scored if h[0] > -np.inf), key=_best)
         later: list[dict[str, Any]] = []
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
