@@ -259,8 +259,13 @@ def band_query(query: WordsQuery) -> list[dict[str, Any]] | None:
     """Clauses matching the documents whose quantised mass of some concept matcher lies
     within the quantisation error below its threshold: where the engine's superset of
     matches may hold a document that is no exact match (None: no concept matcher)."""
+    return band_of(query.clauses)
+
+
+def band_of(clauses: tuple[Clause, ...]) -> list[dict[str, Any]] | None:
+    """``band_query``'s clauses for some of a query's clauses."""
     band = []
-    for clause in query.clauses:
+    for clause in clauses:
         for m in clause.matchers:
             if isinstance(m, ConceptMatch):
                 t = m.at(clause.negated)

@@ -86,6 +86,24 @@ class IndexHandle:
         found: dict[str, Any] = self.call(self.client.search, index=self.alias, body=body, **kwargs)
         return found
 
+    def msearch(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several searches in one round trip (the node runs them side by side); a failed
+        one is a ``StoreError`` with the engine's reason."""
+        lines: list[dict[str, Any]] = []
+        for body in searches:
+            lines += [{}, body]
+        if self.engine.distribution == "opensearch":
+            res = self.call(self.client.msearch, index=self.alias, body=lines)
+        else:
+            res = self.call(self.client.msearch, index=self.alias, searches=lines)
+        out: list[dict[str, Any]] = res["responses"]
+        for r in out:
+            if "error" in r:
+                err = r["error"]
+                reason = err.get("reason", err) if isinstance(err, dict) else err
+                raise StoreError(f"search of {self.alias!r} at {self.url} failed: {reason}")
+        return out
+
     def scan(
         self,
         query: dict[str, Any],

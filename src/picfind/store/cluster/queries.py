@@ -5,13 +5,18 @@ strategy re-scores its candidates from the exact top classes in ``_source`` with
 the same pure functions as the embedded store (``picfind.scoring``), and widens
 the candidate window until quantisation cannot change the page:
 
-* classes: ``bool.should`` of linear ``rank_feature`` queries boosted by η_j; the
+* classes: ``bool.should`` of linear ``rank_feature`` queries boosted by η_j (the
+  count of the filtered documents sent beside the first window: one ``_msearch``); the
   window is the page plus ``RESCORE_SLACK``, widened with ``min_score`` to every
   document whose truncated score could still beat the page's last exact one (up
   to ``RESCORE_MAX``); images with none of the query's classes (all scored 1) fill
   short pages;
 * words: one query clause per matcher (``bodies.matcher_clause``); the AND and NOT
-  thresholds are applied by the engine, the geometric mean re-scored exactly;
+  thresholds are applied by the engine, the geometric mean re-scored exactly; a query
+  of one positive concept matcher (the common case) is ranked by its native
+  ``rank_feature`` mass instead, no painless on its positive side (``linear``: native
+  counts at the engine's floor and its certain score, the band between them read
+  exactly); ``Queries.native = False`` keeps the script plan for every query;
 * embedding: kNN (HNSW, k ≥ ``KNN_K``), the engine's cosine;
 * hybrid: ``HYBRID_CANDIDATES`` kNN candidates re-scored ``cos + λ·Σ η_j ξ_ij``;
 * fused: the ``FUSED_CANDIDATES`` best by kNN with those of the classes query; their
@@ -69,7 +74,7 @@ from picfind.store.base import (
     StoreQuery,
     search_each,
 )
-from picfind.store.cluster import bodies
+from picfind.store.cluster import bodies, linear
 from picfind.store.cluster.bodies import FEATURE_ERROR
 from picfind.store.cluster.handle import IndexHandle
 from picfind.store.cluster.mapping import source_classes
@@ -98,6 +103,10 @@ class Queries:
 
     def __init__(self, handle: IndexHandle) -> None:
         self.handle = handle
+        self.native = True
+        """The native plans: a one-concept words query ranked by its ``rank_feature`` mass
+        alone (``linear``), a classes query's count sent beside its first window; False:
+        the plans before them (the script plan stays for what ``linear`` cannot do)."""
 
     def search(
         self, query: StoreQuery, limit: int, offset: int = 0, where: Filter | None = None
@@ -138,17 +147,20 @@ class Queries:
 
     def _classes(self, query: ClassesQuery, want: int, where: Filter | None) -> tuple[int, Scored]:
         weights = dense_weights(query.weights)
-        total = self.handle.count(where)
         if want == 0:
-            return total, []
-        _, scored = self._rescored(
+            return self.handle.count(where), []
+        counting = _fetch(bodies.filter_query(where), 0, None, track_total_hits=True)
+        total, scored = self._rescored(
             bodies.classes_query(weights, where),
             want,
             lambda sources: 1.0 + _dense(sources) @ weights.astype(np.float64),
             # engine score = Σ η_j q(ξ_ij) ≥ (1 − ε)·Σ η_j ξ_ij
             lambda kth: (kth - 1.0) * (1.0 - FEATURE_ERROR),
             total=False,
+            counted=counting if self.native else None,
         )
+        if not self.native:
+            total = self.handle.count(where)
         if len(scored) < want:  # images with none of the query's classes score exactly 1
             filters, must_not = bodies.filter_clauses(where)
             should = bodies.class_features(weights)
@@ -182,12 +194,68 @@ class Queries:
                 n + n * np.log(max(kth, 1e-300) / MATCH_THRESHOLD) + n * np.log1p(-FEATURE_ERROR)
             )
 
+        single = linear.single_concept(query, where) if self.native else None
+        if single is not None:
+            return self._linear(query, single, want, where, exact, source)
         body = bodies.keyword_query(query, where)
         if where is not None and where.sort == "date":
             count, scored = self._newest_first(body, want, exact, source)
         else:
             count, scored = self._rescored(body, want, exact, floor, total=True, source=source)
         return count - self._band_misses(query, body, exact, source), scored
+
+    def _linear(
+        self,
+        query: WordsQuery,
+        matcher: ConceptMatch,
+        want: int,
+        where: Filter | None,
+        exact: Callable[[Sources], npt.NDArray[np.float64]],
+        source: list[str],
+    ) -> tuple[int, Scored]:
+        """One positive concept matcher, native scores (``linear``): in one round trip the
+        first window of the engine's matches (counted: the one pass over them) and the
+        count of its certain matches; when the window holds every match it decides the
+        page and the total alone; else the rest of the boundary (documents whose engine
+        mass could still beat the page's last exact one) and the quantisation band are
+        fetched in a second, and checked exactly."""
+        body = linear.ranking(query, matcher, where)
+        at = matcher.at(False)
+        low, high = linear.floor(matcher, at), linear.certain(at)
+        size = want + RESCORE_SLACK if want else 0
+        first = _fetch(body, size, source, min_score=low, track_total_hits=True)
+        certain = _fetch(body, 0, None, min_score=high, track_total_hits=True)
+        window, sure = self.handle.msearch([first, certain])
+        hits = window["hits"]["hits"]
+        n_engine = int(window["hits"]["total"]["value"])
+        scored = _scored(hits, exact)
+        if len(hits) >= n_engine:  # every engine match read: the exact check counts them
+            misses = sum(1 for s, _ in scored if s == -np.inf)
+            return n_engine - misses, sorted((h for h in scored if h[0] > -np.inf), key=_best)
+        later: list[dict[str, Any]] = []
+        if want and len(hits) == size:
+            valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
+            need = linear.floor(matcher, valid[want - 1]) if len(valid) >= want else low
+            if _reaches(hits[-1]["_score"], need):
+                seen = {"ids": {"values": [h["_id"] for h in hits]}}
+                rest = {"bool": {"must": [body], "must_not": [seen]}}
+                later.append(_fetch(rest, RESCORE_MAX, source, min_score=need))
+        n_band = min(n_engine - int(sure["hits"]["total"]["value"]), RESCORE_MAX)
+        band = []
+        if n_band > 0:  # the lowest engine masses: exactly the documents below ``high``
+            asc = [{"_score": "asc"}]
+            band.append(_fetch(body, n_band, source, min_score=low, sort=asc))
+        negated = linear.negated_band(query, where, matcher)
+        if negated is not None:
+            band.append(_fetch(negated, RESCORE_MAX, source, min_score=low))
+        replies = self.handle.msearch(later + band) if later or band else []
+        if later:
+            scored += _scored(replies[0]["hits"]["hits"], exact)
+        near = {h["_id"]: h["_source"] for r in replies[len(later) :] for h in r["hits"]["hits"]}
+        misses = int(np.count_nonzero(~np.isfinite(exact(list(near.values()))))) if near else 0
+        scored = [t for t in scored if t[0] > -np.inf]  # -inf: not an exact match
+        scored.sort(key=_best)  # stable: engine order breaks exact ties
+        return n_engine - misses, scored
 
     def _newest_first(
         self,
@@ -243,22 +311,30 @@ class Queries:
         *,
         total: bool,
         source: list[str] | None = None,
+        counted: dict[str, Any] | None = None,
     ) -> tuple[int, Scored]:
         """Candidates by engine score, re-scored exactly from ``_source``.
 
         The engine's scores are low by at most the quantisation error, so a
         document can only beat the k-th exact score if its engine score reaches
         ``floor(k-th)``; when documents past the first window still do, every
-        one of them (up to RESCORE_MAX) is fetched and re-scored too.
+        one of them (up to RESCORE_MAX) is fetched and re-scored too. ``counted``: a
+        counting search sent beside the first window (one round trip), whose total is
+        the count returned.
         """
         size = want + RESCORE_SLACK if want else 0
         fields = source or ["top"]
-        count, hits = self._hits(query, size, fields, total)
+        if counted:
+            first = _fetch(query, size, fields, track_total_hits=total)
+            res, counts = self.handle.msearch([first, counted])
+            hits, count = res["hits"]["hits"], int(counts["hits"]["total"]["value"])
+        else:
+            count, hits = self._hits(query, size, fields, total)
         scored = _scored(hits, exact)
         if want and len(hits) == size:
             valid = sorted((s for s, _ in scored if s > -np.inf), reverse=True)
             need = float(floor(valid[want - 1])) if len(valid) >= want else -np.inf
-            if float(hits[-1]["_score"]) >= need:
+            if _reaches(hits[-1]["_score"], need):
                 body = {
                     "query": query,
                     "size": RESCORE_MAX,
@@ -369,6 +445,25 @@ class Queries:
             )
         total, hits = self._hits(body, want, False, True)
         return total, [(float(h["_score"]), h["_id"]) for h in hits]
+
+
+def _best(scored: tuple[float, str]) -> float:
+    """Sort key: best exact score first (a stable sort keeps the engine's order in ties)."""
+    return -scored[0]
+
+
+def _reaches(score: float, need: float) -> bool:
+    """Whether an engine score reaches ``need``: compared as the float32 the engine
+    holds (its JSON prints the shortest repr, which as a double may lie below it)."""
+    return bool(np.float32(score) >= np.float32(need))
+
+
+def _fetch(query: dict[str, Any], size: int, source: Any, **extra: Any) -> dict[str, Any]:
+    """A search body: ``size`` hits with ``source``, no total unless ``extra`` asks."""
+    return {"query": query, "size": size, "_source": source or False} | {
+        "track_total_hits": False,
+        **extra,
+    }
 
 
 def _scored(
