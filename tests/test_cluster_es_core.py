@@ -19,6 +19,7 @@ import pytest
 from helpers import copy_catsdogs, features_of, id_at
 
 import picfind
+from picfind.errors import StoreError
 from picfind.records import Features, ImageRecord
 from picfind.scoring import SparseClasses
 from picfind.store.base import Filter
@@ -144,6 +145,17 @@ def test_writes_reads_and_reindex_on_elasticsearch(
         after = features_of(store, qid)
         assert after is not None and np.array_equal(after.embedding, theirs.embedding)
         assert cluster.stats().images == 9
+        # one round trip of several searches (the keyword and classes plans' _msearch)
+        every, one = store.handle.msearch(
+            [
+                {"query": {"match_all": {}}, "size": 0, "track_total_hits": True},
+                {"query": {"ids": {"values": [qid]}}, "size": 5, "_source": False},
+            ]
+        )
+        assert every["hits"]["total"]["value"] == 9
+        assert [h["_id"] for h in one["hits"]["hits"]] == [qid]
+        with pytest.raises(StoreError, match="no_such_query"):
+            store.handle.msearch([{"query": {"no_such_query": {}}}])
     finally:
         embedded.close()
         cluster.close()
