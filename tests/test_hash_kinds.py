@@ -14,10 +14,10 @@ import hashlib
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ReadBytesStage
 
 import picfind
 from picfind import hashing
@@ -25,7 +25,6 @@ from picfind.duplicates import duplicates_in_index
 from picfind.errors import StoreError, UsageError
 from picfind.indexer import Indexer
 from picfind.passes import run_over
-from picfind.pipeline import Item, Source
 from picfind.store.cluster import ClusterOptions, ClusterStore
 from picfind.store.embedded import EmbeddedStore
 
@@ -154,19 +153,6 @@ def test_index_of_a_newer_picfind_is_refused(tmp_path: Path) -> None:
         EmbeddedStore(tmp_path / "index")
 
 
-class _WholeFileStage:
-    """A stage that reads whole files (as OCR does), so the pass checks their keys."""
-
-    name = "whole"
-    reads = Source.BYTES
-    writes = ("format",)
-    batched = False
-
-    def __call__(self, items: list[Item]) -> None:
-        for item in items:
-            item.fields.format = "JPEG"
-
-
 @pytest.mark.shared_data
 def test_a_pass_over_old_rows_checks_them_by_their_own_kind(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -180,7 +166,7 @@ def test_a_pass_over_old_rows_checks_them_by_their_own_kind(
         data[-3] ^= 0xFF
         changed.write_bytes(bytes(data))
         os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns))
-        report = run_over(idx.store, [_WholeFileStage()], rows)
+        report = run_over(idx.store, [ReadBytesStage()], rows)  # reads whole files, as OCR
         assert report.updated == len(rows) - 1
         assert [s.path for s in report.skipped] == [str(changed)]
 
@@ -188,44 +174,29 @@ def test_a_pass_over_old_rows_checks_them_by_their_own_kind(
 # -- the cluster store ------------------------------------------------------------------
 
 
-@pytest.fixture
-def cluster_index(opensearch_url: str, index_name: str) -> Iterator[Callable[[], picfind.Index]]:
-    opened: list[picfind.Index] = []
-
-    def open_it() -> picfind.Index:
-        options = ClusterOptions(name=index_name, replicas=0)
-        idx = picfind.open_index(url=opensearch_url, cluster=options, create=True)
-        opened.append(idx)
-        return idx
-
-    yield open_it
-    for idx in opened:
-        idx.close()
-
-
 @pytest.mark.opensearch
 @pytest.mark.shared_data
 def test_cluster_index_of_old_keys_is_reindexed_without_inference(
-    photos: Path, cluster_index: Callable[[], picfind.Index], monkeypatch: pytest.MonkeyPatch
+    photos: Path, opensearch_url: str, index_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    idx = cluster_index()
-    _index_the_old_way(idx, photos, monkeypatch)
-    store = idx.store
-    assert isinstance(store, ClusterStore)
-    concrete = store.handle.concrete
-    meta = dict(store.client.indices.get_mapping(index=concrete)[concrete]["mappings"]["_meta"])
-    meta["picfind_schema"] = 2  # as the picfind before BLAKE3 made it
-    del meta["content_hash"]
-    store.client.indices.put_mapping(index=concrete, body={"_meta": meta})
-    idx.close()
-
-    idx = cluster_index()
-    store = idx.store
-    assert isinstance(store, ClusterStore)
-    got = store.client.indices.get_mapping(index=concrete)[concrete]["mappings"]["_meta"]
-    assert got["picfind_schema"] == 3 and got["migrated"]["from"] == 2
-    assert got["content_hash"]["unprefixed"] == "blake2b-128"
-    _reindex_and_check(idx, photos)
+    options = ClusterOptions(name=index_name, replicas=0)
+    with picfind.open_index(url=opensearch_url, cluster=options, create=True) as idx:
+        _index_the_old_way(idx, photos, monkeypatch)
+        store = idx.store
+        assert isinstance(store, ClusterStore)
+        concrete = store.handle.concrete
+        mappings = store.client.indices.get_mapping(index=concrete)[concrete]["mappings"]
+        meta = dict(mappings["_meta"])
+        meta["picfind_schema"] = 2  # as the picfind before BLAKE3 made it
+        del meta["content_hash"]
+        store.client.indices.put_mapping(index=concrete, body={"_meta": meta})
+    with picfind.open_index(url=opensearch_url, cluster=options) as idx:
+        store = idx.store
+        assert isinstance(store, ClusterStore)
+        got = store.client.indices.get_mapping(index=concrete)[concrete]["mappings"]["_meta"]
+        assert got["picfind_schema"] == 3 and got["migrated"]["from"] == 2
+        assert got["content_hash"]["unprefixed"] == "blake2b-128"
+        _reindex_and_check(idx, photos)
 
 
 @pytest.mark.opensearch
