@@ -127,6 +127,21 @@ def test_the_compact_thumbnail_file_decodes_as_the_whole_patched_file() -> None:
     assert heif._compact(data, meta, chosen, patches) is None
 
 
+def test_a_compact_file_libheif_refuses_falls_back_to_the_whole_patched_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = heic(marked(1600, 1200), thumbnails=(400,))
+    whole = heif.thumbnail_as_primary(data, SIZE, compact=False)
+    assert whole is not None and len(whole) == len(data)
+    expected = load_for_model(whole, SIZE, draft=False).pixels  # the thumbnail's pixels
+    assert not np.array_equal(expected, load_for_model(data, SIZE, draft=False).pixels)
+    broken = b"\x00\x00\x00\x10ftypheic\x00\x00\x00\x00" + bytes(64)
+    monkeypatch.setattr(heif, "_compact", lambda *args: broken)
+    loaded = load_for_model(data, SIZE)
+    assert (loaded.width, loaded.height) == (1600, 1200)
+    assert np.array_equal(loaded.pixels, expected)  # the thumbnail, not a full decode
+
+
 def test_heic_without_a_large_enough_thumbnail_decodes_in_full() -> None:
     data = heic(marked(1600, 1200), thumbnails=(200,))
     assert heif.thumbnail_as_primary(data, SIZE) is None

@@ -237,11 +237,12 @@ def _usable(thumb: _Item, primary: _Item, size: int) -> bool:
     return min(thumb.width, thumb.height) >= size
 
 
-def thumbnail_as_primary(data: bytes, size: int) -> bytes | None:
+def thumbnail_as_primary(data: bytes, size: int, *, compact: bool = True) -> bytes | None:
     """``data`` with its smallest usable thumbnail (≥ ``size`` per side) as the primary image.
 
     None when the file has no such thumbnail or its boxes are not as expected. The
-    result is the one copy of the file this makes (a 12-MP HEIC is 3–6 MB).
+    result is the compact file when it can be made and ``compact`` (see the module
+    docstring), else the one whole copy of the file (a 12-MP HEIC is 3–6 MB).
     """
     try:
         meta = _read_meta(data)
@@ -260,8 +261,8 @@ def thumbnail_as_primary(data: bytes, size: int) -> bytes | None:
     _, chosen = min(usable)
     item_id = struct.pack(">I" if meta.pitm_wide else ">H", chosen)
     patches = [(meta.pitm_at, item_id), (meta.thumbs[chosen], _IGNORED_REFERENCE)]
-    compact = _compact(data, meta, chosen, patches)
-    return compact if compact is not None else _patched(data, sorted(patches))
+    small = _compact(data, meta, chosen, patches) if compact else None
+    return small if small is not None else _patched(data, sorted(patches))
 
 
 _IMAGE_TYPES = frozenset({b"hvc1", b"hev1", b"av01", b"grid", b"iden", b"iovl", b"jpeg"})
@@ -290,8 +291,10 @@ def _compact(
         loc = meta.locations.get(kept_id)
         if loc is None or (loc.method != 0 and kept_id == item_id):
             return None
+        if loc.method == 1:
+            continue  # in idat, inside the meta box kept: nothing to move
         if loc.method != 0:
-            continue  # in idat (inside meta, kept) or another file: nothing to move
+            return None  # data in another item: the whole file keeps it where it is
         base_at, base_width = loc.base
         rewrites = [(base_at, base_width, 0)] if base_width else []
         for field_at, width, offset, length in loc.extents:
