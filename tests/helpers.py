@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from picfind import cli
+from picfind.pipeline import Source
 
 
 def committed(db: Path) -> int:
@@ -78,3 +79,24 @@ def table_of(index: Path):
 
     with picfind.open_index(index, read_only=True) as idx:
         return Table.of(idx.store.rows(features=True))
+
+
+class ReadBytesStage:
+    """A slow signal (think OCR): reads the whole file, writes a field; it is killed
+    after ``stop_after`` files, the way Ctrl-C or kill would stop a long pass."""
+
+    name = "slow"
+    reads = Source.BYTES
+    writes = ("format",)
+    batched = False
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stop_after = stop_after
+        self.calls = 0
+
+    def __call__(self, items) -> None:
+        for item in items:
+            self.calls += 1
+            if self.stop_after is not None and self.calls > self.stop_after:
+                raise KeyboardInterrupt
+            item.fields.format = f"read {len(item.data)} bytes"

@@ -1190,7 +1190,7 @@ def build_big_index(small_index: Path, files: list[Path], folder: Path, n: int =
     import numpy as np
 
     from picfind import imaging
-    from picfind.reading import content_hash
+    from picfind.hashing import content_hash
     from picfind.records import Features, ImageRecord, SparseClasses
     from picfind.store.embedded import EmbeddedStore
 

@@ -136,8 +136,8 @@ def test_opening_a_v1_index_migrates_it_in_place_keeping_rows_and_features(
     store.close()
     conn = sqlite3.connect(index / "picfind.db")
     assert (
-        conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
-    )  # + texts, changes
+        conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    )  # + texts, changes, hash kinds
     conn.close()
     after = _v1_rows(index / "picfind.db")
     assert after == before  # every row, every feature byte

@@ -185,7 +185,7 @@ def test_a_schema_1_cluster_index_gets_the_capture_fields(opensearch_url: str, i
     try:
         got = client.indices.get_mapping(index=index_name)
         info = next(iter(got.values()))["mappings"]
-        assert info["_meta"]["picfind_schema"] == 2
+        assert info["_meta"]["picfind_schema"] == CLUSTER_SCHEMA == 3
         assert info["properties"]["location"]["type"] == "geo_point"
         fields = Fields(taken="2019-07-14T12:34:56", taken_day=20190714, lat=48.85, lon=2.35,
                         place_keys=("paris", "france"), meta_version=1)  # fmt: skip

@@ -13,6 +13,7 @@ from picfind.scoring import MATCH_THRESHOLD, SparseClasses, query_weights
 from picfind.store.base import Filter
 from picfind.store.cluster import bodies as q
 from picfind.store.cluster.mapping import (
+    HASH_KINDS,
     PAPER_FIELDS_LIMIT,
     SCHEMA_VERSION,
     class_wnids,
@@ -40,6 +41,7 @@ def test_mapping_records_schema_model_and_engine_specific_vectors() -> None:
         "model": "efficientnet-lite0",
         "layout": "picfind",
         "dim": 1280,
+        "content_hash": HASH_KINDS,  # which kinds of content key the index may hold
         "text": 1,  # holds the read-text fields
     }
     emb = os_body["mappings"]["properties"]["embedding"]

@@ -93,7 +93,7 @@ def test_heic_orientation_and_size(
 def test_heic_uses_the_smallest_thumbnail_that_is_large_enough() -> None:
     data = heic(marked(1600, 1200), thumbnails=(256, 400, 800))
     variant = heif.thumbnail_as_primary(data, SIZE)
-    assert variant is not None and len(variant) == len(data)
+    assert variant is not None and len(variant) < len(data) / 2  # meta + the thumbnail's data
     thumb = load_for_model(variant, SIZE, draft=False)
     assert (thumb.width, thumb.height) == (400, 300)  # 256 is 256×192: too small
     # The model's pixels are exactly the thumbnail's.
@@ -104,6 +104,42 @@ def test_heic_uses_the_smallest_thumbnail_that_is_large_enough() -> None:
     assert load_for_model(big, 500, draft=False).width == 800
     assert heif.thumbnail_as_primary(data, 700) is None
     assert load_for_model(data, 700).width == 1600
+
+
+def test_the_compact_thumbnail_file_decodes_as_the_whole_patched_file() -> None:
+    """The small file (meta + the thumbnail's extents, iloc rewritten) decodes to exactly
+    the pixels of the whole file with the same two patches (the layout it replaces)."""
+    data = heic(marked(1600, 1200), orientation=6, thumbnails=(256, 400))
+    meta = heif._read_meta(data)
+    assert meta is not None
+    chosen = next(i for i in meta.thumbs if meta.items[i].width == 400)
+    item_id = chosen.to_bytes(4 if meta.pitm_wide else 2, "big")
+    patches = [(meta.pitm_at, item_id), (meta.thumbs[chosen], heif._IGNORED_REFERENCE)]
+    whole = heif._patched(data, sorted(patches))
+    compact = heif._compact(data, meta, chosen, patches)
+    assert compact is not None and len(compact) < len(whole) / 2 and len(whole) == len(data)
+    a = load_for_model(whole, SIZE, draft=False)
+    b = load_for_model(compact, SIZE, draft=False)
+    assert (a.width, a.height) == (b.width, b.height) == (300, 400)  # the thumbnail, upright
+    assert np.array_equal(a.pixels, b.pixels)
+    # data that is not where the file says: no compact file (the whole one is used)
+    meta.locations[chosen].extents = [(0, 4, len(data), 10)]
+    assert heif._compact(data, meta, chosen, patches) is None
+
+
+def test_a_compact_file_libheif_refuses_falls_back_to_the_whole_patched_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = heic(marked(1600, 1200), thumbnails=(400,))
+    whole = heif.thumbnail_as_primary(data, SIZE, compact=False)
+    assert whole is not None and len(whole) == len(data)
+    expected = load_for_model(whole, SIZE, draft=False).pixels  # the thumbnail's pixels
+    assert not np.array_equal(expected, load_for_model(data, SIZE, draft=False).pixels)
+    broken = b"\x00\x00\x00\x10ftypheic\x00\x00\x00\x00" + bytes(64)
+    monkeypatch.setattr(heif, "_compact", lambda *args: broken)
+    loaded = load_for_model(data, SIZE)
+    assert (loaded.width, loaded.height) == (1600, 1200)
+    assert np.array_equal(loaded.pixels, expected)  # the thumbnail, not a full decode
 
 
 def test_heic_without_a_large_enough_thumbnail_decodes_in_full() -> None:

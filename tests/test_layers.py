@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "quantize",
         "dates",
         "allocator",
+        "hashing",
     ),
     ("matchers", "metrics", "scoring", "vocabulary", "onnx_graph", "torchfile", "kerasfile"),
     ("textsearch",),
@@ -48,7 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("store", "store.*"),
     ("pipeline",),
-    ("stages", "stages.*", "passes"),
+    ("stages", "stages.*", "passes", "legacy"),
     ("search", "indexer", "evaluate", "duplicates", "sheet"),
     ("api",),
     ("output",),
@@ -66,7 +67,16 @@ ONLY_FROM: dict[str, tuple[str, ...]] = {
     "store.vectors": ("store.*",),
     # The web layer goes through the API, never through the indexer or the pipeline.
     "indexer": ("api",),
-    "pipeline": ("stages", "stages.*", "passes", "indexer", "evaluate", "duplicates", "api"),
+    "pipeline": (
+        "stages",
+        "stages.*",
+        "passes",
+        "legacy",
+        "indexer",
+        "evaluate",
+        "duplicates",
+        "api",
+    ),
 }
 """Modules that only the listed modules may import (the first pattern that matches)."""
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ReadBytesStage
 from PIL import Image
 
 import picfind
@@ -107,38 +108,17 @@ def test_a_header_stage_runs_alone_over_indexed_rows_without_the_model(
     assert seen and seen[-1].done == seen[-1].total == 24
 
 
-class _SlowStage:
-    """A slow signal (think OCR): reads the whole file, writes a field; it is killed
-    after ``stop_after`` files, the way Ctrl-C or kill would stop a long pass."""
-
-    name = "slow"
-    reads = Source.BYTES
-    writes = ("format",)
-    batched = False
-
-    def __init__(self, stop_after: int | None = None) -> None:
-        self.stop_after = stop_after
-        self.calls = 0
-
-    def __call__(self, items) -> None:
-        for item in items:
-            self.calls += 1
-            if self.stop_after is not None and self.calls > self.stop_after:
-                raise KeyboardInterrupt
-            item.fields.format = f"read {len(item.data)} bytes"
-
-
 def test_a_slow_pass_is_resumable_in_committed_batches(indexed: tuple[Path, Path]) -> None:
     photos, index = indexed
     done = lambda row: row.format.startswith("read ")  # noqa: E731
 
     with picfind.open_index(index) as idx:
-        killed = _SlowStage(stop_after=13)
+        killed = ReadBytesStage(stop_after=13)
         with pytest.raises(KeyboardInterrupt):
             idx.run_pass([photos], [killed], needs=lambda r: not done(r), batch_size=4)
         kept = sum(done(r) for r in idx.store.rows())
         assert 4 <= kept <= 12 and kept % 4 == 0  # whole batches committed, the rest not
-        resumed = _SlowStage()
+        resumed = ReadBytesStage()
         report = idx.run_pass([photos], [resumed], needs=lambda r: not done(r), batch_size=4)
         assert report.pending == 24 - kept and resumed.calls == 24 - kept
         assert all(done(r) for r in idx.store.rows())
@@ -151,7 +131,7 @@ def test_a_pass_skips_files_changed_since_indexing(indexed: tuple[Path, Path]) -
     changed = sorted(photos.iterdir())[0]
     changed.write_bytes(changed.read_bytes() + b"\0")
     with picfind.open_index(index) as idx:
-        report = idx.run_pass([photos], [_SlowStage()])
+        report = idx.run_pass([photos], [ReadBytesStage()])
     assert [(s.path, s.keep) for s in report.skipped] == [(str(changed), True)]
     assert report.updated == 23
 
@@ -187,7 +167,8 @@ def test_the_indexer_asks_the_store_in_bulk_not_per_file(
         counting.rows_calls = 0
         report = Indexer(counting, lambda: idx.model, input_size=224).run([photos])
         assert report.indexed == 16
-        assert counting.rows_calls <= 1 + 2  # before, and per batch: hashes, ids
+        # before, and per batch: hashes, sizes (rows of the old hash kind: legacy), ids
+        assert counting.rows_calls <= 1 + 3
 
 
 # --- memory: the bytes held at once are bounded by the read budget, not the file count ------

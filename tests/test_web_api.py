@@ -299,12 +299,12 @@ def test_upload_over_the_byte_limit_is_413(index_copy: Path, small_photos: Path)
 @pytest.mark.slow
 def test_an_upload_has_an_address(client: TestClient, catsdogs: Path) -> None:
     """The photo is kept by content hash: its search is an address (reload, Back, a link)."""
-    from picfind.reading import content_hash
+    from picfind.hashing import digest
 
     data = (catsdogs / "cat.51.jpg").read_bytes()
     first = upload(client, data, mode="embedding", limit=5).json()
     key = first["upload"]
-    assert key == content_hash(data)
+    assert key == digest(data)
     again = client.get(f"/api/uploads/{key}/similar", params={"mode": "embedding", "limit": 5})
     assert again.status_code == 200, again.text
     assert [r["id"] for r in again.json()["results"]] == [r["id"] for r in first["results"]]

@@ -1,7 +1,8 @@
 """Exact and near duplicates in an index: what ``picfind duplicates`` finds.
 
-* **exact** — files with the same content hash (BLAKE2b of the bytes, which
-  the indexer already stores).
+* **exact** — files with the same content key (``picfind.hashing``, which the
+  indexer already stores; an old-kind row found again takes the current key, so
+  one content has one key: ``legacy``).
 * **near** — distinct contents whose embeddings have a cosine of at least a
   threshold (a resized, recompressed, mirrored, slightly cropped or rotated
   copy), joined into groups by single linkage (A~B and B~C puts A, B, C in one

@@ -609,23 +609,26 @@ def _heif_thumbnail(im: ImageFile.ImageFile, size: int, label: str) -> Image.Ima
         return None
     try:
         if isinstance(fp, io.BytesIO):  # the bytes the pipeline read: no copy of them
-            variant = heif.thumbnail_as_primary(fp.getvalue(), size)
+            data = fp.getvalue()
         else:
             fp.seek(0)
-            variant = heif.thumbnail_as_primary(fp.read(), size)
+            data = fp.read()
     except OSError:
         return None
-    if variant is None:
-        return None
-    try:
-        with io.BytesIO(variant) as thumb_fp:
-            thumb = _identify_checked(thumb_fp, label, None)
-            if thumb.format != "HEIF" or min(thumb.size) < size:
-                return None
-            rgb, _ = _decode_rgb(thumb, label, 1)
-    except ImageError:
-        return None  # a thumbnail libheif cannot decode: the full image may still be fine
-    return rgb
+    for compact in (True, False):  # the compact file libheif refuses: the whole one
+        variant = heif.thumbnail_as_primary(data, size, compact=compact)
+        if variant is None:
+            return None
+        try:
+            with io.BytesIO(variant) as thumb_fp:
+                thumb = _identify_checked(thumb_fp, label, None)
+                if thumb.format != "HEIF" or min(thumb.size) < size:
+                    return None
+                rgb, _ = _decode_rgb(thumb, label, 1)
+            return rgb
+        except ImageError:
+            continue
+    return None  # a thumbnail libheif cannot decode: the full image may still be fine
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

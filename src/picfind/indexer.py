@@ -6,7 +6,10 @@ gone: the row follows it, no inference), copied (the hash belongs to a file
 still there: its features are reused), or new/changed (decoded and run through
 the model). The store is asked in bulk — every row under a root in one request
 before the walk's files are compared, the content hashes of a whole batch in
-one more — never once per file.
+one more — never once per file. Rows keyed by the old kind of content hash are
+recognised too (``legacy``: one more request per batch, by size, and the old hash
+only for a file whose size such a row has); they take the current key as they are
+found (``Touch``/``Move.content_hash``).
 
 The work itself is ``pipeline.Pipeline``: reads and decodes in threads while
 the model runs on the previous batch; every batch is one store write, so an
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from picfind.errors import NotFoundError, StoreError
+from picfind.legacy import old_kind_matches
 from picfind.passes import run_over
 from picfind.pipeline import BATCH_SIZE, Item, Pipeline, Stage
 from picfind.reading import MAX_FILE_BYTES
@@ -186,6 +190,8 @@ class _Run:
         self.refused: set[str] = set()  # files whose content cannot be indexed any more
         self.moved: set[str] = set()  # ids moved in this run
         self.moves: list[StoredFile] = []  # their rows as read, at their new paths
+        self.rekeyed: set[str] = set()  # ids given the current content key in this run
+        self.rekeys: list[Touch] = []  # old-kind rows of known content: their new key, unsent
         self.failed = False
 
     def skip(self, skipped: Skipped) -> None:
@@ -205,11 +211,14 @@ class _Run:
         known: dict[str, list[StoredFile]] = {}
         for f in self.store.rows(hashes=hashes) if hashes else ():
             known.setdefault(f.content_hash, []).append(f)
+        old = old_kind_matches(self.store, [i for i in chunk if i.content_hash not in known])
         copies: list[Item] = []
         for item in chunk:
-            rows = known.get(item.content_hash)
+            rows = known.get(item.content_hash) or old.get(id(item))
             if not rows:
                 continue
+            if id(item) in old:  # known under its old key: every such row takes the new one
+                self._rekey(rows, item.content_hash)
             same = next((f for f in rows if f.path == item.path), None)
             gone = next(
                 (
@@ -240,6 +249,13 @@ class _Run:
                 if item.fields.features is None:  # removed meanwhile: infer after all
                     item.known, item.outcome = False, ""
 
+    def _rekey(self, rows: list[StoredFile], key: str) -> None:
+        """Queue the current key for old-kind rows of one content (each once per run)."""
+        for f in rows:
+            if f.id not in self.rekeyed and f.id not in self.moved:
+                self.rekeyed.add(f.id)
+                self.rekeys.append(Touch(f.id, f.size, f.mtime_ns, key))
+
     def sink(self, chunk: list[Item]) -> int:
         """One store write per chunk; returns how many images it indexed."""
         report = self.report
@@ -251,9 +267,9 @@ class _Run:
             if item.skipped is not None:
                 self.skip(item.skipped)
             elif item.outcome == "touched":
-                touches.append(Touch(item.target, st.size, st.mtime_ns))
+                touches.append(Touch(item.target, st.size, st.mtime_ns, item.content_hash))
             elif item.outcome == "moved":
-                moves.append(Move(item.target, st.path, st.size, st.mtime_ns))
+                moves.append(Move(item.target, st.path, st.size, st.mtime_ns, item.content_hash))
             elif item.fields.features is not None:
                 new.append(item)
         ids = self._ids(new)
@@ -261,7 +277,12 @@ class _Run:
             ImageRecord.build(ids[n], item.file, item.content_hash, item.fields)
             for n, item in enumerate(new)
         ]
-        self.store.write(add=records, moves=moves, touch=touches)
+        # the other old-kind rows of contents found here: a key only (a row touched or
+        # moved in this write carries its own key, with its new size and mtime)
+        changed = {t.id for t in touches} | {m.id for m in moves}
+        rekeys = [t for t in self.rekeys if t.id not in changed and t.id not in self.moved]
+        self.rekeys = []
+        self.store.write(add=records, moves=moves, touch=touches + rekeys)
         report.unchanged += len(touches)
         report.moved += len(moves)
         report.indexed += len(records)

@@ -15,8 +15,8 @@ Every byte picfind reads from a user's folder comes through :func:`read_file`:
 * the rest of the file is read with one ``pread`` into one ``bytes`` (reading it
   in 1 MiB chunks and joining them cost 8.6 ms of CPU for a 6 MB HEIC, one read
   1.2 ms: fresh pages for every chunk, then a copy of all of them); the content
-  hash (BLAKE2b-128 of the bytes, the index's content key) is computed on those
-  bytes at once, before they are used: the file is never read a second time.
+  hash (``hashing.content_hash``: BLAKE3, the index's content key) is computed on
+  those bytes at once, before they are used: the file is never read a second time.
 
 A failure carries whether it is the file's *content* (refused: its old row goes)
 or a failure to *read* it (permission denied, an I/O error: its row is kept).
@@ -25,10 +25,11 @@ or a failure to *read* it (permission denied, an I/O error: its row is kept).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
+
+from picfind import hashing
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 """Files larger than this are not read: the largest image picfind decodes (2**26
@@ -42,11 +43,6 @@ _JPEG_JUNK = 64 * 1024
 _JPEG_SEGMENTS = 4096
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RSTn, SOI
-
-
-def content_hash(data: bytes) -> str:
-    """The index's content key of a file's bytes."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class ReadFailure(Exception):
@@ -97,8 +93,7 @@ def read_file(path: str, *, max_bytes: int = MAX_FILE_BYTES, head_only: bool = F
             data = _read_on(fd, first, max_bytes)
         if not data:
             raise ReadFailure("empty file")
-        digest = hashlib.blake2b(data, digest_size=16)  # releases the GIL: threads hash at once
-        return FileBytes(data, digest.hexdigest(), True)
+        return FileBytes(data, hashing.content_hash(data), True)
     except OSError as exc:
         raise _failure(exc) from None
     finally:

@@ -137,14 +137,19 @@ class Move(NamedTuple):
     path: str
     size: int
     mtime_ns: int
+    content_hash: str = ""
+    """The row's new content key for the same content (``hashing``: an old-kind key
+    found again takes the current kind); empty: the key stays."""
 
 
 class Touch(NamedTuple):
-    """Same content, new size or mtime (e.g. a copy back in place)."""
+    """Same content, new size or mtime (e.g. a copy back in place), or a new key for it."""
 
     id: str
     size: int
     mtime_ns: int
+    content_hash: str = ""
+    """As for ``Move``: the row's key in the current kind, or empty to keep it."""
 
 
 class Update(NamedTuple):
@@ -177,11 +182,13 @@ class Store(Protocol):
         ids: Sequence[str] | None = None,
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
+        sizes: Sequence[int] | None = None,
         features: bool = False,
         metadata: bool = False,
     ) -> Iterator[StoredFile]:
         """Stored rows in bulk: every row, or those inside a folder, or with the given
-        ids, paths or content hashes (the selectors combine with AND). Materialised
+        ids, paths, content hashes or file sizes (the selectors combine with AND; sizes
+        find rows keyed by an older hash kind, ``hashing``). Materialised
         before the first row is returned: callers may write while iterating.
         ``metadata``: with the capture fields (``StoredFile.metadata``)."""
         ...

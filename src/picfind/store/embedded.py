@@ -134,6 +134,7 @@ class EmbeddedStore:
         ids: Sequence[str] | None = None,
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
+        sizes: Sequence[int] | None = None,
         features: bool = False,
         metadata: bool = False,
     ) -> Iterator[StoredFile]:
@@ -142,9 +143,15 @@ class EmbeddedStore:
         if under is not None:
             where.append("path >= ? AND path < ?")
             params += under_prefix(under)
+        selectors: list[tuple[str, Sequence[object] | None]] = [
+            ("id", ids),
+            ("path", paths),
+            ("content_hash", hashes),
+            ("size", sizes),
+        ]
         lists = [
-            (col, list(dict.fromkeys(encode_path(v) if col == "path" else v for v in values)))
-            for col, values in (("id", ids), ("path", paths), ("content_hash", hashes))
+            (col, list(dict.fromkeys(encode_path(str(v)) if col == "path" else v for v in values)))
+            for col, values in selectors
             if values is not None
         ]
         columns = _FILE_COLUMNS + (_FEATURE_COLUMNS if features else "")
@@ -285,13 +292,15 @@ class EmbeddedStore:
                 path = encode_path(m.path)
                 conn.execute("DELETE FROM images WHERE path = ? AND id != ?", (path, m.id))
                 conn.execute(
-                    "UPDATE images SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
-                    (path, m.size, m.mtime_ns, m.id),
+                    "UPDATE images SET path = ?, size = ?, mtime_ns = ?, "
+                    "content_hash = coalesce(nullif(?, ''), content_hash) WHERE id = ?",
+                    (path, m.size, m.mtime_ns, m.content_hash, m.id),
                 )
             for t in touch:
                 conn.execute(
-                    "UPDATE images SET size = ?, mtime_ns = ? WHERE id = ?",
-                    (t.size, t.mtime_ns, t.id),
+                    "UPDATE images SET size = ?, mtime_ns = ?, "
+                    "content_hash = coalesce(nullif(?, ''), content_hash) WHERE id = ?",
+                    (t.size, t.mtime_ns, t.content_hash, t.id),
                 )
             for u in update:
                 written = updated_fields(u.fields)
@@ -665,7 +674,9 @@ def _write_keys(conn: sqlite3.Connection, rowid: int, fields: dict[str, object])
             )
 
 
-def _in_lists(lists: list[tuple[str, list[str]]]) -> Iterator[tuple[list[str], list[object]]]:
+def _in_lists(
+    lists: list[tuple[str, list[object]]],
+) -> Iterator[tuple[list[str], list[object]]]:
     """``col IN (…)`` conditions, chunked over the first list (the others whole)."""
     if not lists:
         yield [], []

@@ -18,6 +18,13 @@ Version 4 (``CAPTURE_STEP``) adds ``capture_changes``, one counter that triggers
 whenever the capture facts of a stored row change in place (a backfill, a re-read), so
 the NumPy copy of those facts (``store/facts.py``) knows when it is stale; rows added
 after it was made are read on their own, and removed rows are masked by the segments.
+
+Version 5 (``HASH_STEP``) is the content key's second kind (``picfind.hashing``): rows
+written from it carry ``b3:``-prefixed BLAKE3 keys, older rows keep their bare BLAKE2b
+keys (each key says its kind; no row is rewritten). ``images_size`` serves the look-up
+by size that finds old-kind rows a file may match (its old key is computed only then).
+The step exists so that an older picfind, which cannot recognise the new keys, refuses
+the index instead of missing its moves.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import time
 
 from picfind.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TEXTS_STEP = """
     -- Text read in photos (the OCR pass, docs/ocr.md). Keyed by the image's rowid:
@@ -89,6 +96,13 @@ CAPTURE_STEP = """
 """
 """The step that lets a copy of the capture facts tell it is stale (``store/facts.py``)."""
 
+HASH_STEP = """
+    CREATE INDEX IF NOT EXISTS images_size ON images (size);
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('content_hash',
+        '{"current": "blake3-128", "prefix": "b3:", "unprefixed": "blake2b-128"}');
+"""
+"""The step of the content key's second kind (see the module docstring)."""
+
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -148,6 +162,7 @@ _MIGRATIONS: dict[int, str] = {
     """,
     3: TEXTS_STEP,
     4: CAPTURE_STEP,
+    5: HASH_STEP,
 }
 
 

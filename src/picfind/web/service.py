@@ -38,7 +38,8 @@ from picfind.errors import (
     ImageError,
     NotFoundError,
 )
-from picfind.reading import MAX_FILE_BYTES, content_hash
+from picfind.hashing import content_hash, digest, same_content
+from picfind.reading import MAX_FILE_BYTES
 from picfind.records import Features, ImageDetails, SearchResults, Stats, StoredFile
 from picfind.search import Mode, Searcher, capture_filter, labels_of
 from picfind.search import check_mode as _check_mode
@@ -247,7 +248,7 @@ class Service:
         """In a decode thread: the upload's bytes, read only now, hashed, decoded for the
         model unless that photo is already kept."""
         data = upload if isinstance(upload, bytes) else upload.read()
-        key = content_hash(data)
+        key = digest(data)  # an upload's address: 32 hex digits (uploads.KEY_PATTERN)
         if self.uploads.find(key) is not None:
             return key, None
         return key, imaging.load_for_model(data, size, name=name, max_pixels=self.max_upload_pixels)
@@ -424,7 +425,7 @@ def _read_verified(stored: StoredFile) -> bytes:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError:
         raise ChangedFileError(f"the file of image {stored.id} cannot be read") from None
-    if content_hash(data) != stored.content_hash:
+    if not same_content(data, content_hash(data), stored.content_hash):  # either kind
         raise ChangedFileError(f"the file of image {stored.id} has changed since indexing")
     return data
 

@@ -28,7 +28,8 @@ MAX_UPLOADS = 64
 PREVIEW = 256
 """Longest side of the kept preview, in pixels."""
 KEY_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-"""An upload's key: the index's content hash of its bytes (BLAKE2b-128, hex)."""
+"""An upload's key: the BLAKE3-128 digest of its bytes, hex (``hashing.digest``: the
+index's content key without its kind prefix)."""
 
 
 class UploadGoneError(NotFoundError):

@@ -28,6 +28,7 @@ from picfind.store.cluster.connection import (
     translate,
 )
 from picfind.store.cluster.mapping import (
+    HASH_KINDS,
     LAYOUTS,
     SCHEMA_VERSION,
     capture_properties,
@@ -186,11 +187,15 @@ class IndexHandle:
         meta = (info.get("mappings") or {}).get("_meta") or {}
         if "picfind_schema" not in meta:
             raise UsageError(f"index {self.alias!r} at {self.url} is not a picfind index")
-        if meta["picfind_schema"] == 1:  # additive: the capture fields join the mapping
-            migrated = {"from": 1, "to": SCHEMA_VERSION, "at": int(time.time())}
+        old = meta["picfind_schema"]
+        if old in (1, 2):  # additive: the capture fields (from 1), the hash kinds' record
+            migrated = {"from": old, "to": SCHEMA_VERSION, "at": int(time.time())}
             meta = {**meta, "picfind_schema": SCHEMA_VERSION, "migrated": migrated}
-            body = {"_meta": meta, "properties": capture_properties()}
-            self.call(indices.put_mapping, index=concrete, body=body)
+            meta["content_hash"] = HASH_KINDS
+            update: dict[str, Any] = {"_meta": meta}
+            if old == 1:
+                update["properties"] = capture_properties()
+            self.call(indices.put_mapping, index=concrete, body=update)
         if meta["picfind_schema"] != SCHEMA_VERSION:
             raise UsageError(
                 f"index {self.alias!r} at {self.url} has picfind schema {meta['picfind_schema']}; "

@@ -34,10 +34,14 @@ from picfind.store.codec import (
 )
 from picfind.vocabulary import Vocabulary
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped when documents or mappings change; recorded in ``_meta``. Version 2 added the
 capture metadata (``capture_properties``): a version-1 index gets them by an additive
-mapping update when opened (``handle.read_meta``), its documents untouched."""
+mapping update when opened (``handle.read_meta``), its documents untouched. Version 3:
+content keys of a second kind (``picfind.hashing``: ``b3:`` BLAKE3 beside the older
+bare BLAKE2b keys, which stay); an older index only has its ``_meta`` updated, and an
+older picfind refuses a version-3 index instead of missing its moves."""
+HASH_KINDS = {"current": "blake3-128", "prefix": "b3:", "unprefixed": "blake2b-128"}
 LAYOUTS = ("picfind", "paper")
 PAPER_FIELDS_LIMIT = 5000
 TEXT_FIELDS = ["text", "text_words", "text_parts", "text_lines", "text_record", "text_version"]
@@ -250,6 +254,7 @@ def mapping(
         props["synset"] = {"properties": synset}
     meta: dict[str, Any] = {
         "picfind_schema": SCHEMA_VERSION, "model": model, "layout": layout, "dim": dim,
+        "content_hash": HASH_KINDS,
     }  # fmt: skip
     if layout == "picfind":
         meta["text"] = 1  # holds the read-text fields (indices made before them do not)

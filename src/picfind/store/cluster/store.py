@@ -152,6 +152,7 @@ class ClusterStore:
         ids: Sequence[str] | None = None,
         paths: Sequence[str] | None = None,
         hashes: Sequence[str] | None = None,
+        sizes: Sequence[int] | None = None,
         features: bool = False,
         metadata: bool = False,
     ) -> Iterator[StoredFile]:
@@ -161,16 +162,18 @@ class ClusterStore:
         for what it may reuse, so a miss costs an inference, never a wrong row."""
         if not self.handle.exists():
             return iter(())
-        if hashes is None and ids is None:
+        if hashes is None and ids is None and sizes is None:
             self.writer.settle()  # a folder read sees this store's own writes
         filters, _ = bodies.filter_clauses(Filter(under=under) if under is not None else None)
-        lists: list[tuple[str, list[str]]] = []
+        lists: list[tuple[str, list[str] | list[int]]] = []
         if ids is not None:
             lists.append(("ids", list(dict.fromkeys(ids))))
         if paths is not None:
             lists.append(("path", list(dict.fromkeys(encode_path(p) for p in paths))))
         if hashes is not None:
             lists.append(("content_hash", list(dict.fromkeys(hashes))))
+        if sizes is not None:
+            lists.append(("size", list(dict.fromkeys(sizes))))
         source = FILE_FIELDS + (["top", "embedding"] if features else [])
         source += CAPTURE_FIELDS if metadata else []
         found: list[StoredFile] = []
@@ -365,7 +368,9 @@ class ClusterStore:
         )
 
 
-def _chunked(lists: list[tuple[str, list[str]]]) -> list[list[dict[str, Any]] | None]:
+def _chunked(
+    lists: list[tuple[str, list[str] | list[int]]],
+) -> list[list[dict[str, Any]] | None]:
     """Filter clauses per request: the first list in chunks, the others whole; None when a
     list is empty (nothing can match)."""
     if any(not values for _, values in lists):
@@ -373,7 +378,7 @@ def _chunked(lists: list[tuple[str, list[str]]]) -> list[list[dict[str, Any]] | 
     if not lists:
         return [[]]
 
-    def clause(field: str, values: list[str]) -> dict[str, Any]:
+    def clause(field: str, values: list[str] | list[int]) -> dict[str, Any]:
         return {"ids": {"values": values}} if field == "ids" else {"terms": {field: values}}
 
     (field, values), rest = lists[0], lists[1:]

@@ -130,11 +130,18 @@ class Writer:
         for changed in [*(r.id for r in add), *(m.id for m in moves), *(t.id for t in touch)]:
             self.versions.pop(changed, None)
         for m in moves:
-            doc = {"path": encode_path(m.path), "size": m.size, "mtime_ns": m.mtime_ns}
+            doc: dict[str, Any] = {
+                "path": encode_path(m.path), "size": m.size, "mtime_ns": m.mtime_ns,
+            }  # fmt: skip
+            if m.content_hash:
+                doc["content_hash"] = m.content_hash
             actions.append(_partial(index, m.id, doc))
             labels[m.id] = m.path
         for t in touch:
-            actions.append(_partial(index, t.id, {"size": t.size, "mtime_ns": t.mtime_ns}))
+            doc = {"size": t.size, "mtime_ns": t.mtime_ns}
+            if t.content_hash:
+                doc["content_hash"] = t.content_hash
+            actions.append(_partial(index, t.id, doc))
         for u in update:
             written = updated_fields(u.fields)
             text = written.pop("text", None)
